@@ -1,0 +1,46 @@
+"""Reading `[tool.tokenbudget]` from a project's pyproject.toml."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+TOMLDecodeError = tomllib.TOMLDecodeError
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above `start` (the working directory by default)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except TOMLDecodeError as error:
+        raise ConfigError(path, "", f"is not valid TOML ({error})", "correct the syntax at that line") from None
+    except OSError as error:
+        raise ConfigError(path, "", f"cannot be read ({error.strerror})", "check the path and permissions") from None
+
+
+def tool_table(pyproject: Path | None) -> dict[str, Any]:
+    """The `[tool.tokenbudget]` table of `pyproject`, or an empty one."""
+    if pyproject is None:
+        return {}
+    table = read_toml(pyproject).get("tool", {}).get("tokenbudget", {})
+    if not isinstance(table, dict):
+        raise ConfigError(pyproject, "tool.tokenbudget", "must be a table", "write it as [tool.tokenbudget]")
+    return table

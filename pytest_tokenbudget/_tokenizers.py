@@ -1,0 +1,210 @@
+"""Tokenizers, offline: tiktoken encodings built from the rank files shipped in `encodings/`, a
+local Hugging Face `tokenizer.json`, and (in `_claude`) Claude's. Nothing here downloads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Callable, Protocol
+
+from ._errors import EncodingUnavailableError
+
+# The hashes tiktoken itself expects for these files (tiktoken_ext/openai_public.py); a shipped
+# file that does not match is corrupt and must not be used.
+SHIPPED_RANK_FILES = {
+    "o200k_base.tiktoken": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base.tiktoken": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+# Encodings built from the shipped files; o200k_harmony reuses the o200k ranks.
+SHIPPED_ENCODINGS = ("o200k_base", "cl100k_base", "o200k_harmony")
+
+
+class TextCounter(Protocol):
+    name: str
+    version: str
+    provenance: str  # "exact", "ctok" or "estimate"
+
+    def count(self, text: str) -> int: ...
+
+
+class _RepeatCache:
+    """Counts of long texts seen before. Apps resend the same system prompt and history on every
+    call; re-encoding them dominates counting, so remember what a long text cost."""
+
+    MIN_CHARS = 256
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def get_or_count(self, text: str, count: Callable[[str], int]) -> int:
+        if len(text) < self.MIN_CHARS:
+            return count(text)
+        with self._lock:
+            cached = self._counts.get(text)
+            if cached is not None:
+                self._counts.move_to_end(text)
+                return cached
+        result = count(text)
+        with self._lock:
+            self._counts[text] = result
+            if len(self._counts) > self._max_entries:
+                self._counts.popitem(last=False)
+        return result
+
+
+class TiktokenCounter:
+    provenance = "exact"
+
+    def __init__(self, encoding: Any) -> None:
+        import tiktoken
+
+        self._encoding = encoding
+        self.name = encoding.name
+        self.version = f"tiktoken {tiktoken.__version__}"
+        self._cache = _RepeatCache()
+
+    @property
+    def encoding(self) -> Any:
+        return self._encoding
+
+    def count(self, text: str) -> int:
+        # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
+        # the API, and tiktoken substitutes lone surrogates instead of raising.
+        return self._cache.get_or_count(text, lambda t: len(self._encoding.encode_ordinary(t)))
+
+
+class HuggingFaceCounter:
+    """A local `tokenizer.json`, for open-weight models behind OpenAI-compatible servers."""
+
+    provenance = "exact"
+
+    def __init__(self, path: str) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise EncodingUnavailableError(
+                f"the tokenizer {path!r} needs the `tokenizers` package: pip install 'pytest-tokenbudget[hf]'"
+            ) from None
+        if not os.path.isfile(path):
+            raise EncodingUnavailableError(f"no tokenizer.json at {path!r}: give the path of a local file")
+        self._tokenizer = Tokenizer.from_file(path)
+        self.name = f"hf:{path}"
+        import tokenizers
+
+        self.version = f"tokenizers {tokenizers.__version__}"
+        self._cache = _RepeatCache()
+
+    def count(self, text: str) -> int:
+        return self._cache.get_or_count(
+            text, lambda t: len(self._tokenizer.encode(t, add_special_tokens=False).ids)
+        )
+
+
+_build_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def get_encoding(name: str) -> Any:
+    """A tiktoken Encoding, offline: from the shipped rank files, else from TIKTOKEN_CACHE_DIR."""
+    if name in SHIPPED_ENCODINGS:
+        return _build_shipped(name)
+    return _from_user_cache(name)
+
+
+@lru_cache(maxsize=None)
+def counter_for(tokenizer: str) -> TextCounter:
+    """The counter named by a registry entry's `tokenizer` field."""
+    if tokenizer.startswith("hf:"):
+        return HuggingFaceCounter(tokenizer[3:])
+    if tokenizer.startswith("claude"):
+        from ._claude import claude_counter
+
+        return claude_counter(tokenizer)
+    return TiktokenCounter(get_encoding(tokenizer))
+
+
+def _read_shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
+    data = (resources.files("pytest_tokenbudget") / "encodings" / file_name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected_hash:
+        raise EncodingUnavailableError(
+            f"the shipped rank file {file_name} is corrupt (SHA-256 mismatch): reinstall pytest-tokenbudget"
+        )
+    return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
+
+
+def _build_shipped(name: str) -> Any:
+    """Build the encoding with tiktoken's own definition (pattern, special tokens), handing it our
+    shipped ranks where it would fetch them: its loader is swapped only for this call."""
+    import tiktoken
+    from tiktoken_ext import openai_public
+
+    def load_shipped(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        file_name = url.rsplit("/", 1)[-1]
+        if file_name not in SHIPPED_RANK_FILES or expected_hash != SHIPPED_RANK_FILES[file_name]:
+            raise EncodingUnavailableError(
+                f"tiktoken asked for {file_name} with a hash we do not ship; "
+                "this tiktoken release is newer than pytest-tokenbudget knows"
+            )
+        return _read_shipped_ranks(file_name, expected_hash)
+
+    with _build_lock:
+        original = openai_public.load_tiktoken_bpe
+        openai_public.load_tiktoken_bpe = load_shipped
+        try:
+            definition = openai_public.ENCODING_CONSTRUCTORS[name]()
+        finally:
+            openai_public.load_tiktoken_bpe = original
+    return tiktoken.Encoding(
+        name=definition["name"],
+        pat_str=definition["pat_str"],
+        mergeable_ranks=definition["mergeable_ranks"],
+        special_tokens=definition["special_tokens"],
+    )
+
+
+def _from_user_cache(name: str) -> Any:
+    """Encodings we do not ship (p50k_base, r50k_base, ...) only from a cache the user filled:
+    tiktoken would otherwise try to download them."""
+    import tiktoken
+    from tiktoken_ext import openai_public
+
+    if name not in openai_public.ENCODING_CONSTRUCTORS:
+        raise EncodingUnavailableError(
+            f"unknown encoding {name!r}; known: {', '.join(sorted(openai_public.ENCODING_CONSTRUCTORS))}"
+        )
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    missing = _urls_of(name) if not cache_dir else [
+        url for url in _urls_of(name)
+        if not os.path.exists(os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
+    ]
+    if missing:
+        raise EncodingUnavailableError(
+            f"the {name} encoding is not shipped with pytest-tokenbudget (only "
+            f"{', '.join(SHIPPED_ENCODINGS)}) and counting never downloads. To use it, run "
+            f"`python -c \"import tiktoken; tiktoken.get_encoding('{name}')\"` once on a machine with network "
+            "access with TIKTOKEN_CACHE_DIR set, copy that folder here and set TIKTOKEN_CACHE_DIR to it."
+        )
+    return tiktoken.get_encoding(name)
+
+
+_RANK_URLS = {
+    "r50k_base": ["https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken"],
+    "p50k_base": ["https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken"],
+    "p50k_edit": ["https://openaipublic.blob.core.windows.net/encodings/p50k_base.tiktoken"],
+    "gpt2": [
+        "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
+        "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
+    ],
+}
+
+
+def _urls_of(name: str) -> list[str]:
+    # Where tiktoken fetches from: its cache keys files by the SHA-1 of this address.
+    return _RANK_URLS.get(name, [name])
