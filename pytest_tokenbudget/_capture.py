@@ -1,0 +1,312 @@
+"""What one test sent to LLM APIs, and the decision made for each request.
+
+A :class:`TestCapture` is the handler the transport patches call: it counts
+each request with the counting core, answers it (synthetic reply, pre-flight
+refusal, or pass-through in live mode) and keeps what the failure report and
+the ``token_budget`` fixture need. Request headers never reach this module.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from . import _intercept, _synthetic
+from ._intercept import CannedResponse, InterceptedRequest, NetworkBlocked
+from ._marker import BudgetSpec
+from ._synthetic import ScriptedReply
+
+__all__ = ["CapturedRequest", "Finding", "TestCapture"]
+
+# Top-level packages whose frames are plumbing, not the user's code: the call
+# site reported for a request is the first frame outside these.
+_PLUMBING = frozenset({
+    "pytest_tokenbudget", "httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio", "sniffio",
+    "openai", "anthropic", "litellm", "langchain", "langchain_core", "langchain_openai",
+    "langchain_anthropic", "langchain_community", "langsmith", "langgraph", "pydantic", "tenacity",
+    "backoff", "asyncio", "concurrent", "threading", "contextlib", "functools", "_pytest", "pluggy",
+    "pytest_asyncio", "aiohttp", "typing_extensions", "wrapt", "instructor",
+})
+
+# Hosts whose other endpoints are API calls we do not emulate: answering them
+# with an HTTP error keeps the SDK from retrying a connection error with backoff.
+_API_HOST_SUFFIXES = ("api.openai.com", "api.anthropic.com", ".openai.azure.com", ".cognitiveservices.azure.com")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem that fails the test and is not a budget limit (unknown model, unreadable body)."""
+
+    kind: str  # "unknown model" | "unreadable request" | "not an LLM request"
+    message: str
+    request_index: int | None = None  # 1-based position in TestCapture.requests
+
+
+@dataclass
+class CapturedRequest:
+    """One intercepted request. Headers are never kept, so no API key can leak into reports."""
+
+    index: int  # 1-based, in order of sending
+    api: str
+    url: str
+    model: str | None  # the model name the request asked for (before registry resolution)
+    call_site: str
+    phase: str  # "setup" | "call" | "teardown"
+    stream: bool
+    count: Any = None  # RequestCount, or None when the request could not be counted
+    error: str | None = None
+    refused: bool = False  # refused before sending (live mode pre-flight)
+    body: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def input_tokens(self) -> int | None:
+        return None if self.count is None else self.count.input_tokens
+
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The output cap the request set (max_tokens / max_completion_tokens / max_output_tokens)."""
+        return None if self.count is None else self.count.max_output_tokens
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Input plus requested output: what the budget's max_total_tokens adds up."""
+        if self.count is None:
+            return None
+        return self.count.input_tokens + (self.count.max_output_tokens or 0)
+
+    @property
+    def tokenizer(self) -> str | None:
+        return None if self.count is None else self.count.tokenizer
+
+    @property
+    def provenance(self) -> str | None:
+        return None if self.count is None else self.count.provenance
+
+    @property
+    def breakdown(self) -> list[Any]:
+        """Parts of the prompt, largest first."""
+        return [] if self.count is None else list(self.count.largest_first())
+
+    @property
+    def cost_usd(self) -> float | None:
+        return None if self.count is None else self.count.cost_usd
+
+    @property
+    def resolved_model(self) -> str | None:
+        return None if self.count is None else self.count.model.id
+
+
+class TestCapture:
+    """Interception state for one test (or, with session capture, one unbudgeted test)."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(
+        self,
+        nodeid: str,
+        spec: BudgetSpec | None,
+        *,
+        live: bool,
+        base_urls: tuple[str, ...],
+        registry_loader: Callable[[], Any],
+    ) -> None:
+        self.nodeid = nodeid
+        self.spec = spec
+        self.live = live
+        self.base_urls = base_urls
+        self.phase = "setup"
+        self.requests: list[CapturedRequest] = []
+        self.findings: list[Finding] = []
+        self.blocked: list[str] = []  # non-LLM URLs refused in offline mode
+        self._replies: collections.deque[ScriptedReply] = collections.deque()
+        self._default_reply = ScriptedReply(text=_synthetic.DEFAULT_REPLY_TEXT)
+        self._registry_loader = registry_loader
+        self._lock = threading.Lock()
+        self._budget = self._make_budget(spec)
+
+    @staticmethod
+    def _make_budget(spec: BudgetSpec | None) -> Any:
+        if spec is None:
+            return None
+        from . import Budget
+
+        return Budget(**spec.budget_kwargs())
+
+    # --- scripting replies ---------------------------------------------------
+
+    def queue_reply(self, reply: ScriptedReply) -> None:
+        self._replies.append(reply)
+
+    def set_default_reply(self, reply: ScriptedReply) -> None:
+        self._default_reply = reply
+
+    def _next_reply(self) -> ScriptedReply:
+        return self._replies.popleft() if self._replies else self._default_reply
+
+    # --- the transport handler ------------------------------------------------
+
+    def __call__(self, request: InterceptedRequest) -> Any:
+        endpoint = _intercept.classify_endpoint(request.method, request.url, self.base_urls)
+        if endpoint is None:
+            return self._not_llm(request)
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError as error:
+            body = None
+            problem = f"request body is not JSON ({error})"
+        else:
+            problem = None if isinstance(body, dict) else "request body is not a JSON object"
+        with self._lock:
+            captured = CapturedRequest(
+                index=len(self.requests) + 1,
+                api=endpoint.api,
+                url=request.url,
+                model=(body or {}).get("model") if isinstance(body, dict) else None,
+                call_site=_call_site(),
+                phase=self.phase,
+                stream=bool(isinstance(body, dict) and body.get("stream")),
+                body=body if isinstance(body, dict) else {},
+            )
+            self.requests.append(captured)
+            if problem is not None:
+                captured.error = problem
+                self.findings.append(Finding("unreadable request", f"{captured.url}: {problem}", captured.index))
+                return self._respond(_synthetic.error_response(endpoint.api, 400, problem, code="invalid_request"))
+            if endpoint.api == "anthropic.count_tokens":
+                # Free endpoint (no generation): answered with our count, never budgeted.
+                self.requests.pop()
+                return self._answer_count_tokens(body, endpoint)
+            self._count(captured, body, endpoint)
+            refusal = self._preflight(captured) if self.live else None
+        if refusal is not None:
+            captured.refused = True
+            return self._respond(_synthetic.error_response(endpoint.api, 400, f"pytest-tokenbudget refused this request before sending it: {refusal}"))
+        if self.live:
+            return _intercept.PASS_THROUGH
+        reply = self._next_reply() if endpoint.api != "openai.embeddings" else ScriptedReply()
+        output_tokens = self._output_tokens(reply, captured)
+        result = _synthetic.synthetic_response(
+            endpoint.api, body, reply=reply, input_tokens=captured.input_tokens or 0, output_tokens=output_tokens
+        )
+        return self._respond(result)
+
+    def _count(self, captured: CapturedRequest, body: dict[str, Any], endpoint: _intercept.Endpoint) -> None:
+        from . import RequestBodyError, UnknownModelError, count_request
+
+        model = self.spec.model if self.spec is not None and self.spec.model else None
+        if model is None and not body.get("model") and endpoint.deployment:
+            model = endpoint.deployment  # Azure: the deployment names the model (via registry aliases)
+        api = "anthropic.messages" if endpoint.api == "anthropic.count_tokens" else endpoint.api
+        try:
+            captured.count = count_request(body, api=api, model=model, registry=self._registry_loader())
+        except UnknownModelError as error:
+            captured.error = str(error)
+            self.findings.append(Finding("unknown model", str(error), captured.index))
+        except RequestBodyError as error:
+            captured.error = str(error)
+            self.findings.append(Finding("unreadable request", f"request body {error}", captured.index))
+
+    def _answer_count_tokens(self, body: dict[str, Any], endpoint: _intercept.Endpoint) -> CannedResponse:
+        probe = CapturedRequest(0, endpoint.api, "", body.get("model"), "", self.phase, False)
+        self._count(probe, body, endpoint)
+        if self.findings and self.findings[-1].request_index == 0:
+            finding = self.findings.pop()
+            return self._respond(_synthetic.error_response(endpoint.api, 400, finding.message))
+        result = _synthetic.synthetic_response(
+            endpoint.api, body, reply=ScriptedReply(), input_tokens=probe.input_tokens or 0, output_tokens=0
+        )
+        return self._respond(result)
+
+    def _preflight(self, captured: CapturedRequest) -> str | None:
+        """In live mode: the reason to refuse this request, judged before it costs anything."""
+        if captured.count is None:
+            return captured.error
+        if self._budget is None:
+            return None
+        counted = [request for request in self.requests if request.count is not None and not request.refused]
+        position = len(counted) - 1  # the new request is the last one counted
+        before = {v.limit for v in self._budget.check([r.count for r in counted[:-1]]) if v.request_index is None}
+        for violation in self._budget.check([r.count for r in counted]):
+            if violation.request_index == position or (violation.request_index is None and violation.limit not in before):
+                return violation.message
+        return None
+
+    def _output_tokens(self, reply: ScriptedReply, captured: CapturedRequest) -> int:
+        if reply.text is None and not reply.tool_calls:
+            return 0
+        text = (reply.text or "") + "".join(call.name + json.dumps(dict(call.arguments)) for call in reply.tool_calls)
+        if captured.count is not None:
+            from . import count_tokens
+
+            try:
+                return count_tokens(text, captured.count.model)
+            except Exception:  # the count is cosmetic here; never fail a reply over it
+                pass
+        return len(text.split())
+
+    def _not_llm(self, request: InterceptedRequest) -> Any:
+        if self.live:
+            return _intercept.PASS_THROUGH
+        parts = urlsplit(request.url)
+        host = parts.hostname or ""
+        if _is_loopback(host):
+            return _intercept.PASS_THROUGH  # never leaves the machine: a test's own local server
+        message = (
+            f"pytest-tokenbudget blocked {request.method} {request.url}: only LLM API requests are answered "
+            "offline; run with --tokenbudget-live to let requests through"
+        )
+        with self._lock:
+            self.blocked.append(f"{request.method} {request.url}")
+        if host.endswith(_API_HOST_SUFFIXES) or any(urlsplit(base).netloc == parts.netloc for base in self.base_urls):
+            return self._respond(_synthetic.error_response("anthropic" if "anthropic" in host else "openai", 404, message, code="not_emulated"))
+        raise NetworkBlocked(message)
+
+    @staticmethod
+    def _respond(result: Any) -> CannedResponse:
+        return CannedResponse(result.status, result.content, result.content_type)
+
+    # --- judging ----------------------------------------------------------------
+
+    def violations(self) -> list[Any]:
+        """Budget violations over every counted request, with request_index mapped to 1-based request numbers."""
+        if self._budget is None:
+            return []
+        counted = [request for request in self.requests if request.count is not None]
+        found = []
+        for violation in self._budget.check([request.count for request in counted]):
+            index = violation.request_index
+            found.append((violation, counted[index].index if index is not None else None))
+        return found
+
+    def check_spec(self, spec: BudgetSpec) -> list[Any]:
+        """Violations of an explicitly given spec (the fixture's ``assert_within``)."""
+        counted = [request for request in self.requests if request.count is not None]
+        budget = self._make_budget(spec)
+        return [(v, counted[v.request_index].index if v.request_index is not None else None)
+                for v in budget.check([request.count for request in counted])]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _call_site() -> str:
+    """``path:line in function`` of the first frame outside the SDKs, the HTTP stack and this plugin."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "") or ""
+        if module.partition(".")[0] not in _PLUMBING:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"
