@@ -1,0 +1,127 @@
+"""Function-local data flow for the heuristic rules: does this value reach an LLM request, and
+was a real tokenizer run on it.
+
+Deliberately simple and flow-insensitive: names assigned from a value carry it, lists a value is
+appended to carry it, and a request reading any carrier receives it. That is enough for the code
+these rules target (a prompt built and sent within one function) and keeps each query linear in
+the size of the function.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ._index import ModuleIndex, Scope, dotted, names_in
+from ._llm import inside_display_call, is_llm_call, is_tokenizer_call
+
+_CARRY_METHODS = {"append", "extend", "insert", "update", "appendleft", "add"}
+
+
+def _reads(node: cst.CSTNode, tainted: set[str]) -> bool:
+    return bool(names_in(node) & tainted)
+
+
+def flows_into_llm(index: ModuleIndex, scope: Scope, seed: cst.CSTNode,
+                   *, broad: bool = True) -> cst.Call | None:
+    """The LLM call in `scope` that receives the value of `seed` (directly or through local
+    names and lists), or None."""
+    llm_calls = [c for c in index.calls if index.scope_of(c) is scope and is_llm_call(c, index, broad=broad)]
+    if not llm_calls:
+        return None
+    for call in llm_calls:
+        if index.contains(call, seed) and call is not seed:
+            if not _only_in_callee(call, seed, index):
+                return call
+    tainted: set[str] = set()
+    _seed_targets(index, seed, tainted)
+    if not tainted:
+        return None
+    assignments = [a for a in index.assignments if a.scope is scope]
+    carriers = [c for c in index.calls if index.scope_of(c) is scope
+                and isinstance(c.func, cst.Attribute) and c.func.attr.value in _CARRY_METHODS]
+    changed = True
+    while changed:
+        changed = False
+        for a in assignments:
+            if a.target not in tainted and a.value is not None and _reads(a.value, tainted):
+                tainted.add(a.target)
+                changed = True
+        for c in carriers:
+            receiver = dotted(c.func.value) if isinstance(c.func, cst.Attribute) else None
+            if receiver and receiver not in tainted and any(_reads(arg.value, tainted) for arg in c.args):
+                tainted.add(receiver)
+                changed = True
+    for call in llm_calls:
+        for arg in call.args:
+            if _reads(arg.value, tainted):
+                return call
+    return None
+
+
+def _only_in_callee(call: cst.Call, seed: cst.CSTNode, index: ModuleIndex) -> bool:
+    """True if `seed` sits in the callee expression (`x[:10].invoke()`), not the arguments."""
+    return index.contains(call.func, seed)
+
+
+def _seed_targets(index: ModuleIndex, seed: cst.CSTNode, tainted: set[str]) -> None:
+    """Names that receive `seed`'s value in the statement holding it."""
+    if inside_display_call(seed, index):
+        return
+    for ancestor in index.ancestors(seed):
+        if isinstance(ancestor, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            targets = ancestor.targets if isinstance(ancestor, cst.Assign) else [ancestor]
+            for t in targets:
+                text = dotted(t.target)
+                if text:
+                    tainted.add(text)
+            return
+        if isinstance(ancestor, cst.Call) and isinstance(ancestor.func, cst.Attribute) \
+                and ancestor.func.attr.value in _CARRY_METHODS:
+            receiver = dotted(ancestor.func.value)
+            if receiver:
+                tainted.add(receiver)
+            return
+        if isinstance(ancestor, cst.Call) and is_tokenizer_call(ancestor):
+            return
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return
+
+
+def base_name(expr: cst.CSTNode) -> str | None:
+    """The variable a text expression is about: `prompt` for `prompt`, `self.prompt`,
+    `prompt.strip()`, `doc.page_content`, `str(prompt)`."""
+    while True:
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            return dotted(expr)
+        if isinstance(expr, cst.Call):
+            if isinstance(expr.func, cst.Attribute):  # prompt.strip()
+                expr = expr.func.value
+                continue
+            if isinstance(expr.func, cst.Name) and expr.func.value in {"str", "list"} and expr.args:
+                expr = expr.args[0].value
+                continue
+            return None
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+            continue
+        return None
+
+
+def tokenizer_used_on(index: ModuleIndex, scope: Scope, name: str | None) -> bool:
+    """True if a real tokenizer is run on `name` (or on a value derived from it in the same
+    statement) anywhere in `scope`: then a character count next to it is a cheap pre-check or
+    an extrapolation from a measured ratio, not a stand-in for counting."""
+    if not name:
+        return False
+    root = name.split(".")[0] if not name.startswith("self.") else name
+    for call in index.calls:
+        if index.scope_of(call) is not scope or not is_tokenizer_call(call):
+            continue
+        read = names_in(call)
+        if name in read or root in read:
+            return True
+    return False
+
+
+def scope_calls_tokenizer(index: ModuleIndex, scope: Scope) -> bool:
+    return any(index.scope_of(c) is scope and is_tokenizer_call(c) for c in index.calls)

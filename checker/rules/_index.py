@@ -1,0 +1,340 @@
+"""One pass over a module that the heuristic rules (TB2xx-TB5xx) share.
+
+The heuristic rules ask the same questions many times: what is this node's parent, which function
+is it in, what was this name assigned, what does this import alias stand for. Answering them from
+one index built in a single walk keeps the cost of nine rules close to the cost of one, and keeps
+each rule file about its own mistake rather than about tree plumbing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import libcst as cst
+
+Scope = cst.CSTNode  # a FunctionDef, or the Module itself
+
+
+@dataclass
+class Assignment:
+    """`target = value` (or `target: T = value`, `target += value`) in some scope."""
+
+    target: str  # dotted text of the target: "prompt", "self.messages"
+    value: cst.BaseExpression | None
+    node: cst.CSTNode  # the Assign / AnnAssign / AugAssign statement node
+    scope: Scope
+    augmented: bool = False
+
+
+@dataclass
+class ModuleIndex:
+    module: cst.Module
+    parents: dict[int, cst.CSTNode] = field(default_factory=dict)
+    calls: list[cst.Call] = field(default_factory=list)
+    functions: list[cst.FunctionDef] = field(default_factory=list)
+    classes: list[cst.ClassDef] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+    # local alias -> dotted origin: {"tk": "tiktoken", "retry": "tenacity.retry"}
+    imports: dict[str, str] = field(default_factory=dict)
+    subscripts: list[cst.Subscript] = field(default_factory=list)
+    binops: list[cst.BinaryOperation] = field(default_factory=list)
+    comparisons: list[cst.Comparison] = field(default_factory=list)
+    dicts: list[cst.Dict] = field(default_factory=list)
+    loops: list[cst.CSTNode] = field(default_factory=list)  # For / While
+
+    # ---- tree navigation -------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(id(node))
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        current = self.parent(node)
+        while current is not None:
+            yield current
+            current = self.parent(current)
+
+    def scope_of(self, node: cst.CSTNode) -> Scope:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, cst.FunctionDef):
+                return ancestor
+        return self.module
+
+    def enclosing(self, node: cst.CSTNode, kinds: tuple[type, ...], stop_at_scope: bool = True):
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, kinds):
+                return ancestor
+            if stop_at_scope and isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+                return None
+        return None
+
+    def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The smallest statement (simple line or compound statement) holding `node`."""
+        current: cst.CSTNode = node
+        while True:
+            if isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                return current
+            parent = self.parent(current)
+            if parent is None:
+                return current
+            current = parent
+
+    def in_scope(self, node: cst.CSTNode, scope: Scope) -> bool:
+        return self.scope_of(node) is scope
+
+    def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+        if outer is inner:
+            return True
+        return any(a is outer for a in self.ancestors(inner))
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    # ---- names -----------------------------------------------------------------------------
+    def qualified(self, expr: cst.BaseExpression) -> str | None:
+        """Dotted name with the leading import alias expanded: `tk.get_encoding` with
+        `import tiktoken as tk` gives "tiktoken.get_encoding"."""
+        text = dotted(expr)
+        if text is None:
+            return None
+        head, _, rest = text.partition(".")
+        origin = self.imports.get(head)
+        if origin is None:
+            return text
+        return origin + ("." + rest if rest else "")
+
+    def assignments_to(self, target: str, scope: Scope | None = None) -> list[Assignment]:
+        return [a for a in self.assignments
+                if a.target == target and (scope is None or a.scope is scope)]
+
+    def calls_in(self, node: cst.CSTNode) -> list[cst.Call]:
+        return [c for c in self.calls if self.contains(node, c)]
+
+
+def dotted(expr: cst.CSTNode | None) -> str | None:
+    """`a.b.c` for a Name/Attribute chain, None for anything else."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def last_name(expr: cst.CSTNode | None) -> str | None:
+    """The rightmost identifier of a name, attribute, call or string-keyed subscript:
+    `self.cfg.max_tokens` -> "max_tokens", `cfg["max_tokens"]` -> "max_tokens"."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    if isinstance(expr, cst.Call):
+        return last_name(expr.func)
+    if isinstance(expr, cst.Subscript):
+        key = subscript_key(expr)
+        if key is not None:
+            return key
+        return last_name(expr.value)
+    return None
+
+
+def subscript_key(expr: cst.Subscript) -> str | None:
+    if len(expr.slice) != 1:
+        return None
+    index = expr.slice[0].slice
+    if isinstance(index, cst.Index):
+        return string_value(index.value)
+    return None
+
+
+def string_value(expr: cst.CSTNode | None) -> str | None:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            value = expr.evaluated_value
+        except Exception:  # malformed escapes: treat as not a constant
+            return None
+        return value if isinstance(value, str) else None
+    if isinstance(expr, cst.ConcatenatedString):
+        left, right = string_value(expr.left), string_value(expr.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+
+
+def number_value(expr: cst.CSTNode | None) -> float | int | None:
+    """Value of an int/float literal, also `-4`, `100_000`, `1e6`; None otherwise."""
+    if isinstance(expr, cst.Integer):
+        try:
+            return int(expr.value.replace("_", ""), 0)
+        except ValueError:
+            return int(expr.value.replace("_", ""))
+    if isinstance(expr, cst.Float):
+        return float(expr.value.replace("_", ""))
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = number_value(expr.expression)
+        return -inner if inner is not None else None
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+        left, right = number_value(expr.left), number_value(expr.right)
+        if left is not None and right is not None:
+            return left * right
+    return None
+
+
+def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def positional_args(call: cst.Call) -> list[cst.Arg]:
+    return [a for a in call.args if a.keyword is None and not a.star]
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every dotted name read inside `node` (and each of its prefixes): `self.msgs[0]` gives
+    {"self", "self.msgs"}."""
+    found: set[str] = set()
+
+    class _Collector(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> None:
+            text = dotted(n)
+            if text is not None:
+                found.add(text)
+
+    node.visit(_Collector())
+    return found
+
+
+def target_texts(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: list[str] = []
+        for element in target.elements:
+            out.extend(target_texts(element.value))
+        return out
+    text = dotted(target)
+    if text is not None:
+        return [text]
+    if isinstance(target, cst.Subscript):
+        base = dotted(target.value)
+        key = subscript_key(target)
+        if base is not None and key is not None:
+            return [f"{base}[{key!r}]"]
+    return []
+
+
+class _Indexer(cst.CSTVisitor):
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self.stack: list[cst.CSTNode] = []
+        self.scopes: list[Scope] = [index.module]
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.stack:
+            self.index.parents[id(node)] = self.stack[-1]
+        self.stack.append(node)
+        index = self.index
+        if isinstance(node, cst.Call):
+            index.calls.append(node)
+        elif isinstance(node, cst.FunctionDef):
+            index.functions.append(node)
+        elif isinstance(node, cst.ClassDef):
+            index.classes.append(node)
+        elif isinstance(node, cst.Subscript):
+            index.subscripts.append(node)
+        elif isinstance(node, cst.BinaryOperation):
+            index.binops.append(node)
+        elif isinstance(node, cst.Comparison):
+            index.comparisons.append(node)
+        elif isinstance(node, cst.Dict):
+            index.dicts.append(node)
+        elif isinstance(node, (cst.For, cst.While)):
+            index.loops.append(node)
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
+                for text in target_texts(target.target):
+                    index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+        elif isinstance(node, cst.AnnAssign):
+            for text in target_texts(node.target):
+                index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+        elif isinstance(node, cst.AugAssign):
+            for text in target_texts(node.target):
+                index.assignments.append(
+                    Assignment(text, node.value, node, self.scopes[-1], augmented=True))
+        elif isinstance(node, cst.Import):
+            for alias in node.names:
+                name = dotted(alias.name)
+                if name is None:
+                    continue
+                if alias.asname is not None:
+                    local = dotted(alias.asname.name)
+                    if local:
+                        index.imports[local] = name
+                else:
+                    head = name.split(".")[0]
+                    index.imports.setdefault(head, head)
+        elif isinstance(node, cst.ImportFrom):
+            module = dotted(node.module) if node.module is not None else ""
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    name = dotted(alias.name)
+                    if name is None:
+                        continue
+                    local = dotted(alias.asname.name) if alias.asname is not None else name
+                    if local:
+                        index.imports[local] = f"{module}.{name}" if module else name
+        if isinstance(node, cst.FunctionDef):
+            self.scopes.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+        if isinstance(original_node, cst.FunctionDef):
+            self.scopes.pop()
+
+
+_CACHE: list[tuple[cst.Module, ModuleIndex]] = []
+
+
+def index_module(module: cst.Module) -> ModuleIndex:
+    """The index of `module`, built once however many rules ask for it (the engine runs every
+    rule over one module before it moves to the next, so remembering the last one is enough)."""
+    for cached_module, cached in _CACHE:
+        if cached_module is module:
+            return cached
+    index = ModuleIndex(module)
+    module.visit(_Indexer(index))
+    _CACHE[:] = [(module, index)]
+    return index
+
+
+def words(identifier: str | None) -> list[str]:
+    """Lower-case words of an identifier: "maxContextTokens" / "MAX_CONTEXT_TOKENS" ->
+    ["max", "context", "tokens"]."""
+    if not identifier:
+        return []
+    out: list[str] = []
+    current = ""
+    for ch in identifier:
+        if ch in "_.[]'\" ":
+            if current:
+                out.append(current.lower())
+            current = ""
+        elif ch.isupper() and current and current[-1].islower():
+            out.append(current.lower())
+            current = ch
+        else:
+            current += ch
+    if current:
+        out.append(current.lower())
+    return out
+
+
+def has_word(identifier: str | None, candidates: Sequence[str]) -> bool:
+    """True if any word of `identifier` starts with one of `candidates` ("tok" matches
+    "tokens", "token_limit")."""
+    return any(w.startswith(c) for w in words(identifier) for c in candidates)
