@@ -100,7 +100,9 @@ def _tile_tokens(rule: Mapping[str, Any], width: int | None, height: int | None,
     if detail == "low":
         return base
     if width is None or height is None:
-        width = height = 2048  # the largest image after the first scaling step: four tiles
+        # The most tiles an image can need: after scaling, a 768 px short side (2 tiles) by a
+        # 2048 px long side (4 tiles).
+        width, height = 768, 2048
     if width > 2048 or height > 2048:
         scale = 2048 / max(width, height)
         width, height = width * scale, height * scale
