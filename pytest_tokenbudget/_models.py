@@ -5,6 +5,7 @@ users write (snapshots, provider prefixes, fine-tunes, Azure deployments) into a
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -84,8 +85,8 @@ class Registry:
     def load(cls, project_root: Path | None = None) -> "Registry":
         """The shipped models plus `[tool.tokenbudget.models]` / `.aliases` of the project's pyproject.toml
         (the nearest one at or above `project_root`, the working directory by default)."""
-        pyproject = find_pyproject(project_root)
-        return _load(str(pyproject) if pyproject else None, _mtime(pyproject))
+        pyproject = _nearest_pyproject(str(project_root) if project_root else os.getcwd())
+        return _load(pyproject, _mtime(pyproject))
 
     def models(self) -> list[ModelInfo]:
         return sorted(self._models.values(), key=lambda model: (model.provider, model.id))
@@ -134,8 +135,20 @@ def _variants(name: str) -> list[str]:
     return candidates
 
 
-def _mtime(path: Path | None) -> float:
-    return path.stat().st_mtime if path else 0.0
+@lru_cache(maxsize=64)
+def _nearest_pyproject(start: str) -> str | None:
+    # Counting runs once per intercepted request: walking up the folders each time would cost
+    # more than counting a short prompt.
+    found = find_pyproject(Path(start))
+    return str(found) if found else None
+
+
+def _mtime(path: str | None) -> float:
+    """Part of the cache key, so an edited pyproject.toml is read again."""
+    try:
+        return os.stat(path).st_mtime if path else 0.0
+    except OSError:
+        return 0.0
 
 
 @lru_cache(maxsize=8)

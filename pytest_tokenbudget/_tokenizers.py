@@ -58,6 +58,10 @@ class _RepeatCache:
                 self._counts.popitem(last=False)
         return result
 
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
 
 class TiktokenCounter:
     provenance = "exact"
@@ -73,6 +77,9 @@ class TiktokenCounter:
     @property
     def encoding(self) -> Any:
         return self._encoding
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     def count(self, text: str) -> int:
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
