@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -198,7 +198,11 @@ def _apply_project(pyproject: Path, models: dict[str, ModelInfo], aliases: dict[
                                   "name a model that `tokenbudget models` lists") from None
         elif model_id in models or model_id.lower() in {m.lower() for m in models}:
             base = partial.get(model_id)  # overriding a shipped model keeps the figures not overridden
-        models[model_id] = _model_from_entry(model_id, entry, str(pyproject), "tool.tokenbudget.models", base)
+        model = _model_from_entry(model_id, entry, str(pyproject), "tool.tokenbudget.models", base)
+        if model.tokenizer.startswith("hf:") and not os.path.isabs(model.tokenizer[3:]):
+            # A tokenizer.json path in pyproject.toml means the same from any working directory.
+            model = replace(model, tokenizer="hf:" + str(pyproject.parent / model.tokenizer[3:]))
+        models[model_id] = model
 
 
 def _model_from_entry(model_id: str, entry: Mapping[str, Any], origin: str, table: str,

@@ -186,6 +186,7 @@ class _Tally:
 
 
 def _openai_chat(body: Mapping[str, Any], tally: _Tally) -> None:
+    _require_framing(tally)
     messages = _sequence(body.get("messages"), "messages")
     for index, message in enumerate(messages):
         _openai_message(message, f"messages[{index}]", tally)
@@ -346,7 +347,15 @@ def _properties(properties: Any, path: str, tally: _Tally, framing: Mapping[str,
     return tokens
 
 
+def _require_framing(tally: _Tally) -> None:
+    if not tally.framing:
+        # A model without a published chat framing (an open-weight model's own chat template):
+        # OpenAI's framing stands in for it, and the count says it is an estimate.
+        tally.approximate()
+
+
 def _openai_responses(body: Mapping[str, Any], tally: _Tally) -> None:
+    _require_framing(tally)
     instructions = body.get("instructions")
     if instructions is not None:
         tally.overhead += tally.framing.get("tokens_per_message", 3)
