@@ -429,6 +429,7 @@ def _anthropic_messages(body: Mapping[str, Any], tally: _Tally) -> None:
     tally.overhead += getattr(counter, "request_overhead", 0)
     system = body.get("system")
     if system is not None:
+        tally.overhead += getattr(counter, "message_overhead", 0)
         if isinstance(system, str):
             tokens = tally.text(system, "system")
         else:
@@ -455,6 +456,20 @@ def _anthropic_messages(body: Mapping[str, Any], tally: _Tally) -> None:
             count_tool = getattr(counter, "count_tool", None)
             tokens += count_tool(dict(tool)) if count_tool else tally.text(json.dumps(tool, sort_keys=True), path)
         tally.add("tools", tokens)
+        tally.add("tool-use system prompt", _tool_use_prompt_tokens(tally, body.get("tool_choice")))
+
+
+def _tool_use_prompt_tokens(tally: _Tally, tool_choice: Any) -> int:
+    """The hidden system prompt Anthropic adds to requests with tools. A model without a published
+    figure is charged the largest one any model has."""
+    kind = tool_choice.get("type", "auto") if isinstance(tool_choice, Mapping) else (tool_choice or "auto")
+    key = "any" if kind in ("any", "tool") else "auto"
+    figures = tally.model.tool_use_system_prompt_tokens
+    if figures and key in figures:
+        return int(figures[key])
+    tally.approximate()
+    published = [int(value) for model in tally.registry.models() for value in (model.tool_use_system_prompt_tokens or {}).values()]
+    return max(published, default=0)
 
 
 def _anthropic_blocks(blocks: Any, path: str, tally: _Tally) -> int:

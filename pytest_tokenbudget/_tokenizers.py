@@ -133,8 +133,31 @@ def counter_for(tokenizer: str) -> TextCounter:
     if tokenizer.startswith("claude"):
         from ._claude import claude_counter
 
-        return claude_counter(tokenizer)
+        return ClaudeCounter(claude_counter(tokenizer))
     return TiktokenCounter(get_encoding(tokenizer))
+
+
+class ClaudeCounter:
+    """A Claude content counter (ctok or the estimate, see `_claude`) with the repeat cache, and
+    the frame sizes the request walker composes a whole request from."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.version = inner.version
+        self.provenance = inner.provenance
+        self.message_overhead = inner.message_overhead
+        self.request_overhead = inner.request_overhead
+        self._cache = _RepeatCache()
+
+    def count(self, text: str) -> int:
+        return self._cache.get_or_count(text, self._inner.count_text)
+
+    def count_tool(self, tool: Any) -> int:
+        return self._inner.count_tool(tool)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
 
 def _read_shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
