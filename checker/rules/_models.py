@@ -1,0 +1,97 @@
+"""Model names a module uses, resolved through the core registry (never a table in a rule).
+
+"Uses" means the model a request names, not every model string in the file: `model="gpt-4o"`
+arguments, `{"model": ...}` entries, `model` parameter defaults and assignments to names that
+say they hold a model (`MODEL = ...`, `self.model_name = ...`). Lookup tables keyed by model
+names (`{"gpt-4": 8192, ...}`) describe models, they do not pick one, and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+import libcst as cst
+
+from ._index import ModuleIndex, has_word, last_name, string_value
+
+_MODEL_KEYWORDS = {"model", "model_name", "model_id", "deployment_name", "azure_deployment", "engine", "llm_model"}
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    name: str  # as written
+    node: cst.CSTNode  # the string literal
+    info: object  # pytest_tokenbudget.ModelInfo
+
+
+@lru_cache(maxsize=4096)
+def lookup(name: str):
+    """The registry's ModelInfo for `name`, or None when the registry does not know it."""
+    try:
+        from pytest_tokenbudget import get_model
+    except ImportError:  # the core is the counting half of this distribution; always present
+        return None
+    try:
+        return get_model(name)
+    except Exception:  # UnknownModelError, or a name the registry rejects: not a model we know
+        return None
+
+
+def is_model_name_key(key: str | None) -> bool:
+    return key is not None and (key in _MODEL_KEYWORDS or (has_word(key, ("model",)) and
+                                                           not has_word(key, ("path", "dir", "file", "class", "type"))))
+
+
+def model_uses(index: ModuleIndex, lookup_model=lookup) -> Iterator[ModelUse]:
+    """Every model-name literal the module sends or configures, resolved by the registry."""
+    for node, text in _model_literals(index):
+        info = lookup_model(text)
+        if info is not None:
+            yield ModelUse(text, node, info)
+
+
+def _model_literals(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    for call in index.calls:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value in _MODEL_KEYWORDS:
+                value = string_value(arg.value)
+                if value:
+                    yield arg.value, value
+    for d in index.dicts:
+        for element in d.elements:
+            if isinstance(element, cst.DictElement) and string_value(element.key) in _MODEL_KEYWORDS:
+                value = string_value(element.value)
+                if value:
+                    yield element.value, value
+    for function in index.functions:
+        params = function.params
+        for p in list(params.params) + list(params.kwonly_params):
+            if p.default is not None and is_model_name_key(p.name.value):
+                value = string_value(p.default)
+                if value:
+                    yield p.default, value
+    for a in index.assignments:
+        if a.value is not None and is_model_name_key(last_name_of_target(a.target)):
+            value = string_value(a.value)
+            if value:
+                yield a.value, value
+
+
+def last_name_of_target(target: str) -> str:
+    return target.rsplit(".", 1)[-1]
+
+
+def is_claude(info) -> bool:
+    return str(getattr(info, "tokenizer", "")).startswith("claude")
+
+
+def same_tokenizer(encoding: str, tokenizer: str) -> bool:
+    if encoding == tokenizer:
+        return True
+    # gpt-oss's harmony encoding is o200k_base plus chat special tokens: counts agree on text.
+    return {encoding, tokenizer} == {"o200k_base", "o200k_harmony"}
+
+
+__all__ = ["ModelUse", "lookup", "model_uses", "is_claude", "same_tokenizer", "last_name"]
