@@ -1,0 +1,406 @@
+"""TB201: a token count estimated from characters or words.
+
+The rule's documentation is the docstring of CharsAsTokens below (`tokenbudget rule TB201`).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterator
+
+import libcst as cst
+
+from checker.rule import Rule
+
+from ._flow import base_name, tokenizer_used_on
+from ._index import index_module, ModuleIndex, dotted, has_word, last_name, number_value
+from ._llm import inside_display_call, is_tokenizer_call
+
+CODE = "TB201"
+NAME = "chars-as-tokens"
+
+# Divisors that read as characters per token (English prose 3.5-4.7, "safe" 3, CJK 1.5-2).
+_DIVISOR_RANGE = (2.5, 6.0)
+# Multipliers that read as tokens per character (0.25, 0.3) or tokens per word (1.3, 1.33, 0.75).
+_CHAR_FACTORS = (0.2, 0.4)
+_WORD_FACTORS = (0.6, 2.0)
+_TOKEN_WORDS = ("tok",)
+_CHAR_CONST_WORDS = ("char", "chr", "letter")
+
+
+def _is_len_of_text(expr: cst.BaseExpression, index: ModuleIndex) -> cst.Call | None:
+    """The `len(x)` call if `expr` is `len(x)` (through `float()`/`int()`), else None."""
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and \
+            expr.func.value in {"float", "int"} and len(expr.args) == 1:
+        expr = expr.args[0].value
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
+            and len(expr.args) == 1 and not expr.args[0].star:
+        inner = expr.args[0].value
+        if isinstance(inner, cst.Call) and is_tokenizer_call(inner):
+            return None  # len(enc.encode(text)) is a real count
+        if has_word(last_name(inner), ("tok", "ids", "encod", "byte")) or \
+                (isinstance(inner, cst.Call) and last_name(inner.func) == "encode"):
+            return None  # already tokens, or bytes
+        return expr
+    return None
+
+
+def _is_word_split(len_call: cst.Call) -> bool:
+    inner = len_call.args[0].value
+    return isinstance(inner, cst.Call) and last_name(inner.func) == "split"
+
+
+def _chars_per_token_constant(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+    """A named ratio like CHARS_PER_TOKEN / settings.chars_per_token that is a fixed guess, not
+    a ratio measured from a real tokenizer in the same function."""
+    name = last_name(expr)
+    if name is None or not has_word(name, _CHAR_CONST_WORDS) or not has_word(name, _TOKEN_WORDS):
+        return False
+    text = dotted(expr)
+    if text is None:
+        return False
+    for a in index.assignments_to(text, scope):
+        if a.value is not None and number_value(a.value) is None:
+            return False  # computed here, e.g. len(text) / n_tokens: a measured ratio
+    return True
+
+
+def _token_context(node: cst.CSTNode, index: ModuleIndex) -> bool:
+    """Does the code around `node` say it is about tokens? The statement (with its comment),
+    the function it is in, or the name it is assigned to mentions tokens."""
+    statement = index.statement_of(node)
+    text = index.code(statement) if isinstance(statement, cst.SimpleStatementLine) else \
+        index.code(node)
+    if "token" in text.lower():
+        return True
+    if isinstance(statement, cst.BaseCompoundStatement):
+        # `if len(x) / 4 > limit:` - look at the header only, not the whole block.
+        header = getattr(statement, "test", None)
+        if header is not None and "token" in index.code(header).lower():
+            return True
+    function = index.scope_of(node)
+    if isinstance(function, cst.FunctionDef) and "tok" in function.name.value.lower():
+        return True
+    return False
+
+
+def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    for op in index.binops:
+        if inside_display_call(op, index):
+            continue
+        finding = _check_binop(op, index)
+        if finding is not None:
+            yield op, finding
+    for len_call in _word_counts(index):
+        yield len_call, ("`len(text.split())` counts words, not tokens; a word is 1-3+ tokens "
+                         "depending on the text. Count with the model's tokenizer "
+                         "(pytest_tokenbudget.count_tokens).")
+
+
+def _check_binop(op: cst.BinaryOperation, index: ModuleIndex) -> str | None:
+    scope = index.scope_of(op)
+    operator = op.operator
+    if isinstance(operator, (cst.Divide, cst.FloorDivide)):
+        len_call = _is_len_of_text(op.left, index)
+        if len_call is None:
+            return None
+        divisor = number_value(op.right)
+        named = divisor is None and _chars_per_token_constant(op.right, index, scope)
+        if divisor is not None:
+            if not (_DIVISOR_RANGE[0] <= divisor <= _DIVISOR_RANGE[1]) or not _token_context(op, index):
+                return None
+        elif not named:
+            return None
+        if tokenizer_used_on(index, scope, base_name(len_call.args[0].value)):
+            return None
+        if _is_word_split(len_call):
+            return "a token count estimated from a word count; count with the model's tokenizer."
+        what = dotted(op.right) if named else index.code(op.right)
+        return (f"token count estimated as characters / {what}: real text runs 1-4 characters "
+                "per token (code, JSON, non-English), so this undercounts by up to 3x. Count with "
+                "the model's tokenizer (pytest_tokenbudget.count_tokens).")
+    if isinstance(operator, cst.Multiply):
+        for left, right in ((op.left, op.right), (op.right, op.left)):
+            len_call = _is_len_of_text(left, index)
+            factor = number_value(right)
+            if len_call is not None and factor is not None:
+                word = _is_word_split(len_call)
+                low, high = _WORD_FACTORS if word else _CHAR_FACTORS
+                if low <= factor <= high and _token_context(op, index) and \
+                        not tokenizer_used_on(index, scope, base_name(len_call.args[0].value)):
+                    unit = "words" if word else "characters"
+                    return (f"token count estimated as {unit} * {index.code(right)}; count with the "
+                            "model's tokenizer (pytest_tokenbudget.count_tokens).")
+            inverse = _inverse_limit(left, right, op, index, scope)
+            if inverse is not None:
+                return inverse
+    return None
+
+
+def _inverse_limit(tokens: cst.BaseExpression, factor: cst.BaseExpression, op: cst.BinaryOperation,
+                   index: ModuleIndex, scope) -> str | None:
+    """`max_tokens * 4` (or `* CHARS_PER_TOKEN`) used as a character limit."""
+    name = last_name(tokens)
+    if name is None or not has_word(name, _TOKEN_WORDS) or has_word(name, ("byte",)):
+        return None
+    value = number_value(factor)
+    if value is not None:
+        if not (3 <= value <= 5):
+            return None
+    elif not _chars_per_token_constant(factor, index, scope):
+        return None
+    if not _used_as_char_limit(op, index):
+        return None
+    return (f"`{index.code(op)}` turns a token limit into a character limit with a fixed ratio; "
+            "text with 1-3 characters per token then overflows it. Cut by tokens instead "
+            "(encode, slice the token list, decode).")
+
+
+def _used_as_char_limit(op: cst.BinaryOperation, index: ModuleIndex) -> bool:
+    for ancestor in index.ancestors(op):
+        if isinstance(ancestor, cst.Slice) or isinstance(ancestor, cst.Comparison):
+            return True
+        if isinstance(ancestor, (cst.Assign, cst.AnnAssign)):
+            targets = ancestor.targets if isinstance(ancestor, cst.Assign) else [ancestor]
+            return any(has_word(last_name(t.target), ("char", "len", "length", "size", "limit"))
+                       and not has_word(last_name(t.target), ("byte", "tok"))
+                       for t in targets)
+        if isinstance(ancestor, cst.Arg):
+            keyword = ancestor.keyword.value if ancestor.keyword else ""
+            return has_word(keyword, ("char", "chunk_size", "length", "size"))
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return False
+    return False
+
+
+def _word_counts(index: ModuleIndex) -> Iterator[cst.Call]:
+    """`len(text.split())` assigned to / returned as / compared with a token count (not
+    divided or multiplied: those are reported with their operator above)."""
+    for call in index.calls:
+        if not (isinstance(call.func, cst.Name) and call.func.value == "len" and len(call.args) == 1):
+            continue
+        inner = call.args[0].value
+        if not (isinstance(inner, cst.Call) and last_name(inner.func) == "split"):
+            continue
+        parent = index.parent(call)
+        if isinstance(parent, cst.BinaryOperation) or inside_display_call(call, index):
+            continue
+        if _word_count_is_token_count(call, index):
+            scope = index.scope_of(call)
+            if not tokenizer_used_on(index, scope, base_name(inner.func.value)
+                                     if isinstance(inner.func, cst.Attribute) else None):
+                yield call
+
+
+def _word_count_is_token_count(call: cst.Call, index: ModuleIndex) -> bool:
+    for ancestor in index.ancestors(call):
+        if isinstance(ancestor, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            targets = ancestor.targets if isinstance(ancestor, cst.Assign) else [ancestor]
+            return any(has_word(last_name(t.target), _TOKEN_WORDS) for t in targets)
+        if isinstance(ancestor, cst.Comparison):
+            return any(has_word(last_name(c.comparator), _TOKEN_WORDS) for c in ancestor.comparisons) \
+                or has_word(last_name(ancestor.left), _TOKEN_WORDS)
+        if isinstance(ancestor, cst.Arg) and ancestor.keyword is not None:
+            return has_word(ancestor.keyword.value, _TOKEN_WORDS)
+        if isinstance(ancestor, cst.DictElement):
+            return has_word(last_name(ancestor.key) or _str(ancestor.key), _TOKEN_WORDS)
+        if isinstance(ancestor, cst.Return):
+            function = index.scope_of(ancestor)
+            return isinstance(function, cst.FunctionDef) and has_word(function.name.value, _TOKEN_WORDS)
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return False
+    return False
+
+
+def _str(node: cst.CSTNode) -> str | None:
+    from ._index import string_value
+
+    return string_value(node)
+
+
+VALID = [
+    # A real tokenizer does the counting.
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count_tokens(text: str) -> int:
+        return len(enc.encode(text))
+    """,
+    # Halving a list of documents for a binary split is not a token estimate.
+    """
+    def split_batch(docs):
+        middle = len(docs) // 2
+        return docs[:middle], docs[middle:]
+    """,
+    # Characters for display: a progress line.
+    """
+    def report(text, logger):
+        logger.info("read %d chars (~%d tokens)", len(text), len(text) // 4)
+    """,
+    # Chars-per-token measured from a real count on the same text, then extrapolated.
+    """
+    def clip(text, max_tokens, encoder):
+        n_tokens = len(encoder.encode(text))
+        chars_per_token = len(text) / n_tokens
+        keep = int(0.9 * chars_per_token * max_tokens)
+        return text[:keep]
+    """,
+    # Fallback only when the tokenizer is missing; the real count runs on the same value.
+    """
+    def count_tokens(prompt):
+        try:
+            import tiktoken
+        except ImportError:
+            return len(prompt) // 4
+        return len(tiktoken.get_encoding("o200k_base").encode(prompt))
+    """,
+    # Quartiles of a list, nothing to do with tokens.
+    """
+    def quartile(values):
+        values = sorted(values)
+        return values[len(values) // 4]
+    """,
+    # Byte size of a payload for an upload limit.
+    """
+    def chunks_needed(payload: bytes, max_bytes: int) -> int:
+        return -(-len(payload) // max_bytes)
+    """,
+    # The token count divided into 4 parallel batches.
+    """
+    def plan(tokens):
+        per_worker_tokens = len(tokens) // 4
+        return per_worker_tokens
+    """,
+    # Bytes-per-token for a memory estimate of an int32 token array.
+    """
+    def buffer_bytes(num_tokens):
+        return num_tokens * 4
+    """,
+    # Word count for a reading-time display, not a token count.
+    """
+    def reading_minutes(article: str) -> float:
+        words = len(article.split())
+        return words / 200
+    """,
+    # Character ratio used for a text-quality score.
+    """
+    def density(text):
+        return sum(c.isalpha() for c in text) / max(1, len(text) / 4)
+    """,
+    # A chunker that asks the model's counter.
+    """
+    from pytest_tokenbudget import count_tokens
+    def fits(chunk: str, limit: int) -> bool:
+        return count_tokens(chunk, "gpt-4o") <= limit
+    """,
+]
+
+INVALID = [
+    """
+    def estimate_tokens(text: str) -> int:
+        return len(text) // 4
+    """,
+    """
+    import math
+    def count_tokens(text):
+        return math.ceil(len(text) / 4)
+    """,
+    """
+    def usage(prompt, answer):
+        return {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(answer) // 4}
+    """,
+    """
+    CHARS_PER_TOKEN = 3.5
+    def fits(context, budget):
+        return len(context) / CHARS_PER_TOKEN < budget
+    """,
+    """
+    from .constants import CHARS_PER_TOKEN
+    def tokens_in(doc):
+        n = len(doc.page_content) / CHARS_PER_TOKEN
+        return int(n)
+    """,
+    """
+    def cost(prompt, price):
+        input_tokens = len(prompt) * 0.25
+        return input_tokens * price
+    """,
+    """
+    def truncate(text, max_tokens=2000):
+        max_chars = max_tokens * 4
+        return text[:max_chars]
+    """,
+    """
+    def truncate(text, max_tokens):
+        return text[: max_tokens * 4]
+    """,
+    """
+    def tokens(message):
+        n_tokens = len(message.split())
+        return n_tokens
+    """,
+    """
+    def over_budget(text, max_tokens):
+        return len(text.split()) > max_tokens
+    """,
+    """
+    def tok(text):
+        # ~1.3 tokens per word
+        return int(len(text.split()) * 1.3)
+    """,
+    """
+    class Budget:
+        def charge(self, prompt):
+            est = len(prompt) / self.settings.chars_per_token
+            self.used_tokens += est
+    """,
+    """
+    def track(prompt, tracker):
+        input_tokens = max(1, len(prompt) // 4)  # rough estimate
+        tracker.add(input_tokens)
+    """,
+]
+
+
+class CharsAsTokens(Rule):
+    """
+    ## What it does
+    `len(text) / 4`, `len(text) // 4`, `len(text) * 0.25`, `len(text) / CHARS_PER_TOKEN`,
+    `len(text.split())` used as a token count, and the inverse, `max_tokens * 4` used as a character
+    limit.
+
+    ## Why is this bad?
+    The four-characters-per-token rule of thumb holds for plain English prose with one
+    tokenizer. Code, JSON, URLs, numbers, non-English text and emoji tokenize at 1-3 characters per
+    token, so an estimate that looks safe is often 2-3x short: the request overflows the context
+    window, or the budget and bill are wrong by the same factor. Word counts are worse still.
+
+    ## Example
+    ```python
+    def count_tokens(text):
+        return len(text) // 4          # TB201
+    ```
+
+    ## Fix
+    Count with the model's own tokenizer, offline:
+    ```python
+    from pytest_tokenbudget import count_tokens
+    n = count_tokens(text, "gpt-4o")
+    ```
+
+    ## Not a finding
+    Lengths for logging or display, byte sizes, code that also runs a real tokenizer
+    on the same value (a cheap pre-check, or chars-per-token measured on a sample), and ratios
+    computed from a real count (`len(text) / len(enc.encode(text))`).
+    """
+
+    code = CODE
+    name = NAME
+    message = "a token count estimated from characters or words"
+    triggers = ('len\\(', '(?i)chars?_?per_?tok',)
+    VALID = [textwrap.dedent(example) for example in VALID]
+    INVALID = [textwrap.dedent(example) for example in INVALID]
+
+    def finish(self) -> None:
+        for node, message in find(index_module(self.context.module)):
+            self.report(node, message)
