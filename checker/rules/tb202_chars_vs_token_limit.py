@@ -1,0 +1,343 @@
+"""TB202: a character length compared with a token-sized limit.
+
+The rule's documentation is the docstring of CharsVsTokenLimit below (`tokenbudget rule TB202`).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterator
+
+import libcst as cst
+
+from checker.rule import Rule
+
+from ._flow import base_name, flows_into_llm, tokenizer_used_on
+from ._index import index_module, ModuleIndex, has_word, last_name, number_value
+from ._llm import inside_display_call, is_tokenizer_call
+
+CODE = "TB202"
+NAME = "chars-vs-token-limit"
+
+_TOKEN_LIMIT_WORDS = ("token", "tokens", "ctx", "context")
+_NOT_TOKEN_WORDS = ("char", "chr", "byte", "len", "length", "line", "word", "item", "msg", "message",
+                    "turn", "count", "size", "doc", "chunk", "page", "row", "file")
+_PROMPTISH_WORDS = ("prompt", "context", "history", "conversation", "transcript", "messages",
+                    "system", "instructions", "query", "input")
+# Literal limits this large are token budgets in LLM code; smaller ones are UI/display limits.
+_MIN_LITERAL_LIMIT = 1000
+_ORDER_OPS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
+
+
+def _len_argument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
+            and len(expr.args) == 1 and not expr.args[0].star:
+        return expr.args[0].value
+    return None
+
+
+def _is_token_list(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+    """`len(tokens)`, `len(enc.encode(x))`, `len(input_ids)`, or a name assigned from a
+    tokenizer call: these lengths are already tokens."""
+    if isinstance(expr, cst.Call) and (is_tokenizer_call(expr) or last_name(expr.func) == "encode"):
+        return True
+    name = last_name(expr)
+    if has_word(name, ("tok", "ids", "encod", "byte", "enc", "bpe")):
+        return True
+    from ._index import dotted
+
+    text = dotted(expr)
+    if text:
+        for a in index.assignments_to(text, scope):
+            if isinstance(a.value, cst.Call) and (is_tokenizer_call(a.value)
+                                                  or last_name(a.value.func) == "encode"):
+                return True
+    return False
+
+
+def _is_list_like(expr: cst.BaseExpression) -> bool:
+    """Plural collections whose length is a number of items, not characters."""
+    name = last_name(expr) or ""
+    lowered = name.lower()
+    if isinstance(expr, (cst.List, cst.ListComp, cst.Tuple, cst.Set, cst.Dict)):
+        return True
+    return lowered in {"messages", "history", "docs", "documents", "chunks", "items", "turns",
+                       "results", "nodes", "rows", "lines", "records", "examples", "tools"} \
+        or lowered.endswith(("_messages", "_list", "_docs", "_chunks", "_items", "_turns"))
+
+
+def _token_limit(expr: cst.BaseExpression) -> str | None:
+    """The limit's name if it is a named token limit (MAX_TOKENS, max_context, ctx_window)."""
+    name = last_name(expr)
+    if name is None:
+        return None
+    if has_word(name, _TOKEN_LIMIT_WORDS) and not has_word(name, _NOT_TOKEN_WORDS):
+        return name
+    return None
+
+
+def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    for comparison in index.comparisons:
+        operands = [comparison.left] + [t.comparator for t in comparison.comparisons]
+        ops = [t.operator for t in comparison.comparisons]
+        if not any(isinstance(op, _ORDER_OPS) for op in ops):
+            continue
+        if inside_display_call(comparison, index):
+            continue
+        scope = index.scope_of(comparison)
+        for i, operand in enumerate(operands):
+            text = _len_argument(operand)
+            if text is None or _is_token_list(text, index, scope) or _is_list_like(text):
+                continue
+            others = [o for j, o in enumerate(operands) if j != i]
+            message = None
+            for other in others:
+                message = _limit_message(other, text, comparison, index, scope)
+                if message:
+                    break
+            if message and not tokenizer_used_on(index, scope, base_name(text)):
+                yield comparison, message
+                break
+
+
+def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparison: cst.Comparison,
+                   index: ModuleIndex, scope) -> str | None:
+    what = index.code(text)
+    named = _token_limit(limit)
+    if named is None and isinstance(limit, cst.BinaryOperation):
+        # `max_context - reserved` or `self.max_tokens * 0.9`: still a number of tokens.
+        named = _token_limit(limit.left) or _token_limit(limit.right)
+        if named and isinstance(limit.operator, cst.Multiply) and \
+                any((number_value(x) or 0) >= 3 for x in (limit.left, limit.right)):
+            return None  # `max_tokens * 4` is a converted character limit: TB201's business
+    if named is not None:
+        return (f"character length `len({what})` compared with token limit `{named}`: characters "
+                "are not tokens (1-4+ characters per token depending on the text). Compare a token "
+                "count: pytest_tokenbudget.count_tokens(text, model).")
+    value = number_value(limit)
+    if isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and _prompt_like(text, comparison, index, scope):
+        return (f"character length `len({what})` compared with {index.code(limit)}, a token-sized "
+                "limit: characters are not tokens, so this check is off by 1-4x. Compare a token "
+                "count: pytest_tokenbudget.count_tokens(text, model).")
+    return None
+
+
+def _prompt_like(text: cst.BaseExpression, comparison: cst.Comparison, index: ModuleIndex, scope) -> bool:
+    """A literal limit is taken for a token budget only for text that is plainly a prompt: its
+    name says so, or it is sent to a model in the same function."""
+    name = last_name(text)
+    if has_word(name, ("byte", "char", "payload", "file", "body", "url", "path", "html")):
+        return False
+    if has_word(name, _PROMPTISH_WORDS):
+        return True
+    if isinstance(text, (cst.Name, cst.Attribute)):
+        return flows_into_llm(index, scope, _first_binding(text, index, scope) or text) is not None \
+            or _sent_directly(text, index, scope)
+    return False
+
+
+def _first_binding(text: cst.BaseExpression, index: ModuleIndex, scope) -> cst.CSTNode | None:
+    from ._index import dotted
+
+    name = dotted(text)
+    for a in index.assignments_to(name or "", scope):
+        if a.value is not None:
+            return a.value
+    return None
+
+
+def _sent_directly(text: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+    from ._index import dotted, names_in
+    from ._llm import is_llm_call
+
+    name = dotted(text)
+    return any(index.scope_of(c) is scope and is_llm_call(c, index) and name in names_in(c)
+               for c in index.calls)
+
+
+VALID = [
+    # A token count compared with a token limit.
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    MAX_TOKENS = 8000
+    def fits(prompt):
+        return len(enc.encode(prompt)) <= MAX_TOKENS
+    """,
+    # Token list length.
+    """
+    def clip(tokens, max_tokens):
+        if len(tokens) > max_tokens:
+            tokens = tokens[:max_tokens]
+        return tokens
+    """,
+    # A character limit named as such.
+    """
+    MAX_PROMPT_CHARS = 20_000
+    def check(prompt):
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError("prompt too long")
+    """,
+    # Number of messages, not characters.
+    """
+    MAX_CONTEXT_MESSAGES = 20
+    def trim(messages):
+        while len(messages) > MAX_CONTEXT_MESSAGES:
+            messages.pop(1)
+    """,
+    # Display truncation.
+    """
+    def preview(text):
+        return text if len(text) < 80 else text[:77] + "..."
+    """,
+    # Byte limit for an upload.
+    """
+    MAX_UPLOAD = 10_000_000
+    def upload(payload: bytes):
+        if len(payload) > MAX_UPLOAD:
+            raise ValueError("too big")
+    """,
+    # Cheap pre-check followed by an exact count of the same text.
+    """
+    def fits(text, enc, max_tokens):
+        if len(text) <= max_tokens:
+            return True
+        return len(enc.encode(text)) <= max_tokens
+    """,
+    # Item count against a literal, for a list of documents.
+    """
+    def too_many(docs):
+        return len(docs) > 5000
+    """,
+    # Token ids from a tokenizer assigned first.
+    """
+    def fits(text, tokenizer, max_context):
+        ids = tokenizer.encode(text)
+        return len(ids) < max_context
+    """,
+    # Length of a file on disk compared with a big literal: not a prompt.
+    """
+    def is_big(path):
+        data = open(path).read()
+        return len(data) > 1_000_000
+    """,
+    # History length in turns.
+    """
+    def should_summarize(history_turns, max_turns):
+        return len(history_turns) >= max_turns
+    """,
+    # Equality, not a limit.
+    """
+    def same(a, max_tokens):
+        return len(a) == max_tokens
+    """,
+]
+
+INVALID = [
+    """
+    def build(prompt):
+        if len(prompt) > 100_000:
+            prompt = prompt[-100_000:]
+        return prompt
+    """,
+    """
+    MAX_TOKENS = 4096
+    def check(context):
+        if len(context) > MAX_TOKENS:
+            raise ValueError("context too long")
+    """,
+    """
+    def needs_summary(history_text, max_context):
+        return len(history_text) >= max_context
+    """,
+    """
+    class Agent:
+        def ask(self, question):
+            if len(question) > self.max_input_tokens:
+                question = question[: self.max_input_tokens]
+            return question
+    """,
+    """
+    from .config import CONTEXT_WINDOW
+    def fits(document):
+        return len(document) < CONTEXT_WINDOW
+    """,
+    """
+    def fits(text, model_info):
+        return len(text) <= model_info.context_window - 500
+    """,
+    """
+    def run(client, user_text):
+        if len(user_text) > 120000:
+            user_text = user_text[:120000]
+        return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": user_text}])
+    """,
+    """
+    def guard(system_prompt, settings):
+        assert len(system_prompt) < settings.max_prompt_tokens
+    """,
+    """
+    def compact(conversation: str, token_limit: int):
+        while len(conversation) > token_limit:
+            conversation = conversation[1000:]
+        return conversation
+    """,
+    """
+    def split_needed(page_text, cfg):
+        return len(page_text) > cfg["max_tokens"]
+    """,
+    """
+    def ok(query, limits):
+        return 0 < len(query) <= limits.ctx_tokens
+    """,
+    """
+    def prepare(transcript):
+        if len(transcript) > 200_000:
+            raise ValueError("transcript exceeds Claude's context window")
+        return transcript
+    """,
+]
+
+
+class CharsVsTokenLimit(Rule):
+    """
+    ## What it does
+    `len(prompt) > 100_000`, `len(context) > MAX_TOKENS`, `len(history_text) >= max_context`:
+    a string's length in characters tested against a number that is a count of tokens.
+
+    ## Why is this bad?
+    Characters and tokens are different units. English prose runs about four characters per
+    token, so the check fires four times too early and throws away context you paid for; code, JSON
+    or non-English text run 1-2 characters per token (some CJK and emoji more than one token per
+    character), so the same check lets through prompts that overflow the context window.
+
+    ## Example
+    ```python
+    MAX_CONTEXT_TOKENS = 128_000
+    if len(prompt) > MAX_CONTEXT_TOKENS:   # TB202
+        prompt = summarize(prompt)
+    ```
+
+    ## Fix
+    Compare a token count with the token limit:
+    ```python
+    from pytest_tokenbudget import count_tokens
+    if count_tokens(prompt, "gpt-4o") > MAX_CONTEXT_TOKENS: ...
+    ```
+
+    ## Not a finding
+    A length compared with a character or byte limit (`MAX_CHARS`, `max_bytes`), the
+    length of a token list (`len(tokens) > max_tokens`), lengths for display, and a character check
+    next to a real tokenizer run on the same value (a cheap pre-check before counting).
+    """
+
+    code = CODE
+    name = NAME
+    message = "a character length compared with a token-sized limit"
+    triggers = ('len\\(',)
+    VALID = [textwrap.dedent(example) for example in VALID]
+    INVALID = [textwrap.dedent(example) for example in INVALID]
+
+    def finish(self) -> None:
+        for node, message in find(index_module(self.context.module)):
+            self.report(node, message)
