@@ -1,0 +1,616 @@
+"""TB401: a message history that grows without a bound and is sent whole on every call.
+
+The rule's documentation is the docstring of UnboundedHistory below (`tokenbudget rule TB401`).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterator
+
+import libcst as cst
+
+from checker.rule import Rule
+
+from ._index import index_module, ModuleIndex, dotted, has_word, last_name, string_value
+from ._llm import is_llm_call
+
+CODE = "TB401"
+NAME = "unbounded-history"
+
+_GROW_METHODS = {"append", "extend", "insert"}
+_TRIM_METHODS = {"pop", "popleft", "clear", "remove"}
+_TRIM_WORDS = ("trim", "truncat", "summar", "compress", "prune", "shorten", "fit", "window", "limit",
+               "reduce", "token", "tok", "cap", "clip", "condense", "compact", "evict", "rotate",
+               "reset", "clear", "forget", "cut")
+# Wrappers that pass the whole list through.
+_WHOLE_WRAPPERS = {"list", "tuple", "copy", "deepcopy", "dict", "iter", "reversed", "enumerate"}
+# Names of lists that hold a conversation.
+_HISTORY_WORDS = ("message", "msg", "history", "conversation", "chat", "dialog", "turn", "context",
+                  "memory", "transcript", "thread", "prompt", "convo")
+
+
+def path(expr: cst.CSTNode | None) -> str | None:
+    """`messages`, `self.messages`, `st.session_state.messages` (also written
+    `st.session_state["messages"]`)."""
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and \
+            isinstance(expr.slice[0].slice, cst.Index):
+        key = string_value(expr.slice[0].slice.value)
+        base = path(expr.value)
+        if key is not None and base is not None:
+            return f"{base}.{key}"
+        return None
+    if isinstance(expr, cst.Attribute):
+        base = path(expr.value)
+        return f"{base}.{expr.attr.value}" if base is not None else None
+    return dotted(expr)
+
+
+def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            if n.value == name:
+                found.append(n)
+
+        def visit_Attribute(self, n):
+            if path(n) == name:
+                found.append(n)
+                return False
+            return True
+
+        def visit_Subscript(self, n):
+            if path(n) == name:
+                found.append(n)
+                return False
+            return True
+
+    node.visit(_V())
+    return found
+
+
+class _History:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.grows: list[cst.CSTNode] = []
+
+
+def _collect_growth(index: ModuleIndex) -> dict[str, _History]:
+    histories: dict[str, _History] = {}
+    for call in index.calls:
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in _GROW_METHODS:
+            name = path(call.func.value)
+            if name:
+                histories.setdefault(name, _History(name)).grows.append(call)
+    for a in index.assignments:
+        if a.augmented and isinstance(a.node, cst.AugAssign) and isinstance(a.node.operator, cst.AddAssign):
+            name = path(a.node.target)
+            if name and _is_list_growth(a.node.value):
+                histories.setdefault(name, _History(name)).grows.append(a.node)
+        elif isinstance(a.node, cst.Assign) and isinstance(a.value, cst.BinaryOperation) and \
+                isinstance(a.value.operator, cst.Add) and path(a.value.left) == a.target and \
+                _is_list_growth(a.value.right):
+            histories.setdefault(a.target, _History(a.target)).grows.append(a.node)
+    return histories
+
+
+def _is_conversation(history: _History, sends: list[cst.Call], index: ModuleIndex) -> bool:
+    """Its name says it holds a conversation, it grows by role-tagged messages, or it is what a
+    request's `messages=` / `input=` / `contents=` is built from."""
+    if has_word(history.name.split(".")[-1], _HISTORY_WORDS):
+        return True
+    for grow in history.grows:
+        if '"role"' in index.code(grow) or "'role'" in index.code(grow):
+            return True
+    for call in sends:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value in {"messages", "input", "contents"} and \
+                    _references(arg.value, history.name):
+                return True
+    return False
+
+
+def _is_list_growth(value: cst.BaseExpression) -> bool:
+    return isinstance(value, (cst.List, cst.ListComp, cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+
+
+def _local_senders(index: ModuleIndex) -> set[str]:
+    """Functions of this module that send one of their parameters to a model: calling them is
+    sending (`def chat(messages): return client.chat.completions.create(messages=messages)`)."""
+    senders: set[str] = set()
+    for function in index.functions:
+        params = {p.name.value for p in function.params.params}
+        for call in index.calls_in(function.body):
+            if index.scope_of(call) is function and is_llm_call(call, index) and any(
+                    _references(arg.value, p) for arg in call.args for p in params):
+                senders.add(function.name.value)
+                break
+    return senders
+
+
+def _sends(index: ModuleIndex, senders: set[str]) -> list[cst.Call]:
+    out = []
+    for call in index.calls:
+        if is_llm_call(call, index):
+            out.append(call)
+        elif last_name(call.func) in senders:
+            out.append(call)
+    return out
+
+
+def _whole_reference(call: cst.Call, name: str, index: ModuleIndex) -> bool:
+    """Is `name` passed to `call` as the whole list (not a slice, not through a helper that may
+    trim it)?"""
+    for arg in call.args:
+        for ref in _references(arg.value, name):
+            if _is_whole(ref, arg, index):
+                return True
+    return False
+
+
+def _is_whole(ref: cst.CSTNode, arg: cst.Arg, index: ModuleIndex) -> bool:
+    child: cst.CSTNode = ref
+    for ancestor in index.ancestors(ref):
+        if ancestor is arg:
+            return True
+        if isinstance(ancestor, cst.Subscript) and ancestor.value is child:
+            return False  # messages[-10:] or messages[0]
+        if isinstance(ancestor, cst.Attribute) and ancestor.value is child:
+            return False  # messages.copy() handled below; other attributes are not the list
+        if isinstance(ancestor, cst.Call):
+            func = last_name(ancestor.func)
+            if func not in _WHOLE_WRAPPERS and not (isinstance(ancestor.func, cst.Attribute)
+                                                   and ancestor.func.attr.value == "copy"):
+                return False
+        child = ancestor
+    return False
+
+
+def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_resets: bool) -> bool:
+    """Anything in `region` that bounds `name`."""
+    for call in index.calls_in(region):
+        func = call.func
+        if isinstance(func, cst.Attribute) and path(func.value) == name and func.attr.value in _TRIM_METHODS:
+            return True
+        if any(_references(arg.value, name) for arg in call.args) and \
+                has_word(last_name(func), _TRIM_WORDS):
+            return True
+        if last_name(func) == "deque" and any(a.keyword and a.keyword.value == "maxlen" for a in call.args):
+            return True
+    for a in index.assignments:
+        if not index.contains(region, a.node):
+            continue
+        if isinstance(a.node, cst.Assign):
+            for t in a.node.targets:
+                target = t.target
+                if isinstance(target, cst.Subscript) and path(target.value) == name:
+                    return True  # messages[:] = ...
+                if path(target) == name and not (isinstance(a.value, cst.BinaryOperation)
+                                                 and path(a.value.left) == name):
+                    if fresh_resets or _references(a.value, name):
+                        return True
+    for node in _dels_and_tests(region):
+        if isinstance(node, cst.Del):
+            if _references(node, name):
+                return True
+        elif _len_check(node, name):
+            return True
+    return False
+
+
+def _dels_and_tests(region: cst.CSTNode) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Del(self, n):
+            found.append(n)
+
+        def visit_If(self, n):
+            found.append(n.test)
+
+        def visit_While(self, n):
+            found.append(n.test)
+
+    region.visit(_V())
+    return found
+
+
+def _len_check(test: cst.CSTNode, name: str) -> bool:
+    """`len(messages) > N`, `count_tokens(messages) > N`: the code looks at the size."""
+    for comparison in _comparisons(test):
+        for operand in [comparison.left] + [c.comparator for c in comparison.comparisons]:
+            if isinstance(operand, cst.Call) and _references(operand, name):
+                return True
+    return False
+
+
+def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
+    found: list[cst.Comparison] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Comparison(self, n):
+            found.append(n)
+
+    node.visit(_V())
+    return found
+
+
+def _loops_between(node: cst.CSTNode, scope: cst.CSTNode, index: ModuleIndex) -> list[cst.CSTNode]:
+    out = []
+    for ancestor in index.ancestors(node):
+        if ancestor is scope:
+            break
+        if isinstance(ancestor, (cst.For, cst.While)):
+            out.append(ancestor)
+    return out
+
+
+def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    histories = _collect_growth(index)
+    if not histories:
+        return
+    senders = _local_senders(index)
+    sends = _sends(index, senders)
+    reported: set[int] = set()
+    for name, history in histories.items():
+        if not _is_conversation(history, sends, index):
+            continue
+        for call in sends:
+            if id(call) in reported or not _whole_reference(call, name, index):
+                continue
+            region = _growth_region(call, history, index)
+            if region is None:
+                continue
+            reported.add(id(call))
+            yield call, (f"`{name}` grows on every turn and is sent whole to the model with no trimming: input "
+                         "tokens grow with the conversation until the request passes the context window. "
+                         "Bound it by tokens (pytest_tokenbudget.count_messages), drop or summarize old turns, "
+                         "or send a slice.")
+
+
+def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
+    """The region over which `history` accumulates between sends, if it is never bounded there."""
+    name = history.name
+    scope = index.scope_of(call)
+    if name.startswith("self."):
+        cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
+        if cls is None or not _initialised_as_list(name, cls, index):
+            return None
+        if not any(index.contains(cls, g) for g in history.grows):
+            return None
+        if _trimmed_in(cls, name, index, fresh_resets=False) or _class_has_trim_method(cls, name, index):
+            return None
+        return cls
+    if "session_state" in name:
+        if _trimmed_in(index.module, name, index, fresh_resets=False):
+            return None
+        return index.module
+    # A local (or module-level) list grown in a loop that also sends it.
+    for loop in _loops_between(call, scope, index):
+        grows = [g for g in history.grows if index.contains(loop, g) and index.scope_of(g) is scope]
+        if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
+                not _trimmed_in(scope, name, index, fresh_resets=False):
+            return loop
+    # A module-level list grown and sent by functions: it grows on every call.
+    if scope is not index.module and _module_list(name, index):
+        if any(index.scope_of(g) is not index.module for g in history.grows) and \
+                not _trimmed_in(index.module, name, index, fresh_resets=False) and \
+                not _assigned_in_function(name, index):
+            return index.module
+    return None
+
+
+def _initialised_as_list(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+    for a in index.assignments:
+        if a.target == name and index.contains(cls, a.node) and isinstance(a.value, (cst.List, cst.ListComp)) \
+                or (a.target == name and index.contains(cls, a.node) and isinstance(a.value, cst.Call)
+                    and last_name(a.value.func) == "list"):
+            return True
+    return False
+
+
+def _class_has_trim_method(cls: cst.ClassDef, name: str, index: ModuleIndex) -> bool:
+    for function in index.functions:
+        if index.contains(cls, function) and has_word(function.name.value, _TRIM_WORDS) and \
+                _references(function.body, name):
+            return True
+    return False
+
+
+def _module_list(name: str, index: ModuleIndex) -> bool:
+    return any(isinstance(a.value, (cst.List, cst.ListComp)) for a in index.assignments_to(name, index.module))
+
+
+def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
+    return any(a.scope is not index.module and not a.augmented for a in index.assignments if a.target == name)
+
+
+VALID = [
+    # Trimmed by count before each call.
+    """
+    def chat(client):
+        messages = [{"role": "system", "content": "Be brief."}]
+        while True:
+            messages.append({"role": "user", "content": input("> ")})
+            if len(messages) > 21:
+                del messages[1:3]
+            reply = client.chat.completions.create(model="gpt-4o", messages=messages)
+            messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+    """,
+    # Sends a slice.
+    """
+    def chat(client):
+        history = []
+        while True:
+            history.append({"role": "user", "content": input()})
+            out = client.chat.completions.create(model="gpt-4o-mini", messages=history[-10:])
+            history.append({"role": "assistant", "content": out.choices[0].message.content})
+    """,
+    # Token budget check with a real counter.
+    """
+    from pytest_tokenbudget import count_messages
+    def chat(client, turns):
+        messages = []
+        for text in turns:
+            messages.append({"role": "user", "content": text})
+            while count_messages(messages, "gpt-4o").input_tokens > 50_000:
+                messages.pop(0)
+            client.chat.completions.create(model="gpt-4o", messages=messages)
+    """,
+    # Rebuilt each iteration.
+    """
+    def label(client, rows):
+        for row in rows:
+            messages = [{"role": "system", "content": "Label the row."}]
+            messages.append({"role": "user", "content": row})
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    """,
+    # Grows in the loop but sent once afterwards.
+    """
+    def summarize(client, docs):
+        messages = [{"role": "system", "content": "Summarize."}]
+        for d in docs:
+            messages.append({"role": "user", "content": d})
+        return client.chat.completions.create(model="gpt-4o", messages=messages)
+    """,
+    # A summarizer on the path.
+    """
+    class Bot:
+        def __init__(self, client):
+            self.client = client
+            self.messages = []
+        def ask(self, text):
+            self.messages.append({"role": "user", "content": text})
+            self.messages = summarize_old_turns(self.messages)
+            return self.client.chat.completions.create(model="gpt-4o", messages=self.messages)
+    """,
+    # Class with a trimming method.
+    """
+    class Chat:
+        def __init__(self):
+            self.history = []
+        def _trim_history(self):
+            while len(self.history) > 40:
+                self.history.pop(0)
+        def send(self, client, text):
+            self.history.append({"role": "user", "content": text})
+            self._trim_history()
+            return client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=self.history)
+    """,
+    # Streamlit app sending the last few turns only.
+    """
+    import streamlit as st
+    if "messages" not in st.session_state:
+        st.session_state.messages = []
+    if prompt := st.chat_input():
+        st.session_state.messages.append({"role": "user", "content": prompt})
+        window = st.session_state.messages[-8:]
+        reply = client.chat.completions.create(model="gpt-4o", messages=window)
+    """,
+    # A deque with maxlen.
+    """
+    from collections import deque
+    def chat(client):
+        history = deque(maxlen=20)
+        while True:
+            history.append({"role": "user", "content": input()})
+            client.chat.completions.create(model="gpt-4o", messages=list(history))
+    """,
+    # A results list that grows, not a history.
+    """
+    def run(client, prompts):
+        results = []
+        for p in prompts:
+            results.append(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": p}]))
+        return results
+    """,
+    # A trimming helper wraps the list at the call.
+    """
+    def chat(client):
+        messages = []
+        while True:
+            messages.append({"role": "user", "content": input()})
+            client.chat.completions.create(model="gpt-4o", messages=trim_to_budget(messages, 8000))
+    """,
+    # Reset after each exchange.
+    """
+    def agent(client, tasks):
+        conversation = []
+        for task in tasks:
+            conversation.append({"role": "user", "content": task})
+            client.chat.completions.create(model="gpt-4o", messages=conversation)
+            conversation.clear()
+    """,
+]
+
+INVALID = [
+    """
+    from openai import OpenAI
+    client = OpenAI()
+    messages = [{"role": "system", "content": "You are helpful."}]
+    while True:
+        messages.append({"role": "user", "content": input("You: ")})
+        reply = client.chat.completions.create(model="gpt-4o", messages=messages)
+        messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+    """,
+    """
+    def chat(client):
+        history = []
+        while True:
+            user = input("> ")
+            if user == "quit":
+                break
+            history.append({"role": "user", "content": user})
+            resp = client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=history)
+            history.append({"role": "assistant", "content": resp.content[0].text})
+    """,
+    """
+    def run_agent(client, task, tools):
+        messages = [{"role": "user", "content": task}]
+        for _ in range(50):
+            resp = client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
+            msg = resp.choices[0].message
+            messages.append(msg)
+            for call in msg.tool_calls or []:
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": run_tool(call)})
+    """,
+    """
+    class ChatSession:
+        def __init__(self, client):
+            self.client = client
+            self.messages = []
+        def ask(self, text):
+            self.messages.append({"role": "user", "content": text})
+            resp = self.client.chat.completions.create(model="gpt-4o-mini", messages=self.messages)
+            self.messages.append(resp.choices[0].message)
+            return resp
+    """,
+    """
+    import streamlit as st
+    from openai import OpenAI
+    client = OpenAI()
+    if "messages" not in st.session_state:
+        st.session_state["messages"] = []
+    if prompt := st.chat_input("Say something"):
+        st.session_state.messages.append({"role": "user", "content": prompt})
+        stream = client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": m["role"], "content": m["content"]} for m in st.session_state.messages],
+            stream=True,
+        )
+    """,
+    """
+    chat_history = []
+    def answer(client, question):
+        chat_history.append({"role": "user", "content": question})
+        out = client.chat.completions.create(model="gpt-4o", messages=chat_history)
+        chat_history.append({"role": "assistant", "content": out.choices[0].message.content})
+        return out
+    """,
+    """
+    def get_completion(messages):
+        return client.chat.completions.create(model="gpt-4o", messages=messages)
+    def main():
+        conversation = [{"role": "system", "content": "You are a tutor."}]
+        while True:
+            conversation.append({"role": "user", "content": input()})
+            reply = get_completion(conversation)
+            conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
+    """,
+    """
+    async def loop(client):
+        msgs = []
+        while True:
+            msgs += [{"role": "user", "content": await read_line()}]
+            r = await client.chat.completions.create(model="gpt-4.1", messages=msgs)
+            msgs += [{"role": "assistant", "content": r.choices[0].message.content}]
+    """,
+    """
+    def repl(llm):
+        history = []
+        while True:
+            history.append(("human", input()))
+            answer = llm.invoke(history)
+            history.append(("ai", answer.content))
+    """,
+    """
+    class Assistant:
+        system = "You are concise."
+        def __init__(self, client):
+            self.client = client
+            self.history = []
+        def reply(self, text):
+            self.history.extend([{"role": "user", "content": text}])
+            return self.client.messages.create(model="claude-3-5-haiku-latest", max_tokens=512,
+                                               system=self.system, messages=self.history)
+    """,
+    """
+    def chat(client, system):
+        messages = []
+        while True:
+            messages.append({"role": "user", "content": input()})
+            out = client.chat.completions.create(model="gpt-4o", messages=[{"role": "system", "content": system}] + messages)
+            messages.append({"role": "assistant", "content": out.choices[0].message.content})
+    """,
+    """
+    def chat(client):
+        input_items = []
+        while True:
+            input_items.append({"role": "user", "content": input()})
+            response = client.responses.create(model="gpt-4.1", input=input_items)
+            input_items += response.output
+    """,
+]
+
+
+class UnboundedHistory(Rule):
+    """
+    ## What it does
+    A messages list that grows (`append`, `extend`, `insert`, `+=`) across the iterations of a
+    loop, the turns of a `while` chat loop, the reruns of a Streamlit script (`st.session_state`),
+    or the calls of an object (`self.messages`) or module (a global list), and that is passed whole
+    to the model on each call, with no trimming anywhere on its path: no slicing, popping, deleting,
+    clearing, token-count check, length check or summarizer.
+
+    ## Why is this bad?
+    Every turn re-sends every earlier turn, so input tokens (and cost) grow quadratically with
+    the length of the conversation, and the request eventually passes the context window: the
+    chat that worked in the demo fails with a 400 in the long session of your best user, after
+    having been the most expensive session of the day.
+
+    ## Example
+    ```python
+    messages = [{"role": "system", "content": SYSTEM}]
+    while True:
+        messages.append({"role": "user", "content": input("> ")})
+        reply = client.chat.completions.create(model="gpt-4o", messages=messages)   # TB401
+        messages.append(reply.choices[0].message)
+    ```
+
+    ## Fix
+    Bound what is sent, by tokens:
+    ```python
+    from pytest_tokenbudget import count_messages
+    while count_messages(messages, "gpt-4o").input_tokens > 100_000:
+        del messages[1]          # drop the oldest turn, keep the system prompt
+    ```
+    or summarize old turns, or send `messages[:1] + messages[-20:]`.
+
+    ## Not a finding
+    Lists rebuilt on each iteration, lists trimmed or checked (`messages.pop(1)`,
+    `del messages[1:3]`, `messages = messages[-20:]`, `if count_tokens(messages) > N`,
+    `if len(messages) > N`, `trim_messages(messages)`, `deque(maxlen=N)`), slices sent instead of the
+    whole list, and lists that grow but are only sent once, after the loop.
+    """
+
+    code = CODE
+    name = NAME
+    message = "a message history that grows without a bound and is sent whole on every call"
+    triggers = ('\\.append\\(|\\.extend\\(|\\.insert\\(|\\+=',)
+    VALID = [textwrap.dedent(example) for example in VALID]
+    INVALID = [textwrap.dedent(example) for example in INVALID]
+
+    def finish(self) -> None:
+        for node, message in find(index_module(self.context.module)):
+            self.report(node, message)
