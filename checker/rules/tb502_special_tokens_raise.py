@@ -1,0 +1,299 @@
+"""TB502: tiktoken `encode()` on text that may contain special-token strings.
+
+The rule's documentation is the docstring of SpecialTokensRaise below (`tokenbudget rule TB502`).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterator
+
+import libcst as cst
+
+from checker.rule import Rule
+
+from ._index import index_module, ModuleIndex, dotted, keyword_arg, positional_args, string_value
+
+CODE = "TB502"
+NAME = "special-tokens-raise"
+
+_ENCODING_FACTORIES = {"tiktoken.get_encoding", "tiktoken.encoding_for_model", "tiktoken.Encoding",
+                       "tiktoken.core.Encoding", "tiktoken.registry.get_encoding",
+                       "tiktoken.model.encoding_for_model"}
+
+
+def _is_factory(expr: cst.BaseExpression | None, index: ModuleIndex) -> bool:
+    return isinstance(expr, cst.Call) and (index.qualified(expr.func) or "") in _ENCODING_FACTORIES
+
+
+def _encoding_names(index: ModuleIndex) -> set[str]:
+    """Names (`enc`, `self.encoder`, `ENCODING`) bound to a tiktoken Encoding anywhere in the
+    module, plus functions that return one (`get_encoder()`)."""
+    names = {a.target for a in index.assignments if _is_factory(a.value, index)}
+    for function in index.functions:
+        returns = _returns(function)
+        if returns and all(_is_factory(r.value, index) or (dotted(r.value) in names) for r in returns):
+            names.add(function.name.value + "()")
+        annotation = function.returns.annotation if function.returns is not None else None
+        if annotation is not None and (index.qualified(annotation) or "") in {"tiktoken.Encoding",
+                                                                             "tiktoken.core.Encoding"}:
+            names.add(function.name.value + "()")
+        for param in function.params.params:
+            if param.annotation is not None and (index.qualified(param.annotation.annotation) or "") in {
+                    "tiktoken.Encoding", "tiktoken.core.Encoding"}:
+                names.add(param.name.value)
+    # functools.lru_cache-style getters assigned as attributes keep their call form.
+    return names
+
+
+def _returns(function: cst.FunctionDef) -> list[cst.Return]:
+    found: list[cst.Return] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Return(self, n):
+            if n.value is not None:
+                found.append(n)
+
+        def visit_FunctionDef(self, n):
+            return n is function
+
+    function.visit(_V())
+    return found
+
+
+def _receiver_is_encoding(receiver: cst.BaseExpression, names: set[str], index: ModuleIndex) -> bool:
+    if _is_factory(receiver, index):
+        return True
+    if isinstance(receiver, cst.Call):
+        func = dotted(receiver.func)
+        return func is not None and (func + "()") in names or \
+            (func or "").replace("self.", "") + "()" in names
+    text = dotted(receiver)
+    if text is None:
+        return False
+    return text in names or ("self." + text.split(".", 1)[-1]) in names and text.startswith("self.")
+
+
+def _may_hold_special_text(arg: cst.BaseExpression) -> bool:
+    value = string_value(arg)
+    if value is not None:
+        return "<|" in value
+    return not isinstance(arg, (cst.Integer, cst.Float))
+
+
+def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    if "tiktoken" not in index.imports.values() and not any(v.startswith("tiktoken.") for v in index.imports.values()):
+        return
+    names = _encoding_names(index)
+    for call in index.calls:
+        func = call.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in {"encode", "encode_batch"}:
+            continue
+        if keyword_arg(call, "disallowed_special") is not None or keyword_arg(call, "allowed_special") is not None:
+            continue
+        if not _receiver_is_encoding(func.value, names, index):
+            continue
+        args = positional_args(call)
+        if not args or not _may_hold_special_text(args[0].value):
+            continue
+        method = func.attr.value
+        yield call, (f"tiktoken `{method}()` raises ValueError when the text contains a special-token string such as "
+                     "'<|endoftext|>' (user input, scraped pages and chat logs do). Pass "
+                     "disallowed_special=() or use encode_ordinary().")
+
+
+VALID = [
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count(text):
+        return len(enc.encode(text, disallowed_special=()))
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count(text):
+        return len(enc.encode_ordinary(text))
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("cl100k_base")
+    EOT = enc.encode("<|endoftext|>", allowed_special={"<|endoftext|>"})
+    """,
+    # A literal without special tokens.
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    HELLO = enc.encode("hello world")
+    """,
+    # str.encode is bytes.
+    """
+    import tiktoken
+    def digest(text):
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """,
+    # Hugging Face tokenizer, not tiktoken.
+    """
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained("gpt2")
+    def count(text):
+        return len(tok.encode(text))
+    """,
+    # No tiktoken in the module at all.
+    """
+    def count(enc, text):
+        return len(enc.encode(text))
+    """,
+    """
+    import tiktoken
+    class Counter:
+        def __init__(self):
+            self.enc = tiktoken.encoding_for_model("gpt-4o")
+        def __call__(self, text):
+            return len(self.enc.encode(text, disallowed_special=()))
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count_all(texts):
+        return [len(t) for t in enc.encode_ordinary_batch(texts)]
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count(text):
+        return len(enc.encode(text, allowed_special="all"))
+    """,
+    # Base64 bytes of something, with tiktoken in the module for another purpose.
+    """
+    import base64, tiktoken
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+    """,
+    """
+    import tiktoken
+    def n(text, model):
+        return len(tiktoken.encoding_for_model(model).encode(text, disallowed_special=()))
+    """,
+]
+
+INVALID = [
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count(text):
+        return len(enc.encode(text))
+    """,
+    """
+    import tiktoken
+    def num_tokens(text, model="gpt-4o"):
+        return len(tiktoken.encoding_for_model(model).encode(text))
+    """,
+    """
+    import tiktoken
+    class TokenCounter:
+        def __init__(self, model):
+            self.encoder = tiktoken.encoding_for_model(model)
+        def count(self, message):
+            return len(self.encoder.encode(message["content"]))
+    """,
+    """
+    import tiktoken
+    ENCODING = tiktoken.get_encoding("cl100k_base")
+    def chunk(text, size=512):
+        ids = ENCODING.encode(text)
+        return [ENCODING.decode(ids[i:i + size]) for i in range(0, len(ids), size)]
+    """,
+    """
+    import tiktoken as tk
+    enc = tk.get_encoding("o200k_base")
+    def count(doc):
+        return len(enc.encode(doc.page_content))
+    """,
+    """
+    from tiktoken import get_encoding
+    encoding = get_encoding("cl100k_base")
+    def budget(messages):
+        return sum(len(encoding.encode(m["content"])) for m in messages)
+    """,
+    """
+    import functools, tiktoken
+    @functools.lru_cache()
+    def get_encoder():
+        return tiktoken.get_encoding("o200k_base")
+    def count(text):
+        return len(get_encoder().encode(text))
+    """,
+    """
+    import tiktoken
+    def count(text: str, enc: tiktoken.Encoding) -> int:
+        return len(enc.encode(text))
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def count(user, question):
+        return len(enc.encode(f"{user}: {question}"))
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("o200k_base")
+    def counts(texts):
+        return [len(x) for x in enc.encode_batch(texts)]
+    """,
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("cl100k_base")
+    SENTINEL = enc.encode("<|endoftext|>")
+    """,
+    """
+    import tiktoken
+    def fits(prompt, limit=8000):
+        enc = tiktoken.get_encoding("cl100k_base")
+        return len(enc.encode(prompt.strip())) <= limit
+    """,
+]
+
+
+class SpecialTokensRaise(Rule):
+    """
+    ## What it does
+    `enc.encode(text)` on a tiktoken encoding with a non-constant argument and neither
+    `disallowed_special=()` nor `allowed_special=...`, and no `encode_ordinary`.
+
+    ## Why is this bad?
+    By default tiktoken refuses text that contains a special token's string: `enc.encode(x)`
+    raises `ValueError: Encountered text corresponding to disallowed special token
+    '<|endoftext|>'`. User messages, scraped pages, chat logs and code about LLMs contain those
+    strings, so the token counter (or the chunker) crashes on the first such input in production,
+    or a user can make a request fail on purpose.
+
+    ## Example
+    ```python
+    enc = tiktoken.get_encoding("o200k_base")
+    n = len(enc.encode(user_text))                 # TB502
+    ```
+
+    ## Fix
+    Count special-token strings as ordinary text:
+    ```python
+    n = len(enc.encode(user_text, disallowed_special=()))
+    ```
+    or `enc.encode_ordinary(user_text)`.
+
+    ## Not a finding
+    String literals without special tokens, calls that pass `disallowed_special` or
+    `allowed_special`, `encode_ordinary`, and `.encode()` on objects that are not tiktoken
+    encodings (`str.encode`, Hugging Face tokenizers).
+    """
+
+    code = CODE
+    name = NAME
+    message = "tiktoken `encode()` on text that may contain special-token strings"
+    triggers = ('tiktoken',)
+    VALID = [textwrap.dedent(example) for example in VALID]
+    INVALID = [textwrap.dedent(example) for example in INVALID]
+
+    def finish(self) -> None:
+        for node, message in find(index_module(self.context.module)):
+            self.report(node, message)
