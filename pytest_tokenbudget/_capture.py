@@ -64,6 +64,11 @@ class CapturedRequest:
     refused: bool = False  # refused before sending (live mode pre-flight)
     body: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        tokens = "uncounted" if self.count is None else f"{self.count.input_tokens:,} in"
+        cap = "" if self.count is None else f", cap {self.max_output_tokens if self.max_output_tokens is not None else 'none'}"
+        return f"<CapturedRequest #{self.index} {self.api} {self.model or '?'}: {tokens}{cap}, at {self.call_site}>"
+
     @property
     def input_tokens(self) -> int | None:
         return None if self.count is None else self.count.input_tokens
@@ -155,6 +160,15 @@ class TestCapture:
         endpoint = _intercept.classify_endpoint(request.method, request.url, self.base_urls)
         if endpoint is None:
             return self._not_llm(request)
+        try:
+            return self._handle_llm(request, endpoint)
+        except Exception as error:  # a bug of ours must fail the test, not look like a network error
+            message = f"pytest-tokenbudget could not handle {request.url}: {type(error).__name__}: {error}"
+            with self._lock:
+                self.findings.append(Finding("internal error", message))
+            return self._respond(_synthetic.error_response(endpoint.api, 400, message, code="tokenbudget_error"))
+
+    def _handle_llm(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> Any:
         try:
             body = json.loads(request.body or b"null")
         except ValueError as error:
