@@ -1,0 +1,101 @@
+"""What a rule can see while it checks one file. Everything costly is computed on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from checker.calls import CallFinder, LLMCall
+from checker.settings import RuleSettings
+
+if TYPE_CHECKING:
+    from checker.rule import Report
+
+_T = TypeVar("_T")
+
+
+class RuleContext:
+    """Shared by every rule checking one file.
+
+    - ``path``: the file as displayed (relative to the working directory when possible).
+    - ``source`` / ``module``: the text and its libcst tree.
+    - ``settings``: :class:`checker.settings.RuleSettings`.
+    - ``llm_calls``: the resolved LLM call sites (:class:`checker.calls.LLMCall`).
+    - ``qualified_name(node)``: resolved dotted path of a Name/Attribute/Call expression.
+    - ``get_metadata(Provider, node)``: any libcst metadata provider, resolved once per file.
+    - ``position(node)``, ``parent(node)``, ``model_info(name)``.
+    """
+
+    def __init__(self, path: str, source: str, module: cst.Module, settings: RuleSettings) -> None:
+        self.path = path
+        self.source = source
+        self.module = module
+        self.settings = settings
+        self.reports: list["Report"] = []
+        self._wrapper: Optional[MetadataWrapper] = None
+        self._metadata: dict[type, Any] = {}
+        self._finder: Optional[CallFinder] = None
+        self._models: dict[str, Any] = {}
+
+    # -- call sites ------------------------------------------------------------------------
+    @property
+    def call_finder(self) -> CallFinder:
+        if self._finder is None:
+            self._finder = CallFinder(self.module)
+        return self._finder
+
+    @property
+    def llm_calls(self) -> list[LLMCall]:
+        return self.call_finder.calls
+
+    def qualified_name(self, node: cst.CSTNode) -> Optional[str]:
+        """``"tiktoken.get_encoding"`` for ``get_encoding`` / ``tk.get_encoding`` / ``enc = tiktoken.get_encoding``
+        (through imports and assignments in this module); ``"openai.OpenAI()"`` for a client instance."""
+        return self.call_finder.qualified_name(node)
+
+    @property
+    def imported_roots(self) -> set[str]:
+        return self.call_finder.imported_roots
+
+    # -- metadata --------------------------------------------------------------------------
+    @property
+    def wrapper(self) -> MetadataWrapper:
+        if self._wrapper is None:
+            # no deep copy: rules and the finder hold nodes of self.module
+            self._wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        return self._wrapper
+
+    def get_metadata(self, provider: type, node: cst.CSTNode, default: _T = None) -> Any:  # type: ignore[assignment]
+        """Metadata of ``provider`` for ``node`` (e.g. ``ScopeProvider``, ``ParentNodeProvider``)."""
+        table = self._metadata.get(provider)
+        if table is None:
+            table = self.wrapper.resolve(provider)
+            self._metadata[provider] = table
+        return table.get(node, default)
+
+    def position(self, node: cst.CSTNode) -> CodeRange:
+        return self.get_metadata(PositionProvider, node)
+
+    def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        return self.get_metadata(ParentNodeProvider, node)
+
+    # -- model registry --------------------------------------------------------------------
+    def model_info(self, name: str) -> Any:
+        """``pytest_tokenbudget.ModelInfo`` for ``name``, or None when unknown to the registry
+        (or when the registry is unavailable)."""
+        if name not in self._models:
+            from checker.models import lookup_model
+
+            self._models[name] = lookup_model(name, self.settings.project_root)
+        return self._models[name]
+
+    # -- reports ---------------------------------------------------------------------------
+    def add_report(self, report: "Report") -> None:
+        self.reports.append(report)
+
+    @property
+    def path_obj(self) -> Path:
+        return Path(self.path)

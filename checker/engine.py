@@ -1,0 +1,377 @@
+"""Check one file's text with a set of rules: prefilter, parse, one walk, positioned diagnostics.
+
+This module is what worker processes run. It never raises for a bad file: syntax errors, invalid
+UTF-8, trees too deep for the parser and crashing rules all become TB000 diagnostics.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from checker.calls import CALL_TRIGGERS
+from checker.diagnostics import Diagnostic, Edit, Fix
+from checker.rule import Rule
+from checker.settings import RuleSettings
+
+PARSE_ERROR = "TB000"
+
+_FILE_NOQA = re.compile(
+    rb"#\s*tokenbudget\s*:\s*noqa(?!\w)(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I
+)
+_LINE_NOQA = re.compile(r"#\s*noqa(?!\w)(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def rule_triggers(rule: type[Rule]) -> tuple[str, ...]:
+    triggers = tuple(rule.triggers)
+    if rule.uses_llm_calls:
+        triggers += CALL_TRIGGERS
+    return triggers
+
+
+class RuleSet:
+    """The rules selected for a file plus their compiled prefilter."""
+
+    def __init__(self, rules: Sequence[type[Rule]]) -> None:
+        self.rules = list(rules)
+        self._per_rule: list[tuple[type[Rule], Optional[re.Pattern[bytes]]]] = []
+        patterns: list[str] = []
+        always = False
+        for rule in self.rules:
+            triggers = rule_triggers(rule)
+            if triggers:
+                joined = "|".join(f"(?:{t})" for t in triggers)
+                self._per_rule.append((rule, re.compile(joined.encode())))
+                patterns.append(joined)
+            else:
+                self._per_rule.append((rule, None))
+                always = True
+        self._always = always
+        self._any: Optional[re.Pattern[bytes]] = (
+            re.compile("|".join(f"(?:{p})" for p in patterns).encode()) if patterns else None
+        )
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(rule.code for rule in self.rules)
+
+    def applicable(self, data: bytes) -> list[type[Rule]]:
+        """The rules whose triggers occur in ``data`` (cheap: no parsing)."""
+        if not self.rules:
+            return []
+        if not self._always and (self._any is None or self._any.search(data) is None):
+            return []
+        return [rule for rule, pattern in self._per_rule if pattern is None or pattern.search(data)]
+
+
+@dataclass
+class _Position:
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+def file_noqa_codes(data: bytes) -> Optional[frozenset[str]]:
+    """None when the file has no ``# tokenbudget: noqa``; empty set = all codes; else the codes."""
+    match = _FILE_NOQA.search(data)
+    if match is None:
+        return None
+    codes: set[str] = set()
+    for found in _FILE_NOQA.finditer(data):
+        if not found.group("codes"):
+            return frozenset()
+        codes.update(c.upper() for c in re.split(r"[\s,]+", found.group("codes").decode()) if c)
+    return frozenset(codes)
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """(text, encoding). Honours a PEP 263 coding cookie; raises UnicodeDecodeError / LookupError."""
+    encoding = "utf-8"
+    for line in data.split(b"\n", 2)[:2]:
+        match = _CODING.match(line)
+        if match:
+            encoding = match.group(1).decode("ascii").lower()
+            break
+    if encoding in ("utf-8", "utf8") and data.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    return data.decode(encoding), encoding
+
+
+def parse_error(filename: str, message: str, line: int = 1, column: int = 1) -> Diagnostic:
+    return Diagnostic(PARSE_ERROR, message, filename, line, column, line, column, "error")
+
+
+def check_bytes(
+    data: bytes,
+    filename: str,
+    rule_set: RuleSet,
+    settings: RuleSettings,
+) -> list[Diagnostic]:
+    """All diagnostics of one file (already filtered by ``# noqa``), never raising for bad input."""
+    file_noqa = file_noqa_codes(data) if b"noqa" in data else None
+    if file_noqa is not None and not file_noqa:
+        return []
+    rules = rule_set.applicable(data)
+    if file_noqa:
+        rules = [rule for rule in rules if rule.code not in file_noqa]
+    if not rules:
+        return []
+    try:
+        source, _ = decode_source(data)
+    except (UnicodeDecodeError, LookupError) as error:
+        return [parse_error(filename, f"file is not valid UTF-8 (or its declared encoding): {error}")]
+    return check_source(source, filename, rules, settings)
+
+
+def check_source(
+    source: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    settings: RuleSettings,
+) -> list[Diagnostic]:
+    """Parse ``source`` and run ``rules`` on it (no trigger prefilter here)."""
+    # CPython's own parser first: it is several times faster than libcst and has hard limits on
+    # nesting, while libcst's native parser can overflow the C stack on deeply nested input and
+    # take the whole process down.
+    try:
+        ast.parse(source, filename)
+    except SyntaxError as error:
+        return [parse_error(filename, f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1)]
+    except (RecursionError, MemoryError):
+        return [parse_error(filename, "code is nested too deeply to be parsed")]
+    except ValueError as error:  # source contains NUL bytes
+        return [parse_error(filename, f"cannot parse: {error}")]
+
+    import libcst as cst
+
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        return [parse_error(filename, f"libcst cannot parse this file: {error.message}", error.raw_line, error.raw_column + 1)]
+    except RecursionError:
+        return [parse_error(filename, "code is nested too deeply to be parsed")]
+    return _run_rules(module, source, filename, rules, settings)
+
+
+def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings) -> list[Diagnostic]:
+    import libcst as cst
+
+    from checker.context import RuleContext
+
+    context = RuleContext(filename, source, module, settings)
+    instances = [rule(context) for rule in rules]
+    failures: list[Diagnostic] = []
+    failed: set[str] = set()
+
+    def guard(rule: Rule, call: Callable[[], object]) -> None:
+        if rule.code in failed:
+            return
+        try:
+            call()
+        except RecursionError:
+            failed.add(rule.code)
+            failures.append(parse_error(filename, f"{rule.code} gave up: code is nested too deeply"))
+        except Exception as error:  # a crashing rule must not lose the other rules' findings
+            failed.add(rule.code)
+            failures.append(
+                parse_error(filename, f"internal error in {rule.code} ({type(error).__name__}: {error}); please report it")
+            )
+
+    visitors: dict[str, list[tuple[Rule, Callable[[cst.CSTNode], object]]]] = {}
+    leavers: dict[str, list[tuple[Rule, Callable[[cst.CSTNode], object]]]] = {}
+    for instance in instances:
+        for attribute in dir(type(instance)):
+            if attribute.startswith("visit_") and attribute.count("_") == 1:
+                visitors.setdefault(attribute[6:], []).append((instance, getattr(instance, attribute)))
+            elif attribute.startswith("leave_") and attribute.count("_") == 1:
+                leavers.setdefault(attribute[6:], []).append((instance, getattr(instance, attribute)))
+
+    if visitors or leavers:
+
+        class _Batched(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                for rule, handler in visitors.get(type(node).__name__, ()):
+                    guard(rule, lambda: handler(node))
+                return True
+
+            def on_leave(self, original_node: cst.CSTNode) -> None:
+                for rule, handler in leavers.get(type(original_node).__name__, ()):
+                    guard(rule, lambda: handler(original_node))
+
+        try:
+            module.visit(_Batched())
+        except RecursionError:
+            return [parse_error(filename, "code is nested too deeply to be checked")]
+
+    for instance in instances:
+        guard(instance, instance.finish)
+
+    reports = [r for r in context.reports if r.code not in failed]
+    diagnostics = failures + [_diagnostic(context, module, report) for report in reports]
+    if diagnostics and "noqa" in source:
+        diagnostics = _apply_line_noqa(source, diagnostics)
+    return sorted(diagnostics, key=Diagnostic.sort_key)
+
+
+def _diagnostic(context, module, report) -> Diagnostic:
+    position = context.position(report.node)
+    line, column = position.start.line, position.start.column + 1
+    end_line, end_column = position.end.line, position.end.column + 1
+    fix: Optional[Fix] = None
+    if report.replacement is not None:
+        # Render the replacement inside the whole module: a node rendered alone loses the
+        # indentation of the block it sits in.
+        source = context.source
+        offsets = _line_offsets(context)
+        start = offsets[line - 1] + column - 1
+        end = offsets[end_line - 1] + end_column - 1
+        new_code = module.deep_replace(report.node, report.replacement).code
+        old = source[start:end]
+        new = new_code[start : len(new_code) - (len(source) - end)]
+        edit = _minimal_edit(old, new, line, column)
+        if edit is not None:
+            fix = Fix(
+                "safe" if report.fix_safe else "unsafe",
+                report.fix_message or "apply fix",
+                (edit,),
+            )
+    return Diagnostic(report.code, report.message, context.path, line, column, end_line, end_column, report.severity, fix)
+
+
+def _line_offsets(context) -> list[int]:
+    offsets = getattr(context, "_line_offsets", None)
+    if offsets is None:
+        offsets = [0]
+        for text in context.source.splitlines(keepends=True):
+            offsets.append(offsets[-1] + len(text))
+        context._line_offsets = offsets
+    return offsets
+
+
+def _advance(line: int, column: int, text: str) -> tuple[int, int]:
+    newlines = text.count("\n")
+    if newlines == 0:
+        return line, column + len(text)
+    return line + newlines, len(text) - text.rfind("\n")
+
+
+def _minimal_edit(old: str, new: str, line: int, column: int) -> Optional[Edit]:
+    """The smallest single text edit turning ``old`` (starting at line/column) into ``new``."""
+    if old == new:
+        return None
+    prefix = 0
+    limit = min(len(old), len(new))
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[len(old) - 1 - suffix] == new[len(new) - 1 - suffix]:
+        suffix += 1
+    start_line, start_column = _advance(line, column, old[:prefix])
+    end_line, end_column = _advance(line, column, old[: len(old) - suffix])
+    return Edit(new[prefix : len(new) - suffix], start_line, start_column, end_line, end_column)
+
+
+def line_noqa(source: str) -> dict[int, Optional[frozenset[str]]]:
+    """``{line: None (all codes) | {codes}}`` for every ``# noqa`` comment (real comments only)."""
+    result: dict[int, Optional[frozenset[str]]] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return result
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            continue
+        match = _LINE_NOQA.search(token.string)
+        if match is None:
+            continue
+        line = token.start[0]
+        if match.group("codes"):
+            if line in result and result[line] is None:
+                continue
+            codes = frozenset(c.upper() for c in re.split(r"[\s,]+", match.group("codes")) if c)
+            result[line] = (result.get(line) or frozenset()) | codes
+        else:
+            result[line] = None
+    return result
+
+
+def _apply_line_noqa(source: str, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    noqa = line_noqa(source)
+    if not noqa:
+        return diagnostics
+    kept = []
+    for diagnostic in diagnostics:
+        suppressed = False
+        for line in {diagnostic.line, diagnostic.end_line}:
+            if line in noqa:
+                codes = noqa[line]
+                if codes is None or diagnostic.code in codes:
+                    suppressed = True
+        if not suppressed:
+            kept.append(diagnostic)
+    return kept
+
+
+def apply_edits(source: str, fixes: Sequence[Fix]) -> tuple[str, int]:
+    """Apply non-overlapping edits (first come, first served); returns (new source, fixes applied)."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for text in lines:
+        offsets.append(offsets[-1] + len(text))
+
+    def offset(line: int, column: int) -> int:
+        return offsets[line - 1] + column - 1 if line - 1 < len(offsets) else len(source)
+
+    spans = []
+    for fix in fixes:
+        edits = sorted((offset(e.line, e.column), offset(e.end_line, e.end_column), e.content) for e in fix.edits)
+        spans.append(edits)
+    spans.sort(key=lambda edits: edits[0][0])
+    out: list[str] = []
+    cursor = 0
+    applied = 0
+    for edits in spans:
+        if edits[0][0] < cursor:
+            continue  # overlaps a fix already applied: the next round picks it up
+        for start, end, content in edits:
+            out.append(source[cursor:start])
+            out.append(content)
+            cursor = end
+        applied += 1
+    out.append(source[cursor:])
+    return "".join(out), applied
+
+
+def fix_source(
+    source: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    settings: RuleSettings,
+    *,
+    unsafe: bool = False,
+    codes: Optional[frozenset[str]] = None,
+    max_rounds: int = 10,
+) -> tuple[str, int, list[Diagnostic]]:
+    """Apply fixes until none is left (or ``max_rounds``); returns (source, fixes applied, remaining)."""
+    total = 0
+    diagnostics = check_source(source, filename, rules, settings)
+    for _ in range(max_rounds):
+        fixes = [
+            d.fix
+            for d in diagnostics
+            if d.fix is not None and (unsafe or d.fix.is_safe) and (codes is None or d.code in codes)
+        ]
+        if not fixes:
+            break
+        source, applied = apply_edits(source, fixes)
+        total += applied
+        if not applied:
+            break
+        diagnostics = check_source(source, filename, rules, settings)
+    return source, total, diagnostics

@@ -1,0 +1,143 @@
+"""The base class every rule derives from (see RULES_API.md).
+
+A rule is one class in its own module ``checker/rules/tbNNN_<slug>.py``. Its docstring is its
+documentation page (printed by ``tokenbudget rule TBNNN``) and must have the sections
+``## What it does``, ``## Why is this bad?``, ``## Example`` and ``## Fix``. Its ``VALID`` and
+``INVALID`` lists are run by ``tests/checker/test_rule_examples.py``.
+
+Rules walk the tree through ``visit_<Node>`` / ``leave_<Node>`` methods (libcst node class names);
+the engine batches every selected rule into one walk of the module. Rules that work on LLM call
+sites read ``self.context.llm_calls`` from :meth:`Rule.finish`, called once after the walk.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union
+
+if TYPE_CHECKING:  # keep importing this module cheap: libcst is loaded by the engine
+    import libcst as cst
+
+    from checker.context import RuleContext
+
+Severity = Literal["error", "warning", "info"]
+
+DOC_SECTIONS: tuple[str, ...] = ("What it does", "Why is this bad?", "Example", "Fix")
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code the rule must not report. ``config`` holds ``[tool.tokenbudget.check]`` keys
+    (``{"strict": True}``) applied while checking the example."""
+
+    code: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code the rule must report.
+
+    ``line`` / ``column`` (1-based) are where the first diagnostic of this rule must start;
+    ``expected_fix`` is the whole source after applying this rule's fixes (unsafe ones included);
+    ``message_contains`` must be a substring of the first diagnostic's message.
+    """
+
+    code: str
+    line: Optional[int] = None
+    column: Optional[int] = None
+    expected_fix: Optional[str] = None
+    message_contains: Optional[str] = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Report:
+    """A finding as a rule raised it; the engine turns it into a positioned Diagnostic."""
+
+    code: str
+    node: "cst.CSTNode"
+    message: str
+    severity: Severity
+    replacement: Optional["cst.CSTNode"] = None
+    fix_safe: bool = True
+    fix_message: Optional[str] = None
+
+
+class Rule:
+    """Base class of all checker rules. Subclasses set the class attributes below."""
+
+    code: ClassVar[str]  # "TB101"
+    name: ClassVar[str]  # kebab-case slug, "missing-output-cap"
+    message: ClassVar[str]  # default diagnostic message
+    severity: ClassVar[Severity] = "warning"
+    # Regexes searched in the raw file text before parsing. A file is parsed, and this rule run on
+    # it, only if one of them matches. Keep them cheap and broad enough: a file they skip is never
+    # looked at. Rules reading ``context.llm_calls`` get the call finder's triggers automatically.
+    triggers: ClassVar[tuple[str, ...]] = ()
+    uses_llm_calls: ClassVar[bool] = False
+    fixable: ClassVar[bool] = False
+    VALID: ClassVar[Sequence[Union[str, Valid]]] = ()
+    INVALID: ClassVar[Sequence[Union[str, Invalid]]] = ()
+
+    def __init__(self, context: "RuleContext") -> None:
+        self.context = context
+
+    # -- hooks -----------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Called once after the tree walk; override to work on ``self.context.llm_calls``."""
+
+    # -- reporting -------------------------------------------------------------------------
+    def report(
+        self,
+        node: "cst.CSTNode",
+        message: Optional[str] = None,
+        *,
+        replacement: Optional["cst.CSTNode"] = None,
+        fix_safe: bool = True,
+        fix_message: Optional[str] = None,
+        severity: Optional[Severity] = None,
+    ) -> None:
+        """Report ``node`` (its source range is the diagnostic's range).
+
+        ``replacement`` is the node that fixes it (libcst keeps the surrounding formatting);
+        ``fix_safe=False`` marks fixes that may change behaviour (applied only with
+        ``--unsafe-fixes``).
+        """
+        self.context.add_report(
+            Report(
+                code=self.code,
+                node=node,
+                message=message or self.message,
+                severity=severity or self.severity,
+                replacement=replacement,
+                fix_safe=fix_safe,
+                fix_message=fix_message,
+            )
+        )
+
+    # -- documentation ---------------------------------------------------------------------
+    @classmethod
+    def documentation(cls) -> str:
+        """The rule's page: title line plus its docstring, as Markdown."""
+        body = inspect.cleandoc(cls.__doc__ or "")
+        fix_note = "Fix is available (`--fix`)." if cls.fixable else "No automatic fix."
+        return f"# {cls.name} ({cls.code})\n\nDefault severity: {cls.severity}. {fix_note}\n\n{body}\n"
+
+    @classmethod
+    def doc_sections(cls) -> dict[str, str]:
+        """``{"What it does": "...", ...}`` parsed from the docstring's ``## `` headings."""
+        body = textwrap.dedent(inspect.cleandoc(cls.__doc__ or ""))
+        sections: dict[str, str] = {}
+        for match in re.finditer(r"^## (?P<title>.+?)\n(?P<text>.*?)(?=^## |\Z)", body, re.M | re.S):
+            sections[match.group("title").strip()] = match.group("text").strip()
+        return sections
+
+    @classmethod
+    def summary(cls) -> str:
+        sections = cls.doc_sections()
+        first = sections.get("What it does", "").split("\n\n")[0]
+        return " ".join(first.split())

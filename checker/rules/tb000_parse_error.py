@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from checker.rule import Invalid, Rule
+
+
+class ParseError(Rule):
+    """
+    ## What it does
+    Reports files the checker could not analyse: a syntax error, bytes that are not valid
+    UTF-8 (or not valid in the encoding the file declares), code nested too deeply for the
+    parser, or an internal error of a rule on this file. The rest of the run goes on.
+
+    ## Why is this bad?
+    A file that cannot be analysed may hide every other finding: an uncapped LLM call in it
+    would pass the check unnoticed.
+
+    ## Example
+    ```python
+    client.chat.completions.create(model="gpt-4o", messages=[)
+    ```
+
+    ## Fix
+    Fix the syntax or the encoding, or exclude the file (`extend-exclude` in
+    `[tool.tokenbudget.check]`) if it is not meant to be Python 3 (fixtures, templates).
+    Internal errors are bugs of tokenbudget: please report them with the file.
+    """
+
+    code = "TB000"
+    name = "parse-error"
+    message = "file could not be analysed"
+    severity = "error"
+    # Produced by the engine itself; every file with an LLM-ish token is parsed.
+    uses_llm_calls = True
+
+    INVALID = [
+        Invalid(
+            """
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[)
+""",
+            line=3,
+        ),
+        Invalid("import openai\nx = " + "(" * 300 + "1" + ")" * 300 + "\n", message_contains="nested"),
+    ]

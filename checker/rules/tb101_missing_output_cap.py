@@ -1,0 +1,348 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from checker.calls import LLMCall
+from checker.rule import Invalid, Rule, Valid
+
+# APIs whose server-side default is a small cap: calls to them are capped already.
+_CAPPED_BY_DEFAULT = {"openai.completions"}
+# APIs that reject a request without a cap: a missing one is a sure bug.
+_CAP_REQUIRED = {"anthropic.messages", "anthropic.completions"}
+
+_API_LABEL = {
+    "openai.chat": "OpenAI chat completion",
+    "openai.responses": "OpenAI Responses API call",
+    "anthropic.messages": "Anthropic messages call",
+    "anthropic.completions": "Anthropic completions call",
+    "litellm.completion": "LiteLLM completion",
+    "langchain.chat_model": "LangChain chat model",
+}
+
+
+class MissingOutputCap(Rule):
+    """
+    ## What it does
+    Finds LLM API calls that do not cap the number of output tokens: OpenAI chat completions
+    and Responses calls, Anthropic messages calls, LiteLLM completions and LangChain chat models
+    (`ChatOpenAI`, `AzureChatOpenAI`, `ChatAnthropic`, `ChatLiteLLM`) created without
+    `max_tokens`, `max_completion_tokens`, `max_output_tokens` or `max_tokens_to_sample` —
+    whichever the API uses. A LangChain model capped later with `.bind(max_tokens=...)` counts
+    as capped.
+
+    Anthropic's API requires `max_tokens`: such a call fails at run time, so it is reported
+    as an error. Legacy OpenAI completions (`completions.create`, `openai.Completion.create`)
+    default to 16 output tokens on the server and are not reported.
+
+    When a call passes `**kwargs` whose content the checker cannot see, the rule stays
+    silent; set `strict = true` in `[tool.tokenbudget.check]` to report those calls too.
+
+    ## Why is this bad?
+    Without a cap the model may generate until it reaches its maximum output length or the
+    context window: a single looping or rambling answer costs tens of thousands of output
+    tokens, the most expensive tokens of the request, and takes minutes. A cap also makes the
+    request's worst-case cost and latency known before it is sent, which is what a token
+    budget needs.
+
+    ## Example
+    ```python
+    from openai import OpenAI
+
+    client = OpenAI()
+    client.chat.completions.create(model="gpt-4o", messages=messages)
+    ```
+
+    ## Fix
+    Pass the cap your use case needs:
+    ```python
+    client.chat.completions.create(model="gpt-4o", messages=messages, max_completion_tokens=1024)
+    ```
+    `tokenbudget check --fix` inserts the cap with the value of `default-max-tokens`
+    (`[tool.tokenbudget.check]`, 1024 by default). The fix is unsafe when the call passes
+    `**kwargs`, which may already hold a cap.
+    """
+
+    code = "TB101"
+    name = "missing-output-cap"
+    message = "LLM call without an output cap"
+    severity = "warning"
+    uses_llm_calls = True
+    fixable = True
+
+    VALID = [
+        """
+from openai import OpenAI
+client = OpenAI()
+client.chat.completions.create(model="gpt-4o", messages=[], max_completion_tokens=500)
+""",
+        """
+import anthropic
+anthropic.Anthropic().messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=[])
+""",
+        """
+from openai import OpenAI
+OpenAI().responses.create(model="gpt-4o", input="hi", max_output_tokens=200)
+""",
+        # legacy completions default to 16 output tokens
+        """
+from openai import OpenAI
+OpenAI().completions.create(model="gpt-3.5-turbo-instruct", prompt="hi")
+""",
+        # the cap arrives through a dict built in the same scope, added after the literal
+        """
+from litellm import completion
+def ask(prompt):
+    params = {"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}
+    params["max_tokens"] = 300
+    return completion(**params)
+""",
+        # unknown **kwargs: silent by default
+        """
+from openai import OpenAI
+def ask(**kwargs):
+    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs)
+""",
+        # commented-out code is never reported
+        """
+from openai import OpenAI
+client = OpenAI()
+# client.chat.completions.create(model="gpt-4o", messages=[])
+""",
+        # a LangChain model capped by .bind()
+        """
+from langchain_openai import ChatOpenAI
+llm = ChatOpenAI(model="gpt-4o").bind(max_tokens=256)
+""",
+        # not an LLM client: Twilio has client.messages.create too
+        """
+from twilio.rest import Client
+Client().messages.create(to="+15558675310", from_="+15017122661", body="hi")
+""",
+        """
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # noqa: TB101
+""",
+    ]
+    INVALID = [
+        Invalid(
+            """
+from openai import OpenAI
+client = OpenAI()
+client.chat.completions.create(model="gpt-4o", messages=[])
+""",
+            line=4,
+            column=1,
+            expected_fix="""
+from openai import OpenAI
+client = OpenAI()
+client.chat.completions.create(model="gpt-4o", messages=[], max_completion_tokens=1024)
+""",
+        ),
+        # aliases, stored bound method, multi-line call with trailing comma
+        Invalid(
+            """
+import openai as oa
+client = oa.AsyncOpenAI()
+create = client.chat.completions.create
+async def main():
+    return await create(
+        model="gpt-4o",
+        messages=[],
+    )
+""",
+            line=6,
+            expected_fix="""
+import openai as oa
+client = oa.AsyncOpenAI()
+create = client.chat.completions.create
+async def main():
+    return await create(
+        model="gpt-4o",
+        messages=[],
+        max_completion_tokens=1024,
+    )
+""",
+        ),
+        Invalid(
+            """
+from anthropic import Anthropic as A
+class Bot:
+    def __init__(self):
+        self.client = A()
+    def ask(self, text):
+        return self.client.messages.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": text}])
+""",
+            line=7,
+            message_contains="max_tokens",
+        ),
+        Invalid(
+            """
+def ask(prompt):
+    from litellm import completion
+    return completion("gpt-4o", [{"role": "user", "content": prompt}])
+""",
+            expected_fix="""
+def ask(prompt):
+    from litellm import completion
+    return completion("gpt-4o", [{"role": "user", "content": prompt}], max_tokens=1024)
+""",
+        ),
+        Invalid(
+            """
+import instructor
+from openai import OpenAI
+client = instructor.from_openai(OpenAI())
+client.chat.completions.create(model="gpt-4o", response_model=int, messages=[])
+""",
+        ),
+        Invalid(
+            """
+from openai import OpenAI
+OpenAI().responses.create(model="gpt-4o", input="hi")
+""",
+            message_contains="max_output_tokens",
+        ),
+        Invalid(
+            """
+import openai
+openai.ChatCompletion.create(model="gpt-4", messages=[])
+""",
+            expected_fix="""
+import openai
+openai.ChatCompletion.create(model="gpt-4", messages=[], max_tokens=1024)
+""",
+        ),
+        Invalid(
+            """
+from langchain_openai import ChatOpenAI
+llm = ChatOpenAI(model="gpt-4o", temperature=0)
+""",
+            expected_fix="""
+from langchain_openai import ChatOpenAI
+llm = ChatOpenAI(model="gpt-4o", temperature=0, max_tokens=1024)
+""",
+        ),
+        # a client received as a parameter still has the unmistakable chat.completions shape
+        Invalid(
+            """
+def summarize(client, text):
+    return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}])
+""",
+        ),
+        # dict passed as **params without a cap
+        Invalid(
+            """
+from openai import OpenAI
+def ask(prompt):
+    params = dict(model="gpt-4o", messages=[])
+    return OpenAI().chat.completions.create(**params)
+""",
+        ),
+        # max_tokens=None is no cap
+        Invalid(
+            """
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=None)
+""",
+            expected_fix="""
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=1024)
+""",
+        ),
+        # strict: unknown **kwargs are reported, with an unsafe fix
+        Invalid(
+            """
+from openai import OpenAI
+def ask(**kwargs):
+    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs)
+""",
+            config={"strict": True, "default-max-tokens": 256},
+            expected_fix="""
+from openai import OpenAI
+def ask(**kwargs):
+    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs, max_completion_tokens=256)
+""",
+        ),
+    ]
+
+    def finish(self) -> None:
+        for call in self.context.llm_calls:
+            if call.api == "langchain.bind" or call.api in _CAPPED_BY_DEFAULT:
+                continue
+            if call.api == "langchain.chat_model" and any(bind.cap is not None for bind in call.binds):
+                continue
+            cap = call.cap
+            if cap is not None and not (isinstance(cap[1], cst.Name) and cap[1].value == "None"):
+                continue
+            if call.has_unknown_star_kwargs and not self.context.settings.strict:
+                continue
+            self._report(call, explicit_none=cap)
+
+    def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:
+        cap_name = _fix_cap_name(call)
+        label = _API_LABEL.get(call.api, "LLM call")
+        default = self.context.settings.default_max_tokens
+        if explicit_none is not None:
+            message = f"{label} with `{explicit_none[0]}=None`: output is not capped"
+        elif call.api in _CAP_REQUIRED:
+            message = f"{label} without `{cap_name}`: the API rejects requests without it"
+        else:
+            message = f"{label} without an output cap: pass `{cap_name}`"
+        severity = "error" if call.api in _CAP_REQUIRED else None
+        replacement = _with_cap(call, explicit_none[0] if explicit_none else cap_name, default)
+        unsafe = bool(call.star_kwargs)
+        self.report(
+            call.node,
+            message,
+            replacement=replacement,
+            fix_safe=not unsafe,
+            fix_message=f"Add `{cap_name}={default}`",
+            severity=severity,
+        )
+
+
+def _fix_cap_name(call: LLMCall) -> str:
+    if call.api == "openai.chat" and (call.is_legacy or not call.resolved):
+        # SDK < 1.0 and OpenAI-compatible servers only know max_tokens
+        return "max_tokens"
+    if call.api in ("litellm.completion", "langchain.chat_model"):
+        return "max_tokens"
+    return call.cap_names[0] if call.cap_names else "max_tokens"
+
+
+def _with_cap(call: LLMCall, name: str, value: int) -> Optional[cst.Call]:
+    node = call.node
+    # ``max_tokens=None`` written in the call itself: replace its value
+    for index, arg in enumerate(node.args):
+        if arg.keyword is not None and arg.keyword.value == name:
+            args = list(node.args)
+            args[index] = arg.with_changes(value=cst.Integer(str(value)))
+            return node.with_changes(args=args)
+    if name in call.keywords:
+        return None  # the None comes from a dict built elsewhere in the scope: no safe edit
+    new_arg = cst.Arg(
+        keyword=cst.Name(name),
+        value=cst.Integer(str(value)),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    args = list(node.args)
+    if not args:
+        return node.with_changes(args=[new_arg])
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):
+        # trailing comma: the new argument goes on its own line, like the previous ones
+        if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
+            separator = args[-2].comma
+        else:
+            separator = cst.Comma(whitespace_after=node.whitespace_before_args)
+        args[-1] = last.with_changes(comma=separator)
+        args.append(new_arg.with_changes(comma=last.comma))
+    else:
+        separator = args[-2].comma if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma) else None
+        if separator is None or "#" in cst.Module([]).code_for_node(separator):  # don't copy comments
+            separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        args[-1] = last.with_changes(comma=separator)
+        args.append(new_arg)
+    return node.with_changes(args=args)
