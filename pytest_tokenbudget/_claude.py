@@ -208,6 +208,7 @@ FEATURES: tuple[str, ...] = (
     "vowels",  # ASCII vowels of plain words
     "consonants",  # other letters of plain words
     "upper",  # uppercase letters of plain words (case markers cost tokens in some families)
+    "long_letters",  # letters of plain words beyond the 8th: rare or run-together words split up
     "jumbled",  # alphanumeric runs that mix letters with digits or switch case inside (camelCase,
     "jumbled_chars",  # hex, base64, API keys): such runs split into many short pieces
     "switches",  # case or letter/digit changes inside jumbled runs
@@ -271,6 +272,7 @@ def text_features(text: str) -> dict[str, int]:
                 f["vowels"] += vowels
                 f["consonants"] += len(run) - vowels
                 f["upper"] += sum(1 for ch in run if ch.isupper())
+                f["long_letters"] += max(0, len(run) - 8)
             else:
                 f["jumbled"] += 1
                 f["jumbled_chars"] += len(run)
