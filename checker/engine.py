@@ -27,11 +27,23 @@ _LINE_NOQA = re.compile(r"#\s*noqa(?!\w)(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
+_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _scoped(pattern: str) -> str:
+    """``(?i)abc`` -> ``(?i:abc)``: global flags are only allowed at the start of a whole regex,
+    and triggers are joined into one."""
+    match = _GLOBAL_FLAGS.match(pattern)
+    if match:
+        return f"(?{match.group(1)}:{pattern[match.end():]})"
+    return f"(?:{pattern})"
+
+
 def rule_triggers(rule: type[Rule]) -> tuple[str, ...]:
     triggers = tuple(rule.triggers)
     if rule.uses_llm_calls:
         triggers += CALL_TRIGGERS
-    return triggers
+    return tuple(_scoped(t) for t in triggers)
 
 
 class RuleSet:
@@ -45,7 +57,7 @@ class RuleSet:
         for rule in self.rules:
             triggers = rule_triggers(rule)
             if triggers:
-                joined = "|".join(f"(?:{t})" for t in triggers)
+                joined = "|".join(triggers)
                 self._per_rule.append((rule, re.compile(joined.encode())))
                 patterns.append(joined)
             else:
@@ -53,7 +65,7 @@ class RuleSet:
                 always = True
         self._always = always
         self._any: Optional[re.Pattern[bytes]] = (
-            re.compile("|".join(f"(?:{p})" for p in patterns).encode()) if patterns else None
+            re.compile("|".join(patterns).encode()) if patterns else None
         )
 
     @property

@@ -1,0 +1,124 @@
+"""One ``tokenbudget check`` run: files -> cache -> prefilter -> (pool | in process) -> diagnostics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from checker.cache import ResultCache, digest
+from checker.config import CheckConfig, PathMatcher
+from checker.diagnostics import Diagnostic
+from checker.engine import RuleSet, check_bytes, parse_error
+from checker.registry import select_rules
+
+# Below this many files to parse, worker start-up costs more than it saves.
+_POOL_THRESHOLD = 6
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(
+        self,
+        config: CheckConfig,
+        enabled: frozenset[str],
+        *,
+        use_cache: bool = True,
+        cache_dir: Optional[Path] = None,
+        jobs: Optional[int] = None,
+    ) -> None:
+        self.config = config
+        self.enabled = enabled
+        self.settings = config.rule_settings()
+        self.jobs = jobs or default_jobs()
+        self._per_file = [(PathMatcher([glob]), frozenset(codes)) for glob, codes in config.per_file_ignores.items()]
+        self._rule_sets: dict[frozenset[str], RuleSet] = {}
+        self.cache: Optional[ResultCache] = None
+        if use_cache:
+            directory = cache_dir or config.cache_dir or (config.root / ".tokenbudget_cache")
+            self.cache = ResultCache(directory, config.fingerprint() + repr(sorted(enabled)))
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.config.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def codes_for(self, path: Path) -> frozenset[str]:
+        codes = self.enabled
+        if self._per_file:
+            relative = self.relative(path)
+            for matcher, ignored in self._per_file:
+                if matcher.matches(relative):
+                    codes = frozenset(c for c in codes if not any(c.startswith(i) for i in ignored))
+        return codes
+
+    def rule_set(self, codes: frozenset[str]) -> RuleSet:
+        rule_set = self._rule_sets.get(codes)
+        if rule_set is None:
+            rule_set = self._rule_sets[codes] = RuleSet(select_rules(codes))
+        return rule_set
+
+    def display_name(self, path: Path) -> str:
+        return str(path)
+
+    def check_stdin(self, data: bytes, filename: Path) -> list[Diagnostic]:
+        return check_bytes(data, self.display_name(filename), self.rule_set(self.codes_for(filename)), self.settings)
+
+    def check_files(self, paths: list[Path]) -> list[Diagnostic]:
+        diagnostics: list[Diagnostic] = []
+        tasks = []
+        digests: dict[int, bytes] = {}
+        for index, path in enumerate(paths):
+            name = self.display_name(path)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as error:
+                diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
+                continue
+            content_digest = digest(data)
+            if self.cache is not None:
+                cached = self.cache.get(name, content_digest)
+                if cached is not None:
+                    diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
+                    continue
+            codes = self.codes_for(path)
+            rule_set = self.rule_set(codes)
+            if not rule_set.applicable(data):
+                if self.cache is not None:
+                    self.cache.put(name, content_digest, ())
+                continue
+            digests[index] = content_digest
+            tasks.append((index, name, data, codes))
+
+        if len(tasks) >= _POOL_THRESHOLD and self.jobs > 1:
+            from checker.pool import check_in_pool
+
+            results = check_in_pool(tasks, self.settings, self.jobs)
+        else:
+            results = {}
+            for index, name, data, codes in tasks:
+                results[index] = tuple(d.to_tuple() for d in check_bytes(data, name, self.rule_set(codes), self.settings))
+        for index, name, _, _ in tasks:
+            found = results.get(index, ())
+            diagnostics.extend(Diagnostic.from_tuple(name, item) for item in found)
+            transient = any(item[0] == "TB000" and "it was skipped" in item[1] for item in found)
+            if self.cache is not None and not transient:  # a crash or timeout deserves a retry
+                self.cache.put(name, digests[index], found)
+        if self.cache is not None:
+            self.cache.save()
+        return sorted(diagnostics, key=Diagnostic.sort_key)
