@@ -40,6 +40,7 @@ Writes are atomic (temporary file in the same directory, then ``os.replace``).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -126,11 +127,20 @@ def default_lock_path(start: Path | None = None) -> Path:
     root = _project_root(start)
     if root is None:
         return start / LOCK_FILENAME
-    configured = _configured_lock(root / "pyproject.toml")
+    pyproject = root / "pyproject.toml"
+    try:
+        info = pyproject.stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        stamp = (0, 0)
+    configured = _configured_lock(pyproject, stamp)
     return (root / configured) if configured else root / LOCK_FILENAME
 
 
-def _configured_lock(pyproject: Path) -> str | None:
+@functools.lru_cache(maxsize=16)
+def _configured_lock(pyproject: Path, stamp: tuple[int, int]) -> str | None:
+    """[tool.tokenbudget] lock-file of a pyproject.toml; cached per file version (``stamp``)
+    because every Claude request looks the lock file up."""
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
