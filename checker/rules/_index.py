@@ -234,68 +234,101 @@ class _Indexer(cst.CSTVisitor):
         self.scopes: list[Scope] = [index.module]
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        # Dispatch on the exact type: libcst node classes are ABCs, and a chain of isinstance
+        # checks on every node of the module was most of this walk's cost.
         if self.stack:
             self.index.parents[id(node)] = self.stack[-1]
         self.stack.append(node)
-        index = self.index
-        if isinstance(node, cst.Call):
-            index.calls.append(node)
-        elif isinstance(node, cst.FunctionDef):
-            index.functions.append(node)
-        elif isinstance(node, cst.ClassDef):
-            index.classes.append(node)
-        elif isinstance(node, cst.Subscript):
-            index.subscripts.append(node)
-        elif isinstance(node, cst.BinaryOperation):
-            index.binops.append(node)
-        elif isinstance(node, cst.Comparison):
-            index.comparisons.append(node)
-        elif isinstance(node, cst.Dict):
-            index.dicts.append(node)
-        elif isinstance(node, (cst.For, cst.While)):
-            index.loops.append(node)
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                for text in target_texts(target.target):
-                    index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
-        elif isinstance(node, cst.AnnAssign):
-            for text in target_texts(node.target):
-                index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
-        elif isinstance(node, cst.AugAssign):
-            for text in target_texts(node.target):
-                index.assignments.append(
-                    Assignment(text, node.value, node, self.scopes[-1], augmented=True))
-        elif isinstance(node, cst.Import):
-            for alias in node.names:
-                name = dotted(alias.name)
-                if name is None:
-                    continue
-                if alias.asname is not None:
-                    local = dotted(alias.asname.name)
-                    if local:
-                        index.imports[local] = name
-                else:
-                    head = name.split(".")[0]
-                    index.imports.setdefault(head, head)
-        elif isinstance(node, cst.ImportFrom):
-            module = dotted(node.module) if node.module is not None else ""
-            if not isinstance(node.names, cst.ImportStar):
-                for alias in node.names:
-                    name = dotted(alias.name)
-                    if name is None:
-                        continue
-                    local = dotted(alias.asname.name) if alias.asname is not None else name
-                    if local:
-                        index.imports[local] = f"{module}.{name}" if module else name
-        if isinstance(node, cst.FunctionDef):
-            self.scopes.append(node)
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            handler(self, node)
         return True
+
+    def _call(self, node: cst.Call) -> None:
+        self.index.calls.append(node)
+
+    def _function(self, node: cst.FunctionDef) -> None:
+        self.index.functions.append(node)
+        self.scopes.append(node)
+
+    def _class(self, node: cst.ClassDef) -> None:
+        self.index.classes.append(node)
+
+    def _subscript(self, node: cst.Subscript) -> None:
+        self.index.subscripts.append(node)
+
+    def _binop(self, node: cst.BinaryOperation) -> None:
+        self.index.binops.append(node)
+
+    def _comparison(self, node: cst.Comparison) -> None:
+        self.index.comparisons.append(node)
+
+    def _dict(self, node: cst.Dict) -> None:
+        self.index.dicts.append(node)
+
+    def _loop(self, node: cst.CSTNode) -> None:
+        self.index.loops.append(node)
+
+    def _assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            for text in target_texts(target.target):
+                self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+
+    def _ann_assign(self, node: cst.AnnAssign) -> None:
+        for text in target_texts(node.target):
+            self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+
+    def _aug_assign(self, node: cst.AugAssign) -> None:
+        for text in target_texts(node.target):
+            self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1], augmented=True))
+
+    def _import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            name = dotted(alias.name)
+            if name is None:
+                continue
+            if alias.asname is not None:
+                local = dotted(alias.asname.name)
+                if local:
+                    self.index.imports[local] = name
+            else:
+                head = name.split(".")[0]
+                self.index.imports.setdefault(head, head)
+
+    def _import_from(self, node: cst.ImportFrom) -> None:
+        module = dotted(node.module) if node.module is not None else ""
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = dotted(alias.name)
+            if name is None:
+                continue
+            local = dotted(alias.asname.name) if alias.asname is not None else name
+            if local:
+                self.index.imports[local] = f"{module}.{name}" if module else name
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.stack.pop()
-        if isinstance(original_node, cst.FunctionDef):
+        if type(original_node) is cst.FunctionDef:
             self.scopes.pop()
 
+
+_HANDLERS = {
+    cst.Call: _Indexer._call,
+    cst.FunctionDef: _Indexer._function,
+    cst.ClassDef: _Indexer._class,
+    cst.Subscript: _Indexer._subscript,
+    cst.BinaryOperation: _Indexer._binop,
+    cst.Comparison: _Indexer._comparison,
+    cst.Dict: _Indexer._dict,
+    cst.For: _Indexer._loop,
+    cst.While: _Indexer._loop,
+    cst.Assign: _Indexer._assign,
+    cst.AnnAssign: _Indexer._ann_assign,
+    cst.AugAssign: _Indexer._aug_assign,
+    cst.Import: _Indexer._import,
+    cst.ImportFrom: _Indexer._import_from,
+}
 
 _CACHE: list[tuple[cst.Module, ModuleIndex]] = []
 

@@ -397,7 +397,8 @@ class CharsAsTokens(Rule):
     code = CODE
     name = NAME
     message = "a token count estimated from characters or words"
-    triggers = ('len\\(', '(?i)chars?_?per_?tok',)
+    # Parse the file only if it has both ingredients.
+    triggers = ((r"len\(", r"(?i)tok|chars_per|char_per|charspertoken|chars-per"),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -334,7 +334,8 @@ class CharsVsTokenLimit(Rule):
     code = CODE
     name = NAME
     message = "a character length compared with a token-sized limit"
-    triggers = ('len\\(',)
+    # Parse the file only if it has both ingredients.
+    triggers = ((r"len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

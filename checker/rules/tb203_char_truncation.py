@@ -316,7 +316,8 @@ class CharTruncation(Rule):
     code = CODE
     name = NAME
     message = "text cut by characters that is then sent to a model"
-    triggers = ('\\[\\s*-?[\\w.]*\\s*:|:\\s*-?[\\w.()\\s*+-]+\\]',)
+    # Parse the file only if it has both ingredients.
+    triggers = ((r"\[", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -654,7 +654,8 @@ class RetryResendsOversized(Rule):
     code = CODE
     name = NAME
     message = "a retry around an LLM call that re-sends the same request after a 400"
-    triggers = ('retry|Retrying|backoff|except|attempt',)
+    # Parse the file only if it has both ingredients.
+    triggers = ((r"retry|Retrying|backoff|except", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

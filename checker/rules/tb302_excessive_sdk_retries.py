@@ -224,7 +224,7 @@ class ExcessiveSdkRetries(Rule):
     code = CODE
     name = NAME
     message = "an SDK client built with a very large `max_retries`"
-    triggers = ('max_retries',)
+    triggers = (r"max_retries",)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

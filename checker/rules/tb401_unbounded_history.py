@@ -607,7 +607,8 @@ class UnboundedHistory(Rule):
     code = CODE
     name = NAME
     message = "a message history that grows without a bound and is sent whole on every call"
-    triggers = ('\\.append\\(|\\.extend\\(|\\.insert\\(|\\+=',)
+    # Parse the file only if it has both ingredients.
+    triggers = ((r"\.append\(|\.extend\(|\.insert\(|\+=", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -264,7 +264,7 @@ class EncodingModelMismatch(Rule):
     code = CODE
     name = NAME
     message = "a tokenizer encoding that does not match the model the module uses"
-    triggers = ('tiktoken',)
+    triggers = (r"tiktoken",)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -290,7 +290,7 @@ class SpecialTokensRaise(Rule):
     code = CODE
     name = NAME
     message = "tiktoken `encode()` on text that may contain special-token strings"
-    triggers = ('tiktoken',)
+    triggers = (r"tiktoken",)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
