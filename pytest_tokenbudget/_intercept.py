@@ -15,6 +15,7 @@ This module knows HTTP, not budgets: a handler receives an
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -47,7 +48,11 @@ _OPTIONAL_TRANSPORT_TARGETS = (
     ("openai._vendor.httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request", True),
     ("anthropic._vendor.httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request", True),
     ("httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request", True),
+    # litellm sends async calls through its own aiohttp transport by default.
+    ("litellm.llms.custom_httpx.aiohttp_transport", "LiteLLMAiohttpTransport", "handle_async_request", True),
+    ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", True),
 )
+_OPTIONAL_MODULES = frozenset(target[0] for target in _OPTIONAL_TRANSPORT_TARGETS)
 
 # Query parameters that carry credentials on some gateways (Azure SAS, proxies).
 _SECRET_QUERY_KEYS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "sig", "code"})
@@ -194,6 +199,48 @@ def _active_handler() -> Callable[[InterceptedRequest], Any] | None:
     return handlers[-1] if handlers else None
 
 
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches an optional transport module the moment it is imported while interception is on.
+
+    Without it, a library first imported inside a test (``import litellm`` in the
+    test body) would bring an unpatched transport class and leak its requests.
+    """
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in _OPTIONAL_MODULES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _PatchingLoader(spec.loader)
+                return spec
+            if spec is not None:
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        with _lock:
+            if _handlers:
+                _patch_optional()
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... for tracebacks and tools
+        return getattr(self._loader, name)
+
+
+_import_hook = _PatchOnImport()
+
+
 def _patch_all() -> None:
     for module_name, class_name, method, is_async in _TRANSPORT_TARGETS:
         try:
@@ -209,18 +256,24 @@ def _patch_optional() -> None:
         module = sys.modules.get(module_name)
         if module is not None:
             _patch(module, getattr(module, class_name, None), method, is_async)
+    if _import_hook not in sys.meta_path:
+        sys.meta_path.insert(0, _import_hook)
 
 
 def _unpatch_all() -> None:
+    if _import_hook in sys.meta_path:
+        sys.meta_path.remove(_import_hook)
     for (cls, method), original in list(_originals.items()):
         setattr(cls, method, original)
     _originals.clear()
 
 
 def _patch(module: Any, cls: type | None, method: str, is_async: bool) -> None:
-    if cls is None or (cls, method) in _originals:
+    # Only classes that define the method themselves: a subclass inheriting it is
+    # covered by its parent's patch, and restoring it would pin the parent's wrapper.
+    if cls is None or (cls, method) in _originals or method not in cls.__dict__:
         return
-    original = cls.__dict__.get(method) or getattr(cls, method)
+    original = cls.__dict__[method]
     httpx_module = _httpx_module_for(module)
     if httpx_module is None:
         return

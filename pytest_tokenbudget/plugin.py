@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import pytest
 
-from . import _report
+# Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
+# interception state even when a host process re-imports lazily loaded modules.
+from . import _capture, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -154,23 +156,17 @@ class TokenBudgetPlugin:
         return spec_from_sources(sources)
 
     def new_capture(self, nodeid: str, spec: BudgetSpec | None) -> TestCapture:
-        from ._capture import TestCapture
-
-        return TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry)
+        return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry)
 
     @pytest.hookimpl
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.capture_mode == "session" and not self.live:
-            from . import _intercept
-
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._session_capture is not None:
-            from . import _intercept
-
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
 
@@ -192,8 +188,6 @@ class TokenBudgetPlugin:
         if capture is None:
             yield
             return
-        from . import _intercept
-
         _intercept.install(capture)
         try:
             yield

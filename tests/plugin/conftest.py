@@ -18,7 +18,7 @@ import pytest
 # pytester's in-process runs forget every module first imported inside them, so
 # each inner session would import these again (seconds each); importing them
 # once here keeps the inner runs fast.
-for _heavy in ("hypothesis", "openai", "anthropic", "pytest_tokenbudget._requests"):
+for _heavy in ("hypothesis", "openai", "anthropic", "httpcore", "httpcore2", "pytest_tokenbudget._requests"):
     try:
         __import__(_heavy)
     except ImportError:

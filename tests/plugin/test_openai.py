@@ -167,15 +167,17 @@ def test_openai_compatible_base_url_from_config(inner: pytest.Pytester) -> None:
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_non_llm_requests_are_refused_not_leaked(inner: pytest.Pytester) -> None:
+@pytest.mark.parametrize("flavor", ["httpx2", "httpx"])
+def test_non_llm_requests_are_refused_not_leaked(inner: pytest.Pytester, flavor: str) -> None:
+    pytest.importorskip(flavor)
     inner.makepyfile(
-        """
-        import httpx2, openai, pytest
+        f"""
+        import {flavor} as http, openai, pytest
 
         @pytest.mark.token_budget(max_input_tokens=500)
         def test_other_traffic(openai_client, token_budget):
-            with pytest.raises(httpx2.ConnectError, match="pytest-tokenbudget blocked GET https://example.com/"):
-                httpx2.get("https://example.com/")
+            with pytest.raises(http.ConnectError, match="pytest-tokenbudget blocked GET https://example.com/"):
+                http.get("https://example.com/")
             # an SDK endpoint we do not emulate answers with an API error (no retry storm)
             with pytest.raises(openai.NotFoundError, match="blocked GET https://api.openai.com/v1/models"):
                 openai_client.models.list()

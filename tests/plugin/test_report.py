@@ -95,7 +95,7 @@ def test_test_failing_for_its_own_reason_keeps_traceback_and_gets_budget_section
 def test_unknown_model_and_unreadable_body_fail_without_crashing_the_session(inner: pytest.Pytester) -> None:
     inner.makepyfile(
         """
-        import httpx2, pytest
+        import pytest
 
         @pytest.mark.token_budget(max_input_tokens=100)
         def test_unknown_model(openai_client):
@@ -111,8 +111,8 @@ def test_unknown_model_and_unreadable_body_fail_without_crashing_the_session(inn
                 pass
 
         @pytest.mark.token_budget(max_input_tokens=100)
-        def test_not_json():
-            httpx2.post("https://api.openai.com/v1/chat/completions", content=b"{not json")
+        def test_not_json(openai_client):
+            openai_client._client.post("https://api.openai.com/v1/chat/completions", content=b"{not json")
 
         def test_after_them_all_is_fine():
             pass
