@@ -27,7 +27,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from claude_corpus import CONTENT_TYPES, build_corpus  # noqa: E402
+import random  # noqa: E402
+
+from claude_corpus import CONTENT_TYPES, build_corpus, fragments  # noqa: E402
 
 from pytest_tokenbudget import _claude  # noqa: E402
 
@@ -105,6 +107,22 @@ def report(title: str, factors: dict[str, float], rows) -> tuple[int, int]:
     return total_under, total
 
 
+def stress(family: str, factors: dict[str, float], samples: int) -> int:
+    """Under-counts on ``samples`` extra random fragment texts no fit has seen."""
+    counter = _claude.claude_counter(family, source="ctok")
+    rng = random.Random(10_000)
+    under = []
+    for _ in range(samples):
+        text = fragments(rng)
+        truth = counter.count_text(text)
+        est = estimate(factors, _claude.text_features(text))
+        if est < truth:
+            under.append((truth, est, text[:70]))
+    print(f"{family}: stress {samples} random fragment texts: {len(under)} under-counted"
+          + "".join(f"\n   ctok {t} > estimate {e}: {x!r}" for t, e, x in under[:5]))
+    return len(under)
+
+
 def stored_factors(family: str) -> tuple[dict[str, float], int]:
     counter = _claude.claude_counter(family, source="estimate")
     return {n: w for n, w in counter.factors if w}, counter.message_overhead
@@ -148,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="store the fitted factors in data/claude_estimate.toml")
     parser.add_argument("--margin", type=float, default=0.03, help="required headroom over ctok when fitting")
     parser.add_argument("--headroom", type=int, default=2, help="required absolute headroom (tokens) when fitting")
+    parser.add_argument("--stress", type=int, default=0, metavar="N",
+                        help="also check N extra random fragment texts (seed 10000) for under-counts")
     parser.add_argument("--family", action="append", choices=sorted(_claude.FAMILIES), help="default: all")
     args = parser.parse_args(argv)
     if not _claude.ctok_available():
@@ -176,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         failures += under
         under, _ = report(f"{family}: held-out seeds", factors, holdout)
         failures += under
+        if args.stress:
+            failures += stress(family, factors, args.stress)
     if args.write:
         if not args.fit:
             parser.error("--write needs --fit")

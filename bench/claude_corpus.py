@@ -5,7 +5,9 @@ same samples (nothing is read from disk or the network), and different seeds giv
 samples, so one seed can fit the estimate and another check it.
 
 Content types: prose, code, json, cjk, emoji, whitespace, mixed, numbers, urls, identifiers
-(hashes, base64, UUIDs), other_scripts (Cyrillic, Greek, Arabic, accented Latin, Hindi, Thai).
+(hashes, base64, UUIDs), other_scripts (Cyrillic, Greek, Arabic, accented Latin, Hindi, Thai), and
+fragments: pieces of all of these glued together at random, the same recipe the property test in
+tests/core/test_claude.py draws from.
 Lengths range from a few characters to a few thousand, because the constant part of the
 estimate matters for short strings and the per-character part for long ones.
 """
@@ -20,7 +22,7 @@ import uuid
 
 CONTENT_TYPES = (
     "prose", "code", "json", "cjk", "emoji", "whitespace", "mixed", "numbers", "urls",
-    "identifiers", "other_scripts",
+    "identifiers", "other_scripts", "fragments",
 )
 
 WORDS = """the of and to in is that it for was on are as with his they at be this from have or by
@@ -363,6 +365,46 @@ def other_scripts(rng: random.Random) -> str:
     return " ".join(rng.choice(OTHER_SCRIPTS) for _ in range(rng.randint(1, 12)))
 
 
+ALNUM = string.ascii_letters + string.digits
+SHORT_PUNCT = PUNCT_END + [",", "(", ")", "{", "}", "[", "]", '"', "'", ":", "=", "->"]
+WHITESPACE_PIECES = [" ", "  ", "\n", "\n\n", "\t", "    ", " " * 17, "\n" * 9, "\t\t\t"]
+FRAGMENT_SEPARATORS = ["", " ", "\n", ", "]
+
+
+def fragment(rng: random.Random) -> str:
+    """One random piece of any content type (the property test's alphabet)."""
+    kind = rng.randrange(11)
+    if kind == 0:
+        return rng.choice(WORDS)
+    if kind == 1:
+        return rng.choice(NAMES)
+    if kind == 2:
+        return rng.choice(CJK_PHRASES)
+    if kind == 3:
+        return rng.choice(EMOJI)
+    if kind == 4:
+        return rng.choice(OTHER_SCRIPTS)
+    if kind == 5:
+        return rng.choice(CODE_SNIPPETS)
+    if kind == 6:
+        return rng.choice(SHORT_PUNCT)
+    if kind == 7:
+        return str(rng.randint(0, 10**15))
+    if kind == 8:
+        return repr(rng.choice([rng.uniform(-1e3, 1e3), rng.uniform(-1e100, 1e100), rng.random() * 1e-7]))
+    if kind == 9:
+        return "".join(rng.choice(ALNUM) for _ in range(rng.randint(1, 40)))
+    return rng.choice(WHITESPACE_PIECES)
+
+
+def fragments(rng: random.Random) -> str:
+    pieces = [fragment(rng) for _ in range(rng.randint(1, 40))]
+    # Repeats are common in the property test's shrunk examples and in real prompts.
+    if rng.random() < 0.3:
+        pieces = pieces[: rng.randint(1, 3)] * rng.randint(2, 6)
+    return rng.choice(FRAGMENT_SEPARATORS).join(pieces)
+
+
 def mixed(rng: random.Random) -> str:
     makers = [prose, code, json_text, cjk, emoji, numbers, urls, identifiers, other_scripts]
     parts = [rng.choice(makers)(rng) for _ in range(rng.randint(2, 5))]
@@ -372,7 +414,7 @@ def mixed(rng: random.Random) -> str:
 GENERATORS = {
     "prose": prose, "code": code, "json": json_text, "cjk": cjk, "emoji": emoji,
     "whitespace": whitespace, "mixed": mixed, "numbers": numbers, "urls": urls,
-    "identifiers": identifiers, "other_scripts": other_scripts,
+    "identifiers": identifiers, "other_scripts": other_scripts, "fragments": fragments,
 }
 
 

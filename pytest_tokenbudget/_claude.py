@@ -23,8 +23,8 @@ family's measured ``message_overhead`` (the frame) plus the content tokens of ``
             + sum over system and every message of (message_overhead + content tokens of each
               text block)
             + sum over tools of count_tool(tool)
-            + tool-use system prompt (per model, from the registry; see
-              :func:`tool_use_system_prompt_tokens`)
+            + tool-use system prompt (per model and tool_choice, from the registry's
+              ``tool_use_system_prompt_tokens``; the largest published figure when a model has none)
             + images (per the model's image rule)
 
 What is exact and what is approximated:
@@ -49,6 +49,7 @@ import math
 import os
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Mapping, Protocol
@@ -67,7 +68,6 @@ __all__ = [
     "ctok_available",
     "serialize_tool",
     "text_features",
-    "tool_use_system_prompt_tokens",
 ]
 
 # Registry tokenizer name -> ctok version string that routes to that family.
@@ -197,18 +197,29 @@ def _ctok_counter(family: str) -> CtokCounter:
 # ----------------------------------------------------------------------------------------------
 # estimate
 
-# One regex pass splits text into runs whose classes the calibration distinguishes.
-_RUNS = re.compile(r"[A-Za-z0-9]+| +|\n+|\t+|[\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]+|[^\x00-\x7f]|[\x00-\x1f\x7f]")
+# One regex pass splits text into runs whose classes the calibration distinguishes. Latin letters
+# with diacritics (U+00C0-U+024F, U+1E00-U+1EFF) join the word they stand in, as in "Brücke".
+_LATIN_EXT = "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
+_RUNS = re.compile(
+    rf"(?P<alnum>[A-Za-z0-9{_LATIN_EXT}]+)|(?P<space> +)|(?P<newline>\n+)|(?P<tab>\t+)"
+    r"|(?P<punct>[\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]+)|(?P<control>[\x00-\x1f\x7f])|(?P<other>.)",
+    re.DOTALL,
+)
 _VOWELS = frozenset("aeiouAEIOU")
+# Runs between which a single space is a word seam rather than a separate token.
+_WORDISH = frozenset({"alnum", "letters2", "letters3", "hangul"})
 
 # Feature names, in the order the calibration file lists factors.
 FEATURES: tuple[str, ...] = (
     "const",  # 1 per text
     "words",  # plain words: letter runs in lower, UPPER or Capitalized case
     "vowels",  # ASCII vowels of plain words
-    "consonants",  # other letters of plain words
+    "consonants",  # other ASCII letters of plain words
     "upper",  # uppercase letters of plain words (case markers cost tokens in some families)
+    "capitalized",  # Capitalized words (a shift marker in some families)
+    "allcaps",  # ALL-CAPS words of two or more letters (a caps marker in some families)
     "long_letters",  # letters of plain words beyond the 8th: rare or run-together words split up
+    "accented",  # Latin letters with diacritics inside words
     "jumbled",  # alphanumeric runs that mix letters with digits or switch case inside (camelCase,
     "jumbled_chars",  # hex, base64, API keys): such runs split into many short pieces
     "switches",  # case or letter/digit changes inside jumbled runs
@@ -216,7 +227,7 @@ FEATURES: tuple[str, ...] = (
     "digits",
     "punct",  # ASCII punctuation characters
     "punct_runs",
-    "seams",  # a single space between two alphanumeric runs (ctok: absorbed into the word pair)
+    "seams",  # a single space between two words (ctok: absorbed into the word pair)
     "space_runs",  # other runs of spaces
     "spaces",
     "newline_runs",
@@ -226,8 +237,10 @@ FEATURES: tuple[str, ...] = (
     "han",  # CJK ideographs
     "kana",  # Japanese kana and CJK punctuation / fullwidth forms
     "hangul",
-    "nonascii2",  # other characters of 2 UTF-8 bytes (Latin-1 supplement, Cyrillic, Greek ...)
-    "nonascii3",  # other characters of 3 UTF-8 bytes (symbols, Indic, Thai ...)
+    "letters2",  # other letters and marks of 2 UTF-8 bytes (Cyrillic, Greek, Arabic, Hebrew ...)
+    "symbols2",  # other characters of 2 UTF-8 bytes (©, °, ± ...)
+    "letters3",  # letters and marks of 3 UTF-8 bytes (Devanagari, Thai ...)
+    "symbols3",  # other characters of 3 UTF-8 bytes (—, €, ✅, ZWJ, variation selectors ...)
     "nonascii4",  # characters of 4 UTF-8 bytes (emoji, astral planes)
 )
 
@@ -240,11 +253,12 @@ def _nonascii_class(ch: str) -> str:
         return "kana"
     if 0xAC00 <= cp <= 0xD7AF or 0x1100 <= cp <= 0x11FF or 0x3130 <= cp <= 0x318F:
         return "hangul"
+    if cp >= 0x10000:
+        return "nonascii4"
+    letter = unicodedata.category(ch)[0] in "LM" and cp not in (0x200D, 0xFE0F, 0xFE0E)
     if cp < 0x800:
-        return "nonascii2"
-    if cp < 0x10000:
-        return "nonascii3"
-    return "nonascii4"
+        return "letters2" if letter else "symbols2"
+    return "letters3" if letter else "symbols3"
 
 
 def _char_kind(ch: str) -> int:
@@ -259,43 +273,52 @@ def text_features(text: str) -> dict[str, int]:
     """Counts of the character classes the estimate prices (see :data:`FEATURES`)."""
     f = dict.fromkeys(FEATURES, 0)
     f["const"] = 1
-    runs = _RUNS.findall(text)
-    for index, run in enumerate(runs):
-        first = run[0]
-        if first.isascii() and first.isalnum():
+    runs = [
+        (_nonascii_class(m.group()) if m.lastgroup == "other" else m.lastgroup, m.group()) for m in _RUNS.finditer(text)
+    ]
+    last = len(runs) - 1
+    for index, (kind, run) in enumerate(runs):
+        if kind == "alnum":
             if run.isdigit():
                 f["digit_runs"] += 1
                 f["digits"] += len(run)
             elif _is_plain_word(run):
                 f["words"] += 1
                 vowels = sum(1 for ch in run if ch in _VOWELS)
+                accented = sum(1 for ch in run if not ch.isascii())
                 f["vowels"] += vowels
-                f["consonants"] += len(run) - vowels
-                f["upper"] += sum(1 for ch in run if ch.isupper())
+                f["accented"] += accented
+                f["consonants"] += len(run) - vowels - accented
+                upper = sum(1 for ch in run if ch.isupper())
+                f["upper"] += upper
+                if upper == 1 and run[0].isupper():
+                    f["capitalized"] += 1
+                elif upper > 1:
+                    f["allcaps"] += 1
                 f["long_letters"] += max(0, len(run) - 8)
             else:
                 f["jumbled"] += 1
                 f["jumbled_chars"] += len(run)
                 kinds = [_char_kind(ch) for ch in run]
                 f["switches"] += sum(1 for a, b in zip(kinds, kinds[1:]) if a != b)
-        elif first == " ":
-            if run == " " and 0 < index < len(runs) - 1 and runs[index - 1][-1:].isalnum() and runs[index + 1][:1].isalnum():
+        elif kind == "space":
+            if run == " " and 0 < index < last and runs[index - 1][0] in _WORDISH and runs[index + 1][0] in _WORDISH:
                 f["seams"] += 1
-                continue
-            f["space_runs"] += 1
-            f["spaces"] += len(run)
-        elif first == "\n":
+            else:
+                f["space_runs"] += 1
+                f["spaces"] += len(run)
+        elif kind == "newline":
             f["newline_runs"] += 1
             f["newlines"] += len(run)
-        elif first == "\t":
+        elif kind == "tab":
             f["tabs"] += len(run)
-        elif not first.isascii():
-            f[_nonascii_class(first)] += 1
-        elif first < " " or first == "\x7f":
-            f["controls"] += 1
-        else:
+        elif kind == "punct":
             f["punct_runs"] += 1
             f["punct"] += len(run)
+        elif kind == "control":
+            f["controls"] += 1
+        else:
+            f[kind] += 1
     return f
 
 
@@ -387,31 +410,3 @@ def claude_counter(tokenizer_family: str, *, source: str | None = None) -> Claud
     if choice == "auto":
         choice = "ctok" if ctok_available() else "estimate"
     return _cached_counter(family, choice)
-
-
-_GENERIC_TOOL_PROMPT_TOKENS = 530  # largest published tool-use system prompt (Claude 3 Opus, auto)
-
-
-@functools.lru_cache(maxsize=1)
-def _anthropic_registry() -> dict[str, Any]:
-    text = resources.files("pytest_tokenbudget.data").joinpath("anthropic.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-def tool_use_system_prompt_tokens(model_id: str, tool_choice: Mapping[str, Any] | str | None = None) -> int:
-    """Tokens of the hidden tool-use system prompt Anthropic adds when a request has tools.
-
-    ``model_id`` is a registry id or alias; ``tool_choice`` the body's tool_choice (a mapping with
-    a ``type`` or the bare type string). Models without a published figure are charged the
-    largest published one, so the count errs towards over-counting.
-    """
-    kind = tool_choice.get("type", "auto") if isinstance(tool_choice, Mapping) else (tool_choice or "auto")
-    key = "any" if kind in ("any", "tool") else "auto"
-    models = _anthropic_registry().get("models", {})
-    entry = models.get(model_id)
-    if entry is None:
-        entry = next((e for e in models.values() if model_id in e.get("aliases", ())), None)
-    figures = (entry or {}).get("tool_use_system_prompt_tokens")
-    if not figures:
-        return _GENERIC_TOOL_PROMPT_TOKENS
-    return int(figures[key])
