@@ -277,3 +277,21 @@ def test_default_lock_path_is_project_root_and_configurable(tmp_path: Path, monk
 
 def test_lookup_without_lock_file_is_none(tmp_path: Path) -> None:
     assert lookup(BODY, MODEL, lock_path=tmp_path / "absent.json") is None
+
+
+def test_count_request_prefers_the_recorded_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: record through the SDK, then the public counter reads the lock file offline."""
+    from pytest_tokenbudget import count_request
+
+    lock = tmp_path / "tokenbudget.lock.json"
+    monkeypatch.setenv("TOKENBUDGET_LOCK", str(lock))
+    fake = FakeCountTokens()
+    assert run_record([str(write_bodies(tmp_path, BODY))], client=fake.client()) == 0
+
+    counted = count_request(BODY)
+    assert counted.provenance == "recorded"
+    assert counted.input_tokens == fake.tokens_for(fake.requests[0])
+    assert counted.model.id == MODEL
+
+    stale = count_request({**BODY, "system": "You are verbose."})
+    assert stale.provenance in ("ctok", "estimate")
