@@ -9,16 +9,23 @@ Inner pytest sessions (pytester, in-process) run under the same guard.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import textwrap
 from typing import Any
 
 import pytest
 
+# litellm downloads its price table whenever it is imported (also from its exit
+# handlers, after pytester has dropped it from sys.modules); keep it local.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
 # pytester's in-process runs forget every module first imported inside them, so
 # each inner session would import these again (seconds each); importing them
-# once here keeps the inner runs fast.
-for _heavy in ("hypothesis", "openai", "anthropic", "httpcore", "httpcore2", "pytest_tokenbudget._requests"):
+# once here keeps the inner runs fast. httpcore/importlib_metadata must also be
+# loaded once: re-imported copies break httpx's exception mapping and leave a
+# stale metadata finder (installed by litellm's import) on sys.meta_path.
+for _heavy in ("hypothesis", "openai", "anthropic", "httpcore", "httpcore2", "importlib_metadata", "pytest_tokenbudget._requests"):
     try:
         __import__(_heavy)
     except ImportError:
