@@ -11,10 +11,14 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional
 
-_FORMAT = 1
+_FORMAT = 2
+# A file modified this close to the cache's last write may have changed without its mtime
+# changing (same-second edits): such files are always re-hashed ("racy git" problem).
+_RACY_NS = 2_000_000_000
 
 
 def digest(data: bytes) -> bytes:
@@ -54,26 +58,36 @@ class ResultCache:
             "\0".join((str(_FORMAT), version, sys.version, _code_signature(), key_material)).encode()
         ).hexdigest()[:24]
         self.path = directory / version / f"{key}.cache"
-        self.entries: dict[str, tuple[bytes, tuple[Any, ...]]] = {}
+        # path -> (content digest, size, mtime_ns, diagnostics)
+        self.entries: dict[str, tuple[bytes, int, int, tuple[Any, ...]]] = {}
+        self.written_ns = 0
         self.dirty = False
         try:
             with open(self.path, "rb") as handle:
                 loaded = marshal.load(handle)
-            if isinstance(loaded, dict):
-                self.entries = loaded
+            if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
+                self.written_ns, self.entries = loaded
         except (OSError, EOFError, ValueError, TypeError):
             self.entries = {}
+
+    def get_by_stat(self, path: str, size: int, mtime_ns: int) -> Optional[tuple[Any, ...]]:
+        """Diagnostics when the file's size and mtime are those recorded with its content digest
+        (as git's index does), without reading it; None means: read and hash it."""
+        entry = self.entries.get(path)
+        if entry is not None and entry[1] == size and entry[2] == mtime_ns and mtime_ns < self.written_ns - _RACY_NS:
+            return entry[3]
+        return None
 
     def get(self, path: str, content_digest: bytes) -> Optional[tuple[Any, ...]]:
         entry = self.entries.get(path)
         if entry is not None and entry[0] == content_digest:
-            return entry[1]
+            return entry[3]
         return None
 
-    def put(self, path: str, content_digest: bytes, diagnostics: tuple[Any, ...]) -> None:
-        current = self.entries.get(path)
-        if current is None or current[0] != content_digest or current[1] != diagnostics:
-            self.entries[path] = (content_digest, diagnostics)
+    def put(self, path: str, content_digest: bytes, size: int, mtime_ns: int, diagnostics: tuple[Any, ...]) -> None:
+        entry = (content_digest, size, mtime_ns, diagnostics)
+        if self.entries.get(path) != entry:
+            self.entries[path] = entry
             self.dirty = True
 
     def save(self) -> None:
@@ -88,7 +102,7 @@ class ResultCache:
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    marshal.dump(self.entries, handle)
+                    marshal.dump((time.time_ns(), self.entries), handle)
                 os.replace(temp, self.path)
             except BaseException:
                 try:

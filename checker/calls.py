@@ -24,6 +24,7 @@ means "the ``chat.completions`` attribute of an instance of ``openai.OpenAI``".
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 from dataclasses import dataclass, field
@@ -39,13 +40,7 @@ __all__ = [
     "find_llm_calls",
 ]
 
-# Text that must occur in a file for it to possibly contain an LLM call this finder understands.
-# The engine parses only files matching the union of the selected rules' triggers.
-CALL_TRIGGERS: tuple[str, ...] = (
-    r"openai|anthropic|litellm|instructor",
-    r"Chat(?:OpenAI|Anthropic|LiteLLM)",
-    r"\.completions\b|\.messages\b|\.responses\b",
-)
+from checker.triggers import CALL_TRIGGERS  # noqa: E402 - re-exported
 
 _BUILTIN_NAMES: frozenset[str] = frozenset(vars(builtins))
 
@@ -260,8 +255,9 @@ def _import_module_name(node: cst.ImportFrom) -> Optional[str]:
     return _dotted(node.module)
 
 
-class _Collector(cst.CSTVisitor):
-    """One walk recording scopes, bindings and call nodes, each with its source order."""
+class _Collector:
+    """One walk recording scopes, bindings and call nodes, each with its source order
+    (driven by :mod:`checker.walk`, possibly together with the rules' own handlers)."""
 
     def __init__(self) -> None:
         self.order = 0
@@ -459,10 +455,14 @@ class CallFinder:
     Build it with :meth:`from_module`; :attr:`calls` is computed on first access.
     """
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, collector: Optional["_Collector"] = None) -> None:
         self.module = module
-        self._collector = _Collector()
-        module.visit(self._collector)
+        if collector is None:
+            from checker.walk import Dispatcher
+
+            collector = _Collector()
+            Dispatcher([collector]).run(module)
+        self._collector = collector
         self._evaluating: set[int] = set()
         self._calls: Optional[list[LLMCall]] = None
 
@@ -806,6 +806,57 @@ def _classify(path: str) -> tuple[Optional[str], str, bool]:
             if segments[-2][:-2] in _LANGCHAIN_CHAT_MODELS:
                 return "langchain.bind", "langchain", False
     return None, "", False
+
+
+_AST_METHODS: frozenset[str] = frozenset({"create", "acreate", "parse", "stream"})
+_AST_RESOURCES: frozenset[str] = frozenset(
+    {"completions", "messages", "responses", "ChatCompletion", "Completion", "with_raw_response",
+     "with_streaming_response"}
+)  # fmt: skip
+_AST_LITELLM: frozenset[str] = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
+_LLM_ROOTS: tuple[str, ...] = ("openai", "anthropic", "litellm", "instructor")
+
+
+def ast_may_call_llm(tree: ast.AST) -> bool:
+    """Cheap test on CPython's ``ast`` (an order of magnitude faster to build than a libcst tree):
+    False when no call in the module has the shape of an LLM call the finder could report
+    (``<x>.completions.create``, ``<x>.messages.stream``, a LangChain chat model, a name imported
+    from an LLM package, a bound method stored from such an attribute, LiteLLM's functions).
+    """
+    callable_names: set[str] = set(_LANGCHAIN_CHAT_MODELS)
+    called_names: set[str] = set()
+    litellm_imported = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                owner = func.value
+                if func.attr in _AST_METHODS and isinstance(owner, ast.Attribute) and owner.attr in _AST_RESOURCES:
+                    return True
+                if func.attr in _LANGCHAIN_CHAT_MODELS:
+                    return True
+                if func.attr in _AST_LITELLM:
+                    called_names.add("litellm:" + func.attr)
+            elif isinstance(func, ast.Name):
+                called_names.add(func.id)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0].startswith(_LLM_ROOTS):
+            litellm_imported = litellm_imported or node.module.startswith("litellm")
+            for alias in node.names:
+                callable_names.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            litellm_imported = litellm_imported or any(a.name.startswith("litellm") for a in node.names)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
+            value = node.value
+            if value.attr in _AST_METHODS and isinstance(value.value, ast.Attribute) and value.value.attr in _AST_RESOURCES:
+                callable_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    if litellm_imported and any(name.startswith("litellm:") for name in called_names):
+        return True
+    return not callable_names.isdisjoint(called_names)
+
+
+def new_collector() -> _Collector:
+    """A collector to run in the engine's shared walk; pass it to ``CallFinder(module, collector)``."""
+    return _Collector()
 
 
 def find_llm_calls(module: cst.Module) -> list[LLMCall]:

@@ -208,8 +208,8 @@ def _report(diagnostics, args, output_format, runner, sources, fixed_count, stre
     from checker.cache import package_version
     from checker.registry import all_rules
 
-    rules = all_rules()
     if args.statistics:
+        rules = all_rules()
         stream.write(output.statistics(diagnostics, rules, output_format == "json"))
         return
 
@@ -230,6 +230,7 @@ def _report(diagnostics, args, output_format, runner, sources, fixed_count, stre
     elif output_format == "github":
         stream.write(output.github(diagnostics))
     elif output_format == "sarif":
+        rules = all_rules()
         chosen = [rules[code] for code in sorted(runner.enabled | {"TB000"}) if code in rules]
         stream.write(output.sarif(diagnostics, chosen, package_version()))
     elif output_format == "junit":

@@ -165,9 +165,9 @@ def config_from_table(table: Mapping[str, Any], config_file: Optional[Path]) -> 
 
 
 def validate_selectors(selectors: Iterable[str], where: str) -> None:
-    from checker.registry import all_rules
+    from checker.registry import rule_codes
 
-    codes = all_rules()
+    codes = rule_codes()
     for selector in selectors:
         if not _SELECTOR.match(selector):
             raise ConfigError(f"{where}: '{selector}' is not a rule code or prefix (expected e.g. TB101, TB1, TB or ALL)")
@@ -183,9 +183,9 @@ def expand(selectors: Iterable[str], codes: Sequence[str]) -> set[str]:
 
 
 def enabled_codes(select: Sequence[str], extend_select: Sequence[str], ignore: Sequence[str]) -> frozenset[str]:
-    from checker.registry import all_rules
+    from checker.registry import rule_codes
 
-    codes = list(all_rules())
+    codes = list(rule_codes())
     chosen = expand(list(select) + list(extend_select), codes) - expand(ignore, codes)
     return frozenset(chosen)
 
@@ -231,23 +231,29 @@ class PathMatcher:
     def __init__(self, patterns: Iterable[str]) -> None:
         self.anchored: list[re.Pattern[str]] = []
         self.names: list[re.Pattern[str]] = []
+        self.literal_names: set[str] = set()
         for pattern in patterns:
             pattern = pattern.strip()
             if not pattern:
                 continue
             if "/" in pattern.rstrip("/"):
                 self.anchored.append(glob_to_regex(pattern.lstrip("./").rstrip("/")))
+            elif not any(char in pattern for char in "*?["):
+                self.literal_names.add(pattern.rstrip("/"))
             else:
                 self.names.append(glob_to_regex(pattern.rstrip("/")))
 
     def __bool__(self) -> bool:
-        return bool(self.anchored or self.names)
+        return bool(self.anchored or self.names or self.literal_names)
+
+    def matches_name(self, name: str) -> bool:
+        return name in self.literal_names or any(p.fullmatch(name) for p in self.names)
+
+    def matches_entry(self, relative: str, name: str) -> bool:
+        """For a walk that already pruned excluded parents: test the entry's own name only."""
+        return self.matches_name(name) or any(p.match(relative) for p in self.anchored)
 
     def matches(self, relative: str) -> bool:
         if any(p.match(relative) for p in self.anchored):
             return True
-        if self.names:
-            for part in relative.split("/"):
-                if any(p.fullmatch(part) for p in self.names):
-                    return True
-        return False
+        return any(self.matches_name(part) for part in relative.split("/"))

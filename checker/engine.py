@@ -13,7 +13,7 @@ import tokenize
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from checker.calls import CALL_TRIGGERS
+from checker.triggers import CALL_TRIGGERS
 from checker.diagnostics import Diagnostic, Edit, Fix
 from checker.rule import Rule
 from checker.settings import RuleSettings
@@ -28,6 +28,7 @@ _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+_LITERAL_PART = re.compile(r"^(?:[A-Za-z0-9_ \-=:'\"<>,/#@!%&~`;]|\\[^A-Za-z0-9])+$")
 
 
 def _scoped(pattern: str) -> str:
@@ -39,34 +40,66 @@ def _scoped(pattern: str) -> str:
     return f"(?:{pattern})"
 
 
-def rule_triggers(rule: type[Rule]) -> tuple[str, ...]:
-    triggers = tuple(rule.triggers)
+class _Trigger:
+    """One trigger regex. Alternations of plain words are searched with ``bytes.find``, which is
+    an order of magnitude faster than the regex engine on large files."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        flags = ""
+        body = pattern
+        match = _GLOBAL_FLAGS.match(pattern)
+        if match:
+            flags, body = match.group(1), pattern[match.end() :]
+        self.words: Optional[tuple[bytes, ...]] = None
+        self.ignore_case = False
+        parts = body.split("|")
+        if set(flags) <= {"i"} and all(_LITERAL_PART.match(part) for part in parts):
+            words = tuple(re.sub(r"\\(.)", r"\1", part).encode() for part in parts)
+            self.ignore_case = "i" in flags
+            self.words = tuple(w.lower() for w in words) if self.ignore_case else words
+        self.regex = re.compile(_scoped(pattern).encode())
+
+    def search(self, data: bytes, lowered: Callable[[], bytes]) -> bool:
+        if self.words is not None:
+            haystack = lowered() if self.ignore_case else data
+            return any(word in haystack for word in self.words)
+        return self.regex.search(data) is not None
+
+
+def rule_triggers(rule: type[Rule]) -> tuple[tuple[str, ...], ...]:
+    """The rule's triggers as alternatives of conjunctions: a plain string is one alternative,
+    a tuple of strings is an alternative that needs all of them."""
+    alternatives: list[tuple[str, ...]] = []
+    for trigger in rule.triggers:
+        alternatives.append((trigger,) if isinstance(trigger, str) else tuple(trigger))
     if rule.uses_llm_calls:
-        triggers += CALL_TRIGGERS
-    return tuple(_scoped(t) for t in triggers)
+        alternatives.extend((t,) for t in CALL_TRIGGERS)
+    return tuple(alternatives)
 
 
 class RuleSet:
     """The rules selected for a file plus their compiled prefilter."""
 
+    _compiled: dict[str, _Trigger] = {}
+
     def __init__(self, rules: Sequence[type[Rule]]) -> None:
         self.rules = list(rules)
-        self._per_rule: list[tuple[type[Rule], Optional[re.Pattern[bytes]]]] = []
-        patterns: list[str] = []
-        always = False
+        self._per_rule: list[tuple[type[Rule], Optional[list[list[_Trigger]]]]] = []
         for rule in self.rules:
-            triggers = rule_triggers(rule)
-            if triggers:
-                joined = "|".join(triggers)
-                self._per_rule.append((rule, re.compile(joined.encode())))
-                patterns.append(joined)
+            alternatives = rule_triggers(rule)
+            if alternatives:
+                compiled = [[self._trigger(p) for p in conjunction] for conjunction in alternatives]
+                self._per_rule.append((rule, compiled))
             else:
                 self._per_rule.append((rule, None))
-                always = True
-        self._always = always
-        self._any: Optional[re.Pattern[bytes]] = (
-            re.compile("|".join(patterns).encode()) if patterns else None
-        )
+
+    @classmethod
+    def _trigger(cls, pattern: str) -> _Trigger:
+        trigger = cls._compiled.get(pattern)
+        if trigger is None:
+            trigger = cls._compiled[pattern] = _Trigger(pattern)
+        return trigger
 
     @property
     def codes(self) -> frozenset[str]:
@@ -74,11 +107,26 @@ class RuleSet:
 
     def applicable(self, data: bytes) -> list[type[Rule]]:
         """The rules whose triggers occur in ``data`` (cheap: no parsing)."""
-        if not self.rules:
-            return []
-        if not self._always and (self._any is None or self._any.search(data) is None):
-            return []
-        return [rule for rule, pattern in self._per_rule if pattern is None or pattern.search(data)]
+        lowered_cache: list[bytes] = []
+
+        def lowered() -> bytes:
+            if not lowered_cache:
+                lowered_cache.append(data.lower())
+            return lowered_cache[0]
+
+        results: dict[int, bool] = {}
+
+        def hit(trigger: _Trigger) -> bool:
+            key = id(trigger)
+            if key not in results:
+                results[key] = trigger.search(data, lowered)
+            return results[key]
+
+        chosen = []
+        for rule, alternatives in self._per_rule:
+            if alternatives is None or any(all(hit(t) for t in conjunction) for conjunction in alternatives):
+                chosen.append(rule)
+        return chosen
 
 
 @dataclass
@@ -152,13 +200,22 @@ def check_source(
     # nesting, while libcst's native parser can overflow the C stack on deeply nested input and
     # take the whole process down.
     try:
-        ast.parse(source, filename)
+        tree = ast.parse(source, filename)
     except SyntaxError as error:
         return [parse_error(filename, f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1)]
     except (RecursionError, MemoryError):
         return [parse_error(filename, "code is nested too deeply to be parsed")]
     except ValueError as error:  # source contains NUL bytes
         return [parse_error(filename, f"cannot parse: {error}")]
+
+    if any(rule.requires_llm_calls for rule in rules):
+        from checker.calls import ast_may_call_llm
+
+        if not ast_may_call_llm(tree):
+            rules = [rule for rule in rules if not rule.requires_llm_calls]
+            if not rules:
+                return []
+    del tree
 
     import libcst as cst
 
@@ -172,8 +229,17 @@ def check_source(
 
 
 def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings) -> list[Diagnostic]:
-    import libcst as cst
+    try:
+        return _run_rules_unguarded(module, source, filename, rules, settings)
+    except RecursionError:
+        return [parse_error(filename, "code is nested too deeply to be checked")]
+    except Exception as error:  # the engine itself failed on this file: keep the run going
+        return [parse_error(filename, f"internal error ({type(error).__name__}: {error}); please report it")]
 
+
+def _run_rules_unguarded(
+    module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings
+) -> list[Diagnostic]:
     from checker.context import RuleContext
 
     context = RuleContext(filename, source, module, settings)
@@ -182,6 +248,9 @@ def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], 
     failed: set[str] = set()
 
     def guard(rule: Rule, call: Callable[[], object]) -> None:
+        if not isinstance(rule, Rule):
+            call()  # the call finder's collector: its errors are the engine's (TB000 below)
+            return
         if rule.code in failed:
             return
         try:
@@ -195,31 +264,27 @@ def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], 
                 parse_error(filename, f"internal error in {rule.code} ({type(error).__name__}: {error}); please report it")
             )
 
-    visitors: dict[str, list[tuple[Rule, Callable[[cst.CSTNode], object]]]] = {}
-    leavers: dict[str, list[tuple[Rule, Callable[[cst.CSTNode], object]]]] = {}
-    for instance in instances:
-        for attribute in dir(type(instance)):
-            if attribute.startswith("visit_") and attribute.count("_") == 1:
-                visitors.setdefault(attribute[6:], []).append((instance, getattr(instance, attribute)))
-            elif attribute.startswith("leave_") and attribute.count("_") == 1:
-                leavers.setdefault(attribute[6:], []).append((instance, getattr(instance, attribute)))
+    from checker.calls import CallFinder, new_collector
+    from checker.walk import Dispatcher
 
-    if visitors or leavers:
-
-        class _Batched(cst.CSTVisitor):
-            def on_visit(self, node: cst.CSTNode) -> bool:
-                for rule, handler in visitors.get(type(node).__name__, ()):
-                    guard(rule, lambda: handler(node))
-                return True
-
-            def on_leave(self, original_node: cst.CSTNode) -> None:
-                for rule, handler in leavers.get(type(original_node).__name__, ()):
-                    guard(rule, lambda: handler(original_node))
-
+    # One walk feeds every rule's visit_/leave_ handlers and, when a rule needs call sites, the
+    # call finder's collector too.
+    collector = new_collector() if any(rule.uses_llm_calls for rule in rules) else None
+    dispatcher = Dispatcher(instances, guard=guard)
+    if collector is not None:
+        collector_dispatcher = Dispatcher([collector])
+        for name, handlers in collector_dispatcher.visit_table.items():
+            dispatcher.visit_table[name] = handlers + dispatcher.visit_table.get(name, [])
+        for name, handlers in collector_dispatcher.leave_table.items():
+            dispatcher.leave_table[name] = dispatcher.leave_table.get(name, []) + handlers
+        dispatcher.owner.update(collector_dispatcher.owner)
+    if dispatcher:
         try:
-            module.visit(_Batched())
+            dispatcher.run(module)
         except RecursionError:
             return [parse_error(filename, "code is nested too deeply to be checked")]
+    if collector is not None:
+        context._finder = CallFinder(module, collector)
 
     for instance in instances:
         guard(instance, instance.finish)

@@ -61,6 +61,7 @@ class GitIgnore:
 
     def __init__(self, base: Path, text: str) -> None:
         self.base = base
+        self.base_str = str(base).rstrip(os.sep) + os.sep
         self.rules: list[_IgnoreRule] = []
         for raw in text.splitlines():
             line = raw.rstrip("\n")
@@ -181,29 +182,49 @@ class FileFinder:
         return False
 
     def _walk(self, directory: Path, stack: list[GitIgnore]) -> Iterator[Path]:
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            return
-        if self.config.respect_gitignore:
-            local = _read_gitignore(directory)
-            if local is not None and (not stack or stack[-1].base != directory):
-                stack = stack + [local]
-        subdirs = []
-        for entry in entries:
-            path = Path(entry.path)
+        # strings, not Path objects: this loop runs for every entry of the tree
+        root = str(self.root) + os.sep
+        pending: list[tuple[str, list[GitIgnore]]] = [(str(directory), stack)]
+        while pending:
+            current, ignores = pending.pop()
             try:
-                is_dir = entry.is_dir()
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
             except OSError:
                 continue
-            relative = self._relative(path)
-            if self.exclude.matches(relative):
-                continue
-            if stack and _ignored(path, is_dir, stack):
-                continue
-            if is_dir:
-                subdirs.append(path)
-            elif entry.name.endswith((".py", ".pyi")):
-                yield path
-        for subdir in subdirs:
-            yield from self._walk(subdir, stack)
+            if self.config.respect_gitignore:
+                local = _read_gitignore(Path(current))
+                if local is not None and (not ignores or ignores[-1].base != Path(current)):
+                    ignores = ignores + [local]
+            subdirs = []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                name = entry.name
+                if not is_dir and not name.endswith((".py", ".pyi")):
+                    continue
+                full = entry.path
+                relative = full[len(root) :].replace(os.sep, "/") if full.startswith(root) else full
+                if self.exclude.matches_entry(relative, name):
+                    continue
+                if ignores and _ignored_str(full, is_dir, ignores):
+                    continue
+                if is_dir:
+                    subdirs.append(full)
+                else:
+                    yield Path(full)
+            for subdir in reversed(subdirs):
+                pending.append((subdir, ignores))
+
+
+def _ignored_str(full: str, is_dir: bool, stack: list[GitIgnore]) -> bool:
+    verdict: Optional[bool] = None
+    for ignore in stack:
+        base = ignore.base_str
+        if not full.startswith(base):
+            continue
+        found = ignore.match(full[len(base) :].replace(os.sep, "/"), is_dir)
+        if found is not None:
+            verdict = found
+    return bool(verdict)

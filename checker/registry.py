@@ -17,6 +17,30 @@ class RuleRegistryError(RuntimeError):
     pass
 
 
+_MODULE = re.compile(r"^(tb\d{3})_\w+\.py$")
+
+
+@lru_cache(maxsize=None)
+def rule_codes() -> tuple[str, ...]:
+    """Codes of all rules, from the module names alone (``tb101_<slug>.py``): selecting rules and
+    keying the cache must not import libcst, so that a warm run stays fast."""
+    import os
+
+    import checker.rules as package
+
+    codes = set()
+    for directory in package.__path__:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            match = _MODULE.match(name)
+            if match:
+                codes.add(match.group(1).upper())
+    return tuple(sorted(codes))
+
+
 @lru_cache(maxsize=None)
 def all_rules() -> dict[str, type[Rule]]:
     """``{"TB101": Tb101Class, ...}`` sorted by code."""
@@ -43,6 +67,8 @@ def all_rules() -> dict[str, type[Rule]]:
                         f"{value.code} defined twice: {other.__module__}.{other.__name__} and "
                         f"{module.__name__}.{value.__name__}"
                     )
+                if not info.name.startswith(value.code.lower() + "_"):
+                    raise RuleRegistryError(f"{value.code} must live in checker/rules/{value.code.lower()}_<slug>.py")
                 found[value.code] = value
     return dict(sorted(found.items()))
 

@@ -77,8 +77,14 @@ class Rule:
     # Regexes searched in the raw file text before parsing. A file is parsed, and this rule run on
     # it, only if one of them matches. Keep them cheap and broad enough: a file they skip is never
     # looked at. Rules reading ``context.llm_calls`` get the call finder's triggers automatically.
-    triggers: ClassVar[tuple[str, ...]] = ()
+    # An entry may be a tuple of regexes that must ALL match (e.g. ``(r"len\(", r"(?i)token")``):
+    # prefer such conjunctions to broad single words, every file parsed costs ~10 ms.
+    # Alternations of plain words (optionally ``(?i)``) are matched with fast substring search.
+    triggers: ClassVar[tuple[Union[str, tuple[str, ...]], ...]] = ()
     uses_llm_calls: ClassVar[bool] = False
+    # True when the rule reports only at LLM call sites: files where CPython's ast shows no call
+    # that could be one are then not parsed with libcst for this rule (a big saving).
+    requires_llm_calls: ClassVar[bool] = False
     fixable: ClassVar[bool] = False
     VALID: ClassVar[Sequence[Union[str, Valid]]] = ()
     INVALID: ClassVar[Sequence[Union[str, Invalid]]] = ()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from checker.cache import ResultCache, digest
 from checker.config import CheckConfig, PathMatcher
 from checker.diagnostics import Diagnostic
-from checker.engine import RuleSet, check_bytes, parse_error
-from checker.registry import select_rules
+
+if TYPE_CHECKING:
+    from checker.engine import RuleSet
 
 # Below this many files to parse, worker start-up costs more than it saves.
 _POOL_THRESHOLD = 6
@@ -45,7 +46,7 @@ class Runner:
         self.settings = config.rule_settings()
         self.jobs = jobs or default_jobs()
         self._per_file = [(PathMatcher([glob]), frozenset(codes)) for glob, codes in config.per_file_ignores.items()]
-        self._rule_sets: dict[frozenset[str], RuleSet] = {}
+        self._rule_sets: dict[frozenset[str], "RuleSet"] = {}
         self.cache: Optional[ResultCache] = None
         if use_cache:
             directory = cache_dir or config.cache_dir or (config.root / ".tokenbudget_cache")
@@ -66,7 +67,10 @@ class Runner:
                     codes = frozenset(c for c in codes if not any(c.startswith(i) for i in ignored))
         return codes
 
-    def rule_set(self, codes: frozenset[str]) -> RuleSet:
+    def rule_set(self, codes: frozenset[str]) -> "RuleSet":
+        from checker.engine import RuleSet
+        from checker.registry import select_rules
+
         rule_set = self._rule_sets.get(codes)
         if rule_set is None:
             rule_set = self._rule_sets[codes] = RuleSet(select_rules(codes))
@@ -76,31 +80,50 @@ class Runner:
         return str(path)
 
     def check_stdin(self, data: bytes, filename: Path) -> list[Diagnostic]:
+        from checker.engine import check_bytes
+
         return check_bytes(data, self.display_name(filename), self.rule_set(self.codes_for(filename)), self.settings)
 
     def check_files(self, paths: list[Path]) -> list[Diagnostic]:
         diagnostics: list[Diagnostic] = []
         tasks = []
         digests: dict[int, bytes] = {}
+        stats: dict[int, tuple[int, int]] = {}
         for index, path in enumerate(paths):
             name = self.display_name(path)
             try:
-                with open(path, "rb") as handle:
+                stat = os.stat(name)
+            except OSError as error:
+                from checker.engine import parse_error
+
+                diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
+                continue
+            stats[index] = (stat.st_size, stat.st_mtime_ns)
+            if self.cache is not None:
+                cached = self.cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                if cached is not None:
+                    diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
+                    continue
+            try:
+                with open(name, "rb") as handle:
                     data = handle.read()
             except OSError as error:
+                from checker.engine import parse_error
+
                 diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
                 continue
             content_digest = digest(data)
             if self.cache is not None:
                 cached = self.cache.get(name, content_digest)
                 if cached is not None:
+                    self.cache.put(name, content_digest, *stats[index], cached)
                     diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
                     continue
             codes = self.codes_for(path)
             rule_set = self.rule_set(codes)
             if not rule_set.applicable(data):
                 if self.cache is not None:
-                    self.cache.put(name, content_digest, ())
+                    self.cache.put(name, content_digest, *stats[index], ())
                 continue
             digests[index] = content_digest
             tasks.append((index, name, data, codes))
@@ -110,6 +133,8 @@ class Runner:
 
             results = check_in_pool(tasks, self.settings, self.jobs)
         else:
+            from checker.engine import check_bytes
+
             results = {}
             for index, name, data, codes in tasks:
                 results[index] = tuple(d.to_tuple() for d in check_bytes(data, name, self.rule_set(codes), self.settings))
@@ -118,7 +143,7 @@ class Runner:
             diagnostics.extend(Diagnostic.from_tuple(name, item) for item in found)
             transient = any(item[0] == "TB000" and "it was skipped" in item[1] for item in found)
             if self.cache is not None and not transient:  # a crash or timeout deserves a retry
-                self.cache.put(name, digests[index], found)
+                self.cache.put(name, digests[index], *stats[index], found)
         if self.cache is not None:
             self.cache.save()
         return sorted(diagnostics, key=Diagnostic.sort_key)

@@ -31,6 +31,7 @@ class ParseError(Rule):
     severity = "error"
     # Produced by the engine itself; every file with an LLM-ish token is parsed.
     uses_llm_calls = True
+    requires_llm_calls = True
 
     INVALID = [
         Invalid(

@@ -69,6 +69,7 @@ class MissingOutputCap(Rule):
     message = "LLM call without an output cap"
     severity = "warning"
     uses_llm_calls = True
+    requires_llm_calls = True
     fixable = True
 
     VALID = [

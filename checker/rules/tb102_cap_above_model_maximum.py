@@ -47,6 +47,7 @@ class CapAboveModelMaximum(Rule):
     message = "output cap above the model's maximum output"
     severity = "error"
     uses_llm_calls = True
+    requires_llm_calls = True
     fixable = True
 
     VALID = [
