@@ -7,10 +7,12 @@ Run with the Python 3.12 environment that has ctok (and scipy for --fit)::
     PYTHONPATH=. /work/venv312/bin/python bench/calibrate_claude.py --fit --write
 
 The fit is a linear program per tokenizer family: choose non-negative factors for the character
-class counts of ``_claude.text_features`` minimising the mean relative over-count (each content
-type weighted equally) subject to estimate >= ctok on every training sample. The report then
-measures the stored (or freshly fitted) factors on training seeds *and* on held-out seeds that
-the fit never saw, per content type: mean and max over-count and the under-count rate.
+class counts of ``_claude.text_features`` minimising the mean relative over-count (per content
+type, with prose, code, JSON and mixed text weighted up: see TYPE_WEIGHTS) subject to
+estimate >= ctok * (1 + margin) + headroom on every training sample. The report then measures
+the stored (or freshly fitted) factors on training seeds *and* on held-out seeds that the fit
+never saw, per content type: mean, max and aggregate over-count and the under-count rate;
+``--stress N`` adds N random fragment texts (seed 10000) and counts under-counts among them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from pytest_tokenbudget import _claude  # noqa: E402
 TRAIN_SEEDS = (0, 1, 2, 3, 4)
 HOLDOUT_SEEDS = (100, 101)
 PER_TYPE = 40
+# The objective cares most about what prompts are mostly made of; the constraints (never below
+# ctok) hold for every sample whatever its weight.
+TYPE_WEIGHTS = {"prose": 3.0, "code": 2.0, "json": 2.0, "mixed": 2.0}
 DATA_FILE = HERE.parent / "pytest_tokenbudget" / "data" / "claude_estimate.toml"
 
 
@@ -59,7 +64,7 @@ def fit(rows: list[tuple[str, dict[str, int], int]], margin: float, headroom: in
     per_type = defaultdict(int)
     for content_type, _, _ in rows:
         per_type[content_type] += 1
-    weights = np.array([1.0 / (max(truth, 1) * per_type[ct]) for ct, _, truth in rows])
+    weights = np.array([TYPE_WEIGHTS.get(ct, 1.0) / (max(truth, 1) * per_type[ct]) for ct, _, truth in rows])
     # Require headroom above ctok (relative margin plus a few tokens) so the fit is not
     # razor-thin on text it has not seen: held-out under-counts without it were 1-2 tokens.
     target = np.ceil(y * (1.0 + margin)) + headroom
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", action="store_true", help="fit new factors (needs scipy)")
     parser.add_argument("--write", action="store_true", help="store the fitted factors in data/claude_estimate.toml")
-    parser.add_argument("--margin", type=float, default=0.03, help="required headroom over ctok when fitting")
+    parser.add_argument("--margin", type=float, default=0.10, help="required relative headroom over ctok when fitting")
     parser.add_argument("--headroom", type=int, default=2, help="required absolute headroom (tokens) when fitting")
     parser.add_argument("--stress", type=int, default=0, metavar="N",
                         help="also check N extra random fragment texts (seed 10000) for under-counts")
