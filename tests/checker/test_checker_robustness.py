@@ -1,0 +1,98 @@
+"""One bad file never takes the run down: crashing workers, hangs, rule crashes, random programs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from checker import engine
+from checker.engine import RuleSet, check_source
+from checker.pool import check_in_pool
+from checker.registry import all_rules, select_rules
+from checker.rule import Rule
+from checker.settings import RuleSettings
+
+UNCAPPED = b"from openai import OpenAI\nOpenAI().chat.completions.create(model='gpt-4o', messages=[])\n"
+CODES = frozenset({"TB000", "TB101", "TB102"})
+
+fork_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="patching workers needs fork")
+
+
+@fork_only
+def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engine.check_bytes
+
+    def crashing(data, filename, rule_set, settings):
+        if filename == "boom.py":
+            os._exit(139)  # what a C stack overflow in the parser looks like from outside
+        return real(data, filename, rule_set, settings)
+
+    monkeypatch.setattr(engine, "check_bytes", crashing)
+    tasks = [(index, name, UNCAPPED, CODES) for index, name in enumerate(["a.py", "boom.py", "b.py", "c.py"])]
+    results = check_in_pool(tasks, RuleSettings(), jobs=2)
+    assert results[1][0][0] == "TB000" and "crashed" in results[1][0][1]
+    assert {results[i][0][0] for i in (0, 2, 3)} == {"TB101"}
+
+
+@fork_only
+def test_a_file_that_hangs_is_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    real = engine.check_bytes
+
+    def hanging(data, filename, rule_set, settings):
+        if filename == "slow.py":
+            time.sleep(60)
+        return real(data, filename, rule_set, settings)
+
+    monkeypatch.setattr(engine, "check_bytes", hanging)
+    tasks = [(0, "slow.py", UNCAPPED, CODES), (1, "fine.py", UNCAPPED, CODES)]
+    results = check_in_pool(tasks, RuleSettings(), jobs=2, timeout=2)
+    assert "took more than 2s" in results[0][0][1]
+    assert results[1][0][0] == "TB101"
+
+
+class _Exploding(Rule):
+    """
+    ## What it does
+    x
+    ## Why is this bad?
+    x
+    ## Example
+    x
+    ## Fix
+    x
+    """
+
+    code = "TB999"
+    name = "exploding"
+    message = "boom"
+    uses_llm_calls = True
+
+    def visit_Call(self, node) -> None:
+        raise ValueError("rule bug")
+
+
+def test_a_crashing_rule_becomes_tb000_and_other_rules_still_report() -> None:
+    rules = [_Exploding, *select_rules({"TB101"})]
+    found = check_source(UNCAPPED.decode(), "x.py", rules, RuleSettings())
+    codes = sorted(d.code for d in found)
+    assert codes == ["TB000", "TB101"]
+    assert "internal error in TB999 (ValueError: rule bug)" in next(d.message for d in found if d.code == "TB000")
+
+
+hypothesmith = pytest.importorskip("hypothesmith")
+ALL_RULES = list(all_rules().values())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(source=hypothesmith.from_grammar() | hypothesmith.from_node())
+def test_generated_programs_never_raise(source: str) -> None:
+    # prepend provider words so every rule's trigger fires and the whole pipeline runs
+    text = "import openai, anthropic, tiktoken\n" + source
+    rule_set = RuleSet(ALL_RULES)
+    found = engine.check_bytes(text.encode("utf-8", "surrogatepass"), "generated.py", rule_set, RuleSettings())
+    assert all(d.line >= 1 and d.column >= 1 for d in found)
