@@ -1,0 +1,166 @@
+"""How much the pytest plugin adds to a test suite that talks to LLM APIs.
+
+Generates a suite of N budgeted tests (default 500), each making two calls
+through the real SDKs (an OpenAI chat completion and an Anthropic message), and
+times it two ways in this one run:
+
+- plugin: pytest-tokenbudget active, every request intercepted, counted with
+  the model's tokenizer, checked against the budget and answered locally;
+- reference: the plugin disabled (-p no:tokenbudget) and the SDKs' HTTP
+  transports stubbed to return a canned response, i.e. the cheapest way the
+  same suite could run offline.
+
+Each variant runs --rounds times, alternating, and the best time of each is
+compared. Two times are reported: the whole pytest process (what CI sees,
+including interpreter start and SDK imports, which both variants share) and
+the test session alone (collection to the last test), and the steady state
+(from the end of the first test, which pays the one-time loading of tokenizer
+tables, to the end), which isolates the plugin's per-test cost.
+Goal: ratio <= 1.10.
+
+    python bench/bench_plugin.py [--tests 500] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+TEST_MODULE = '''
+import pytest
+
+SYSTEM = "You are Ada, the support assistant of Acme Outdoor. Answer in at most three sentences."
+HISTORY = [
+    {"role": "user", "content": "Hi, I ordered a tent last week."},
+    {"role": "assistant", "content": "Thanks! Could you give me the order number?"},
+]
+
+@pytest.mark.token_budget(max_input_tokens=2_000, max_output_tokens=512, max_calls=2)
+@pytest.mark.parametrize("case", range(COUNT))
+def test_support(case, openai_client, anthropic_client):
+    question = f"Where is order A-{case}? It was due yesterday."
+    openai_client.chat.completions.create(
+        model="gpt-4o-mini", max_tokens=256,
+        messages=[{"role": "system", "content": SYSTEM}, *HISTORY, {"role": "user", "content": question}],
+    )
+    anthropic_client.messages.create(
+        model="claude-haiku-4-5", max_tokens=256, system=SYSTEM,
+        messages=[*HISTORY, {"role": "user", "content": question}],
+    )
+'''
+
+CONFTEST = '''
+import json, os, time
+import anthropic, openai, pytest
+
+@pytest.fixture(scope="session")
+def openai_client():
+    return openai.OpenAI(api_key="bench-key", max_retries=0)
+
+@pytest.fixture(scope="session")
+def anthropic_client():
+    return anthropic.Anthropic(api_key="bench-key", max_retries=0)
+
+_marks = {}
+
+def pytest_sessionstart(session):
+    _marks["start"] = time.perf_counter()
+
+def pytest_runtest_logfinish(nodeid):
+    # The first test pays one-time costs (tokenizer tables, lazy imports); the
+    # steady state is measured from its end.
+    _marks.setdefault("first_done", time.perf_counter())
+
+def pytest_sessionfinish(session):
+    end = time.perf_counter()
+    with open(os.environ["BENCH_TIMING_FILE"], "w") as handle:
+        json.dump({"session": end - _marks["start"], "steady": end - _marks["first_done"]}, handle)
+
+if os.environ.get("BENCH_STUB_TRANSPORT"):
+    # The reference: the SDK transports answer with a canned body and nothing else.
+    import importlib
+
+    CHAT = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+    MESSAGE = json.dumps({"id": "m", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1}}).encode()
+
+    for name in ("httpx2", "httpx"):
+        try:
+            http = importlib.import_module(name)
+        except ImportError:
+            continue
+
+        def handle_request(self, request, http=http):
+            request.read()
+            body = MESSAGE if request.url.path.endswith("/messages") else CHAT
+            return http.Response(200, headers={"content-type": "application/json"}, content=body, request=request)
+
+        http.HTTPTransport.handle_request = handle_request
+'''
+
+
+def run(suite: Path, variant: str) -> dict[str, float]:
+    timing_file = suite / f"timing-{variant}.json"
+    env = dict(os.environ, BENCH_TIMING_FILE=str(timing_file), LITELLM_LOCAL_MODEL_COST_MAP="True")
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(suite)]
+    if variant == "reference":
+        env["BENCH_STUB_TRANSPORT"] = "1"
+        args += ["-p", "no:tokenbudget"]
+    started = time.perf_counter()
+    result = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{variant} run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return {"wall": wall, **json.loads(timing_file.read_text())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tokenbudget-bench-") as folder:
+        suite = Path(folder)
+        (suite / "test_support.py").write_text(textwrap.dedent(TEST_MODULE.replace("COUNT", str(options.tests))))
+        (suite / "conftest.py").write_text(CONFTEST)
+        # Registers the marker for the reference run, where the plugin is off.
+        (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    token_budget: budget\n"
+                                          "filterwarnings = ignore::DeprecationWarning\n"
+                                          "asyncio_default_fixture_loop_scope = function\n")
+        best: dict[str, dict[str, float]] = {}
+        for round_number in range(options.rounds):
+            for variant in ("reference", "plugin") if round_number % 2 == 0 else ("plugin", "reference"):
+                timing = run(suite, variant)
+                print(f"round {round_number + 1} {variant:<9} steady {timing['steady']:6.2f}s  "
+                      f"session {timing['session']:6.2f}s  process {timing['wall']:6.2f}s")
+                for key, value in timing.items():
+                    best.setdefault(variant, {})[key] = min(value, best.get(variant, {}).get(key, value))
+
+    calls = options.tests * 2
+    plugin, reference = best["plugin"], best["reference"]
+    print()
+    print(f"{options.tests} budgeted tests x 2 intercepted calls ({calls} requests), best of {options.rounds}:")
+    print(f"  steady   plugin {plugin['steady']:6.2f}s  reference {reference['steady']:6.2f}s  "
+          f"ratio {plugin['steady'] / reference['steady']:.2f}x   (tests 2..N)")
+    print(f"  session  plugin {plugin['session']:6.2f}s  reference {reference['session']:6.2f}s  "
+          f"ratio {plugin['session'] / reference['session']:.2f}x")
+    print(f"  process  plugin {plugin['wall']:6.2f}s  reference {reference['wall']:6.2f}s  "
+          f"ratio {plugin['wall'] / reference['wall']:.2f}x")
+    per_request_ms = (plugin["steady"] - reference["steady"]) / (calls - 2) * 1000
+    print(f"  plugin cost per request in the steady state: {per_request_ms:.2f} ms; one-time warm-up "
+          f"(tokenizer tables, lazy imports): {plugin['session'] - plugin['steady'] - (reference['session'] - reference['steady']):.2f}s")
+
+
+if __name__ == "__main__":
+    main()
