@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -128,6 +129,23 @@ def stress(family: str, factors: dict[str, float], samples: int) -> int:
     return len(under)
 
 
+def speed(family: str) -> None:
+    """Time the estimate against ctok on the same held-out texts; prints the ratio."""
+    texts = [text for seed in HOLDOUT_SEEDS for _, text in build_corpus(seed, PER_TYPE)]
+    ctok_counter = _claude.claude_counter(family, source="ctok")
+    estimate_counter = _claude.claude_counter(family, source="estimate")
+    timings = {}
+    for name, counter in (("ctok", ctok_counter), ("estimate", estimate_counter)):
+        counter.count_text("warm up")
+        start = time.perf_counter()
+        for text in texts:
+            counter.count_text(text)
+        timings[name] = time.perf_counter() - start
+    chars = sum(map(len, texts))
+    print(f"{family}: {len(texts)} texts, {chars} chars: ctok {timings['ctok']:.2f}s, estimate "
+          f"{timings['estimate']:.2f}s -> estimate is {timings['ctok'] / timings['estimate']:.1f}x ctok's speed")
+
+
 def stored_factors(family: str) -> tuple[dict[str, float], int]:
     counter = _claude.claude_counter(family, source="estimate")
     return {n: w for n, w in counter.factors if w}, counter.message_overhead
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--headroom", type=int, default=2, help="required absolute headroom (tokens) when fitting")
     parser.add_argument("--stress", type=int, default=0, metavar="N",
                         help="also check N extra random fragment texts (seed 10000) for under-counts")
+    parser.add_argument("--speed", action="store_true", help="also time the stored estimate against ctok")
     parser.add_argument("--family", action="append", choices=sorted(_claude.FAMILIES), help="default: all")
     args = parser.parse_args(argv)
     if not _claude.ctok_available():
@@ -203,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         failures += under
         if args.stress:
             failures += stress(family, factors, args.stress)
+        if args.speed:
+            speed(family)
     if args.write:
         if not args.fit:
             parser.error("--write needs --fit")
