@@ -10,7 +10,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -26,14 +25,22 @@ def digest(data: bytes) -> bytes:
 
 
 def _code_signature() -> str:
-    """Size and mtime of the checker's own modules: an edited rule invalidates the cache even
-    before the version number changes."""
+    """Size and mtime of the checker's modules and of the model registry's data files: an edited
+    rule or an upgraded registry invalidates the cache (cheaper than asking importlib.metadata
+    for the version, and it also catches editable installs being edited)."""
+    import importlib.util
+
     here = Path(__file__).parent
+    directories = [here, here / "rules"]
+    spec = importlib.util.find_spec("pytest_tokenbudget")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            directories += [Path(location), Path(location) / "data"]
     parts = []
-    for directory in (here, here / "rules"):
+    for directory in directories:
         try:
             for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-                if entry.name.endswith(".py"):
+                if entry.name.endswith((".py", ".toml", ".json")):
                     stat = entry.stat()
                     parts.append(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns}")
         except OSError:
@@ -53,11 +60,10 @@ def package_version() -> str:
 class ResultCache:
     def __init__(self, directory: Path, key_material: str) -> None:
         self.directory = directory
-        version = package_version()
         key = hashlib.sha256(
-            "\0".join((str(_FORMAT), version, sys.version, _code_signature(), key_material)).encode()
+            "\0".join((str(_FORMAT), sys.version, _code_signature(), key_material)).encode()
         ).hexdigest()[:24]
-        self.path = directory / version / f"{key}.cache"
+        self.path = directory / f"v{_FORMAT}" / f"{key}.cache"
         # path -> (content digest, size, mtime_ns, diagnostics)
         self.entries: dict[str, tuple[bytes, int, int, tuple[Any, ...]]] = {}
         self.written_ns = 0
@@ -99,6 +105,8 @@ class ResultCache:
             if not tag.exists():
                 tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# tokenbudget check cache\n")
                 (self.directory / ".gitignore").write_text("*\n")
+            import tempfile
+
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:

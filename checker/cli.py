@@ -7,14 +7,15 @@ Exit status (ruff's): 0 no findings, 1 findings (or, with ``--diff``, changes to
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from checker.config import ConfigError, enabled_codes, find_config_file, load_config, validate_selectors
-from checker.output import FORMATS
+
+# Kept here (not imported from checker.output) so that start-up stays light.
+FORMATS = ("text", "concise", "json", "github", "sarif", "junit")
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -248,6 +249,8 @@ def _fix_one(runner, path: Path, source: str, unsafe: bool):
 
 
 def _diff(name: str, before: str, after: str) -> str:
+    import difflib
+
     from checker.output import display_path
 
     shown = display_path(name)

@@ -7,7 +7,6 @@ cache-dir. A bad file or value raises ConfigError naming the file, the key and t
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -121,6 +120,8 @@ def config_from_table(table: Mapping[str, Any], config_file: Optional[Path]) -> 
     config = CheckConfig(root=root, config_file=config_file, raw=dict(table))
     for key, value in table.items():
         if key not in _KNOWN_KEYS:
+            import difflib
+
             close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(_KNOWN_KEYS)}"
             raise ConfigError(f"{_where(config_file, key)}: unknown key{hint}")

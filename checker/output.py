@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.parse
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional, Sequence
-from xml.etree import ElementTree
 
 from checker.diagnostics import Diagnostic
 
@@ -119,6 +117,8 @@ def github(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def _artifact_uri(filename: str) -> str:
+    import urllib.parse
+
     path = display_path(filename)
     if os.path.isabs(path):
         return Path(path).as_uri()
@@ -209,6 +209,8 @@ def sarif(diagnostics: Sequence[Diagnostic], rules: Sequence[type], version: str
 
 
 def junit(diagnostics: Sequence[Diagnostic]) -> str:
+    from xml.etree import ElementTree
+
     suites = ElementTree.Element("testsuites", name="tokenbudget", tests=str(max(1, len(diagnostics))),
                                  failures=str(len(diagnostics)), errors="0")  # fmt: skip
     if not diagnostics:
