@@ -160,12 +160,16 @@ class TestCapture:
         endpoint = _intercept.classify_endpoint(request.method, request.url, self.base_urls)
         if endpoint is None:
             return self._not_llm(request)
+        known = len(self.requests)
         try:
             return self._handle_llm(request, endpoint)
         except Exception as error:  # a bug of ours must fail the test, not look like a network error
             message = f"pytest-tokenbudget could not handle {request.url}: {type(error).__name__}: {error}"
             with self._lock:
-                self.findings.append(Finding("internal error", message))
+                index = len(self.requests) if len(self.requests) > known else None
+                if index is not None:
+                    self.requests[index - 1].error = message
+                self.findings.append(Finding("internal error", message, index))
             return self._respond(_synthetic.error_response(endpoint.api, 400, message, code="tokenbudget_error"))
 
     def _handle_llm(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> Any:

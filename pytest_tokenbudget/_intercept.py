@@ -72,7 +72,6 @@ class Endpoint:
 class InterceptedRequest:
     method: str
     url: str  # credentials in the query string already masked
-    endpoint: Endpoint | None
     body: bytes
     # Headers are deliberately absent: nothing downstream may ever see an API key.
 
@@ -331,7 +330,7 @@ def _async_wrapper(original: Callable[..., Any], httpx_module: Any) -> Callable[
 def _describe(request: Any, body: bytes) -> InterceptedRequest:
     method = request.method if isinstance(request.method, str) else request.method.decode()
     url = str(request.url)
-    return InterceptedRequest(method=method, url=mask_url(url), endpoint=None, body=body)
+    return InterceptedRequest(method=method, url=mask_url(url), body=body)
 
 
 def _decide(handler: Callable[[InterceptedRequest], Any], intercepted: InterceptedRequest, request: Any, httpx_module: Any) -> Any:

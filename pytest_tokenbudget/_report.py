@@ -76,7 +76,8 @@ def failure_text(
         total_in = sum(r["input_tokens"] or 0 for r in requests)
         total_out = sum(r["max_output_tokens"] or 0 for r in requests)
         lines.append("")
-        lines.append(f"over the whole test: {len(requests)} calls, {total_in:,} input tokens, "
+        calls = f"{len(requests)} call{'' if len(requests) == 1 else 's'}"
+        lines.append(f"over the whole test: {calls}, {total_in:,} input tokens, "
                      f"{total_out:,} requested output tokens")
         if verbosity >= 0:
             for record in requests:
@@ -100,9 +101,8 @@ def _request_section(record: Mapping[str, Any], total: int, limits: Mapping[str,
     lines = [f"request {record['index']} of {total}: {record['api']}{stream}{refused} -> {record['url']}"]
     lines.append(f"  called at:  {record['call_site']}")
     if record["input_tokens"] is None:
+        # Not counted: the reason (unknown model, unreadable body) is already among the problems above.
         lines.append(f"  model:      {record['requested_model'] or '(none given)'}")
-        if record["error"] and verbosity >= 0:
-            lines += ["  problem:    " + line for line in str(record["error"]).splitlines()[:1]]
         return lines
     model = record["model"]
     if record["requested_model"] and record["requested_model"] != model:

@@ -152,3 +152,44 @@ def test_summary_of_heaviest_tests_and_requests(inner: pytest.Pytester) -> None:
     quiet.stdout.no_fnmatch_line("heaviest requests*")
     verbose = inner.runpytest("-p", "no:cacheprovider", "--tokenbudget-summary=1", "-v")
     verbose.stdout.fnmatch_lines(["*at test_sizes.py:7 in test_sizes; tokenizer o200k_base (exact)"])
+
+
+def test_total_tokens_and_cost_budgets_over_all_calls(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+
+        M = [{"role": "user", "content": "Where is my order?"}]
+
+        @pytest.mark.token_budget(max_total_tokens=1_000)
+        def test_total(openai_client):
+            for _ in range(3):
+                openai_client.chat.completions.create(model="gpt-4o", max_tokens=400, messages=M)
+
+        @pytest.mark.token_budget(max_cost_usd=0.01)
+        def test_cost(openai_client):
+            openai_client.chat.completions.create(model="gpt-4o", max_tokens=4_000, messages=M)
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["total 1,2* tokens (input + requested output) > budget 1,000 over 3 calls"])
+    # 4,000 output tokens at gpt-4o's registry price ($10/M) are $0.04 on their own
+    result.stdout.fnmatch_lines(["cost $0.04* (input + requested output) > budget $0.0100 over 1 calls"])
+
+
+def test_model_override_for_proxies_and_bodies_without_a_model(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import openai, pytest
+
+        @pytest.mark.token_budget(model="gpt-4o-mini", max_input_tokens=100)
+        def test_override(token_budget):
+            proxy = openai.OpenAI(api_key="k", base_url="https://llm-proxy.internal/v1", max_retries=0)
+            proxy.chat.completions.create(model="team-default", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+            proxy._client.post("https://llm-proxy.internal/v1/chat/completions",
+                               json={"messages": [{"role": "user", "content": "no model field"}], "max_tokens": 5})
+            assert [r.resolved_model for r in token_budget.requests] == ["gpt-4o-mini", "gpt-4o-mini"]
+        """
+    )
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
