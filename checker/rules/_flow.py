@@ -89,7 +89,7 @@ def _seed_targets(index: ModuleIndex, seed: cst.CSTNode, tainted: set[str]) -> N
 
 def base_name(expr: cst.CSTNode) -> str | None:
     """The variable a text expression is about: `prompt` for `prompt`, `self.prompt`,
-    `prompt.strip()`, `doc.page_content`, `str(prompt)`."""
+    `prompt.strip()`, `doc.page_content`, `str(prompt)`, `prompt or ""`."""
     while True:
         if isinstance(expr, (cst.Name, cst.Attribute)):
             return dotted(expr)
@@ -103,6 +103,12 @@ def base_name(expr: cst.CSTNode) -> str | None:
             return None
         if isinstance(expr, cst.Subscript):
             expr = expr.value
+            continue
+        if isinstance(expr, cst.BooleanOperation):  # `text or ""`
+            expr = expr.left
+            continue
+        if isinstance(expr, cst.IfExp):  # `text if text else ""`
+            expr = expr.body
             continue
         return None
 

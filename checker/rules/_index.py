@@ -371,3 +371,20 @@ def has_word(identifier: str | None, candidates: Sequence[str]) -> bool:
     """True if any word of `identifier` starts with one of `candidates` ("tok" matches
     "tokens", "token_limit")."""
     return any(w.startswith(c) for w in words(identifier) for c in candidates)
+
+
+# Plural nouns that usually name one string, not a collection.
+_STRING_PLURALS = {"instructions", "contents", "details", "news", "notes", "status", "analysis", "basis",
+                   "class", "process", "address", "progress", "access", "success", "alias", "canvas",
+                   "this", "its", "is", "was", "has", "does", "series", "specs", "args", "kwargs", "terms",
+                   "comments", "remarks", "thoughts", "tokens"}
+
+
+def is_plural_collection(name: str | None) -> bool:
+    """`query_tasks`, `contexts`, `results`: the last word is a plural noun, so `len()` of it is
+    a number of items and a slice of it keeps items. ("tokens" is handled by the callers.)"""
+    parts = words(name)
+    if not parts:
+        return False
+    last = parts[-1]
+    return len(last) > 3 and last.endswith("s") and not last.endswith("ss") and last not in _STRING_PLURALS

@@ -103,8 +103,13 @@ def is_tokenizer_call(call: cst.Call) -> bool:
         if lowered == "encode" and _is_bytes_encode(call):
             return False
         return True
+    # `num_tokens(x)`, `truncate_tokens(x, n)`, `self._get_token_count(x)`: helpers named for
+    # what they do with tokens run a tokenizer on their argument.
     return "tokenizer" in lowered or lowered.startswith("count_token") or (
-        "token" in lowered and ("count" in lowered or "num" in lowered or "len" in lowered))
+        "token" in lowered and any(verb in lowered for verb in _TOKEN_VERBS))
+
+
+_TOKEN_VERBS = ("count", "num", "len", "truncate", "trim", "clip", "limit", "split", "chunk", "encode")
 
 
 def _is_bytes_encode(call: cst.Call) -> bool:

@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._flow import base_name, tokenizer_used_on
-from ._index import index_module, ModuleIndex, dotted, has_word, last_name, number_value
+from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module
 from ._llm import inside_display_call, is_tokenizer_call
 
 CODE = "TB201"
@@ -26,6 +26,10 @@ _CHAR_FACTORS = (0.2, 0.4)
 _WORD_FACTORS = (0.6, 2.0)
 _TOKEN_WORDS = ("tok",)
 _CHAR_CONST_WORDS = ("char", "chr", "letter")
+# Lengths of these are tokens already, bytes, or numbers of items: not characters.
+_NOT_TEXT_WORDS = ("tok", "ids", "encod", "byte", "embedding", "vector", "vec", "list", "array", "items")
+# Test doubles report made-up usage; an estimate there budgets nothing.
+_TEST_DOUBLE_WORDS = ("mock", "fake", "dummy", "stub")
 
 
 def _is_len_of_text(expr: cst.BaseExpression, index: ModuleIndex) -> cst.Call | None:
@@ -38,7 +42,7 @@ def _is_len_of_text(expr: cst.BaseExpression, index: ModuleIndex) -> cst.Call | 
         inner = expr.args[0].value
         if isinstance(inner, cst.Call) and is_tokenizer_call(inner):
             return None  # len(enc.encode(text)) is a real count
-        if has_word(last_name(inner), ("tok", "ids", "encod", "byte")) or \
+        if has_word(last_name(inner), _NOT_TEXT_WORDS) or \
                 (isinstance(inner, cst.Call) and last_name(inner.func) == "encode"):
             return None  # already tokens, or bytes
         return expr
@@ -84,14 +88,26 @@ def _token_context(node: cst.CSTNode, index: ModuleIndex) -> bool:
     return False
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def _in_test_double(node: cst.CSTNode, index: ModuleIndex) -> bool:
+    for ancestor in index.ancestors(node):
+        if isinstance(ancestor, (cst.ClassDef, cst.FunctionDef)) and \
+                has_word(ancestor.name.value, _TEST_DOUBLE_WORDS):
+            return True
+    return False
+
+
+def find(index: ModuleIndex, path: str = "") -> Iterator[tuple[cst.CSTNode, str]]:
+    if has_word(path.replace("/", "_").replace("\\", "_").rsplit(".", 1)[0], _TEST_DOUBLE_WORDS):
+        return
     for op in index.binops:
-        if inside_display_call(op, index):
+        if inside_display_call(op, index) or _in_test_double(op, index):
             continue
         finding = _check_binop(op, index)
         if finding is not None:
             yield op, finding
     for len_call in _word_counts(index):
+        if _in_test_double(len_call, index):
+            continue
         yield len_call, ("`len(text.split())` counts words, not tokens; a word is 1-3+ tokens "
                          "depending on the text. Count with the model's tokenizer "
                          "(pytest_tokenbudget.count_tokens).")
@@ -151,9 +167,22 @@ def _inverse_limit(tokens: cst.BaseExpression, factor: cst.BaseExpression, op: c
         return None
     if not _used_as_char_limit(op, index):
         return None
+    sliced = _sliced_value(op, index)
+    if sliced is not None and tokenizer_used_on(index, scope, base_name(sliced)):
+        return None  # counted with a real tokenizer first; the cut is a fallback or a margin
     return (f"`{index.code(op)}` turns a token limit into a character limit with a fixed ratio; "
             "text with 1-3 characters per token then overflows it. Cut by tokens instead "
             "(encode, slice the token list, decode).")
+
+
+def _sliced_value(op: cst.BinaryOperation, index: ModuleIndex) -> cst.BaseExpression | None:
+    """`text` in `text[: max_tokens * 4]`."""
+    for ancestor in index.ancestors(op):
+        if isinstance(ancestor, cst.Subscript):
+            return ancestor.value
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return None
+    return None
 
 
 def _used_as_char_limit(op: cst.BinaryOperation, index: ModuleIndex) -> bool:
@@ -293,6 +322,29 @@ VALID = [
     def fits(chunk: str, limit: int) -> bool:
         return count_tokens(chunk, "gpt-4o") <= limit
     """,
+    # Character cut only as the fallback of a tokenizer-based cut of the same text.
+    """
+    def shorten(self, result, max_tokens):
+        return (self.parser.truncate_tokens(result, max_tokens)
+                if self.parser is not None else result[: max_tokens * 4])
+    """,
+    # Length of an embedding vector, not of text.
+    """
+    def usage(item):
+        total_tokens = len(item["embedding"]) // 4
+        return total_tokens
+    """,
+    # A fake model reporting made-up usage in tests.
+    """
+    class FakeChatModel:
+        def usage(self, prompt):
+            return {"prompt_tokens": len(prompt.split())}
+    """,
+    # Fallback estimate next to the real count of the same text.
+    """
+    def n_tokens(self, text):
+        return self.parser.num_tokens(text or "") if self.parser else len(text or "") // 4
+    """,
 ]
 
 INVALID = [
@@ -403,5 +455,5 @@ class CharsAsTokens(Rule):
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(index_module(self.context.module), self.context.path):
             self.report(node, message)

@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._flow import base_name, flows_into_llm, tokenizer_used_on
-from ._index import index_module, ModuleIndex, has_word, last_name, number_value
+from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
 from ._llm import inside_display_call, is_tokenizer_call
 
 CODE = "TB202"
@@ -21,7 +21,8 @@ NAME = "chars-vs-token-limit"
 
 _TOKEN_LIMIT_WORDS = ("token", "tokens", "ctx", "context")
 _NOT_TOKEN_WORDS = ("char", "chr", "byte", "len", "length", "line", "word", "item", "msg", "message",
-                    "turn", "count", "size", "doc", "chunk", "page", "row", "file")
+                    "turn", "count", "size", "doc", "chunk", "page", "row", "file", "entr", "element",
+                    "step", "iter", "attempt", "retr", "request", "call", "sample", "example", "result")
 _PROMPTISH_WORDS = ("prompt", "context", "history", "conversation", "transcript", "messages",
                     "system", "instructions", "query", "input")
 # Literal limits this large are token budgets in LLM code; smaller ones are UI/display limits.
@@ -63,7 +64,8 @@ def _is_list_like(expr: cst.BaseExpression) -> bool:
         return True
     return lowered in {"messages", "history", "docs", "documents", "chunks", "items", "turns",
                        "results", "nodes", "rows", "lines", "records", "examples", "tools"} \
-        or lowered.endswith(("_messages", "_list", "_docs", "_chunks", "_items", "_turns"))
+        or lowered.endswith(("_messages", "_list", "_docs", "_chunks", "_items", "_turns")) \
+        or is_plural_collection(name)
 
 
 def _token_limit(expr: cst.BaseExpression) -> str | None:
@@ -71,9 +73,25 @@ def _token_limit(expr: cst.BaseExpression) -> str | None:
     name = last_name(expr)
     if name is None:
         return None
-    if has_word(name, _TOKEN_LIMIT_WORDS) and not has_word(name, _NOT_TOKEN_WORDS):
+    parts = words(name)
+    # "contexts" (plural) counts contexts; "context"/"ctx" and any "tok..." word size a window.
+    if any(w.startswith("tok") or w in {"context", "ctx"} for w in parts) and \
+            not has_word(name, _NOT_TOKEN_WORDS):
         return name
     return None
+
+
+def _measured_in_chars(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+    """A limit assigned from `len(...)` is itself a character count (`EMPTY = len(TEMPLATE)`)."""
+    from ._index import dotted
+
+    text = dotted(expr)
+    if not text:
+        return False
+    for a in index.assignments_to(text, scope) + index.assignments_to(text, index.module):
+        if a.value is not None and _len_argument(a.value) is not None:
+            return True
+    return False
 
 
 def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
@@ -103,6 +121,8 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
 def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparison: cst.Comparison,
                    index: ModuleIndex, scope) -> str | None:
     what = index.code(text)
+    if _measured_in_chars(limit, index, scope):
+        return None
     named = _token_limit(limit)
     if named is None and isinstance(limit, cst.BinaryOperation):
         # `max_context - reserved` or `self.max_tokens * 0.9`: still a number of tokens.
@@ -230,6 +250,17 @@ VALID = [
     """
     def same(a, max_tokens):
         return len(a) == max_tokens
+    """,
+    # The limit is itself a character count.
+    """
+    EMPTY_CONTEXT = len(TEMPLATE.format(context=""))
+    def is_empty(context_str):
+        return len(context_str.strip()) <= EMPTY_CONTEXT
+    """,
+    # A number of stored contexts against a number of entries.
+    """
+    def full(self):
+        return len(self._feedback_contexts) >= _FEEDBACK_CONTEXT_MAX_ENTRIES
     """,
 ]
 

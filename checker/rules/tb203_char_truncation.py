@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._flow import base_name, flows_into_llm, tokenizer_used_on
-from ._index import index_module, ModuleIndex, dotted, has_word, last_name, number_value
+from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import inside_display_call, is_tokenizer_call
 
 CODE = "TB203"
@@ -66,8 +66,7 @@ def _looks_like_text(expr: cst.BaseExpression, index: ModuleIndex, scope) -> boo
     name = last_name(expr)
     if name is None:
         return False
-    lowered = name.lower()
-    if has_word(name, _LIST_WORDS) or lowered.endswith("s") and lowered[:-1] in _TEXT_WORDS:
+    if has_word(name, _LIST_WORDS) or is_plural_collection(name):
         return False
     text = dotted(expr)
     if text:
@@ -201,6 +200,13 @@ VALID = [
     def rag(client, question, results):
         context = "\\n".join(r.text for r in results[:1000])
         return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": context + question}])
+    """,
+    # A list of parsed tasks cut by count.
+    """
+    def step(self, llm, lookahead):
+        query_tasks = self._parser.parse(lookahead)
+        query_tasks = query_tasks[: self._max_lookahead_query_tasks]
+        return llm.complete("\\n".join(t.query_str for t in query_tasks))
     """,
 ]
 

@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args
+from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
 from ._llm import is_llm_call
 
 CODE = "TB301"
@@ -154,6 +154,19 @@ def _subscript_of(target: cst.BaseExpression, names: set[str]) -> bool:
     return isinstance(target, cst.Subscript) and (dotted(target.value) or "") in names
 
 
+_CONTENT_KEYWORDS = {"messages", "prompt", "input", "contents", "system", "instructions", "tools"}
+
+
+def _constant_content(call: cst.Call) -> bool:
+    """Every argument that carries content (messages, prompt, input...) is a literal with no
+    variable in it, and nothing arrives through `*args` / `**kwargs`."""
+    content = [a for a in call.args if a.keyword is not None and a.keyword.value in _CONTENT_KEYWORDS]
+    if not content or any(a.star for a in call.args) or \
+            any(a.keyword is None for a in call.args):
+        return False
+    return all(not names_in(a.value) for a in content)
+
+
 def _request_names(call: cst.Call) -> set[str]:
     names: set[str] = set()
     for arg in call.args:
@@ -181,6 +194,8 @@ def _loop_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
             call = llm_calls[0]
             if isinstance(loop, cst.For) and names_in(loop.target) & _request_names(call):
                 continue  # each iteration sends a different item: a batch loop, not a retry
+            if _constant_content(call):
+                continue  # a fixed probe ("hi", max_tokens=1) cannot be oversized
             request = _request_names(call)
             if _shrinks(loop.body, request, index):
                 continue  # the prompt is re-built or re-checked on each attempt
@@ -491,6 +506,18 @@ VALID = [
     @retry(retry=retry_if_not_exception_type(openai.BadRequestError), stop=stop_after_attempt(3))
     def ask(client, messages):
         return client.chat.completions.create(model="gpt-4o", messages=messages)
+    """,
+    # Polling an endpoint until it answers with a fixed one-token probe.
+    """
+    import time
+    def wait_ready(client, model_name):
+        for _ in range(30):
+            try:
+                client.chat.completions.create(messages=[{"role": "user", "content": "hi"}],
+                                               model=model_name, max_tokens=1)
+                return
+            except Exception:
+                time.sleep(60)
     """,
 ]
 

@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, dotted, keyword_arg, last_name, number_value
+from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
 CODE = "TB302"
 NAME = "excessive-sdk-retries"

@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, dotted, has_word, last_name, string_value
+from ._index import ModuleIndex, dotted, has_word, last_name, string_value, index_module
 from ._llm import is_llm_call
 
 CODE = "TB401"

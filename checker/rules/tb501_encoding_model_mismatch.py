@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, positional_args, string_value
+from ._index import ModuleIndex, positional_args, string_value, index_module
 from ._models import is_claude, lookup, model_uses, same_tokenizer
 
 CODE = "TB501"

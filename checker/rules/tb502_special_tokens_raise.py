@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, dotted, keyword_arg, positional_args, string_value
+from ._index import ModuleIndex, dotted, keyword_arg, positional_args, string_value, index_module
 
 CODE = "TB502"
 NAME = "special-tokens-raise"
@@ -89,8 +89,9 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
         func = call.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in {"encode", "encode_batch"}:
             continue
-        if keyword_arg(call, "disallowed_special") is not None or keyword_arg(call, "allowed_special") is not None:
-            continue
+        if keyword_arg(call, "disallowed_special") is not None or keyword_arg(call, "allowed_special") is not None \
+                or any(arg.star == "**" for arg in call.args):
+            continue  # set explicitly, or possibly through **kwargs
         if not _receiver_is_encoding(func.value, names, index):
             continue
         args = positional_args(call)
@@ -174,6 +175,13 @@ VALID = [
     import tiktoken
     def n(text, model):
         return len(tiktoken.encoding_for_model(model).encode(text, disallowed_special=()))
+    """,
+    # Options passed through **kwargs may set disallowed_special.
+    """
+    import tiktoken
+    enc = tiktoken.get_encoding("cl100k_base")
+    def ids(text, **encoder_kwargs):
+        return enc.encode(text, **encoder_kwargs)
     """,
 ]
 

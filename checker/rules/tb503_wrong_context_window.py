@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import index_module, ModuleIndex, has_word, last_name, number_value, string_value
+from ._index import ModuleIndex, has_word, last_name, number_value, string_value, index_module
 from ._models import is_model_name_key, lookup
 
 CODE = "TB503"
@@ -28,7 +28,8 @@ _NOT_WINDOW_WORDS = ("output", "completion", "response", "generation", "new", "r
                      "reserved", "buffer", "margin", "summary", "answer", "reply", "temperature")
 # Window sizes written in code that are not in the registry as any model's window but are the
 # well-known windows of earlier models (2k-era GPT-3, 100k Claude 2).
-_HISTORIC_WINDOWS = {2048, 2049, 4097, 100_000}
+# (100_000 is left out: as a round number it is as often deliberate headroom.)
+_HISTORIC_WINDOWS = {2048, 2049, 4097}
 _MIN_WINDOW = 1024
 _MAX_LOOKBACK = 3  # statements between a model assignment and its window constant
 
@@ -73,7 +74,8 @@ def _check(value: int, model: str, info, known_windows: set[int], *, explicit: b
     """`explicit`: the name says context window; otherwise (`MAX_TOKENS` tables) it may be the
     output cap, and a value equal to the model's output limit is accepted."""
     window = info.context_window
-    if value == window or (not explicit and value == getattr(info, "max_output_tokens", None)):
+    # One off is an inclusive/exclusive convention (8191 vs 8192, 16384 vs 16385), not a mistake.
+    if abs(value - window) <= 1 or (not explicit and value == getattr(info, "max_output_tokens", None)):
         return None
     if value > window:
         return (f"{value:,} tokens is more than {model}'s context window ({window:,} in the registry): "
@@ -271,6 +273,15 @@ VALID = [
     MODEL = "gpt-4o"
     MAX_CONTEXT_TOKENS = get_model(MODEL).context_window - 2000
     """,
+    # Off by one is a convention (the embedding models take 8,191 tokens).
+    """
+    PROFILES = {"text-embedding-ada-002": {"max_input_tokens": 8192, "dimensions": 1536}}
+    """,
+    # A round number under the window is headroom, not a stale figure.
+    """
+    llm.model = "gpt-4o"
+    llm.context_window = 100000
+    """,
 ]
 
 INVALID = [
@@ -301,7 +312,7 @@ INVALID = [
     LLM = {"model": "gpt-4o", "max_context": 32768, "temperature": 0}
     """,
     """
-    TOKEN_LIMITS = {"claude-3-5-sonnet-latest": 100_000}
+    TOKEN_LIMITS = {"claude-3-5-sonnet-latest": 1_000_000}
     """,
     """
     DEFAULT_MODEL = "gpt-4.1-mini"
