@@ -189,6 +189,22 @@ def check_bytes(
     return check_source(source, filename, rules, settings)
 
 
+# libcst's native parser recurses on the C stack: input nested deeper than this has been seen to
+# crash the process. CPython >= 3.11 rejects most such input itself; 3.10 accepts more.
+_MAX_DEPTH = 800
+
+
+def _nested_deeper_than(tree: ast.AST, limit: int) -> bool:
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, depth + 1))
+    return False
+
+
 def check_source(
     source: str,
     filename: str,
@@ -208,6 +224,8 @@ def check_source(
     except ValueError as error:  # source contains NUL bytes
         return [parse_error(filename, f"cannot parse: {error}")]
 
+    if _nested_deeper_than(tree, _MAX_DEPTH):
+        return [parse_error(filename, "code is nested too deeply to be parsed")]
     if any(rule.requires_llm_calls for rule in rules):
         from checker.calls import ast_may_call_llm
 

@@ -188,7 +188,7 @@ def test_bad_files_become_tb000_and_the_run_goes_on(write, cli, project) -> None
     write("good.py", UNCAPPED)
     write("syntax.py", "import openai\ndef f(:\n")
     (project / "latin.py").write_bytes(b"import openai\nname = '\xe9'\n")
-    write("deep.py", "import openai\nx = " + "-" * 5000 + "1\n")
+    write("deep.py", UNCAPPED + "x = " + "-" * 5000 + "1\n")
     found = {Path(d["filename"]).name: d for d in cli("check", "--output-format", "json").json()}
     assert found["good.py"]["code"] == "TB101"
     assert found["syntax.py"]["code"] == "TB000" and found["syntax.py"]["line"] == 2
