@@ -155,6 +155,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs: expected a positive integer")
     enabled = enabled_codes(config.select, config.extend_select, config.ignore)
+    _validate_model_registry(config, enabled)
     output_format = args.output_format or "text"
 
     from checker.runner import Runner
@@ -202,6 +203,27 @@ def _check(args: argparse.Namespace) -> int:
                 return EXIT_FINDINGS if diff_text and not args.exit_zero else EXIT_CLEAN
     _report(diagnostics, args, output_format, runner, sources, fixed_count, stream=sys.stdout)
     return EXIT_FINDINGS if diagnostics and not args.exit_zero else EXIT_CLEAN
+
+
+def _validate_model_registry(config, enabled: frozenset[str]) -> None:
+    """A broken ``[tool.tokenbudget.models]`` table is a configuration error (exit 2 naming the
+    key), not a TB000 on every file. Only paid when the project declares models or aliases."""
+    if "TB102" not in enabled or config.config_file is None:
+        return
+    try:
+        text = config.config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if "tool.tokenbudget.models" not in text and "tool.tokenbudget.aliases" not in text:
+        return
+    try:
+        from pytest_tokenbudget import Registry, TokenBudgetError
+    except ImportError:
+        return
+    try:
+        Registry.load(config.root)
+    except TokenBudgetError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _report(diagnostics, args, output_format, runner, sources, fixed_count, stream) -> None:

@@ -11,11 +11,15 @@ _registries: dict[Optional[Path], Any] = {}
 def _registry(project_root: Optional[Path]) -> Any:
     if project_root not in _registries:
         try:
-            from pytest_tokenbudget import Registry
+            from pytest_tokenbudget import Registry, TokenBudgetError
         except ImportError:
             _registries[project_root] = None
         else:
-            _registries[project_root] = Registry.load(project_root)
+            try:
+                _registries[project_root] = Registry.load(project_root)
+            except TokenBudgetError:
+                # reported once by the CLI as a configuration error; rules just know no models
+                _registries[project_root] = None
     return _registries[project_root]
 
 

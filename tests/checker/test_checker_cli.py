@@ -282,3 +282,21 @@ def test_pre_commit_hook_definition() -> None:
     assert "types_or: [python, pyi]" in text
     assert "pass_filenames: true" in text
     assert "entry: tokenbudget check --force-exclude" in text
+
+
+def test_project_models_and_aliases_feed_tb102(write, cli) -> None:
+    write("pyproject.toml", """
+        [tool.tokenbudget.aliases]
+        prod-chat = "gpt-4o"
+    """)
+    write("app.py", "from openai import AzureOpenAI\nAzureOpenAI().chat.completions.create(model='prod-chat', messages=[], max_tokens=50000)\n")
+    found = cli("check", "--output-format", "json").json()
+    assert [d["code"] for d in found] == ["TB102"]
+
+
+def test_broken_model_table_is_a_config_error(write, cli) -> None:
+    write("pyproject.toml", "[tool.tokenbudget.models.my-model]\nprovider = 'openai'\ncontext_window = 'big'\n")
+    write("app.py", UNCAPPED)
+    result = cli("check")
+    assert result.code == 2
+    assert "tool.tokenbudget.models" in result.err and "Traceback" not in result.err
