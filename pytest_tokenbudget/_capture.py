@@ -132,6 +132,7 @@ class TestCapture:
         self._replies: collections.deque[ScriptedReply] = collections.deque()
         self._default_reply = ScriptedReply(text=_synthetic.DEFAULT_REPLY_TEXT)
         self._registry_loader = registry_loader
+        self.registry = registry_loader  # for helpers that count outside a request (the fixture)
         self._lock = threading.Lock()
         self._budget = self._make_budget(spec)
 
@@ -260,12 +261,7 @@ class TestCapture:
             return 0
         text = (reply.text or "") + "".join(call.name + json.dumps(dict(call.arguments)) for call in reply.tool_calls)
         if captured.count is not None:
-            from . import count_tokens
-
-            try:
-                return count_tokens(text, captured.count.model)
-            except Exception:  # the count is cosmetic here; never fail a reply over it
-                pass
+            return _reply_tokens(text, captured.count.model.id, self._registry_loader())
         return len(text.split())
 
     def _not_llm(self, request: InterceptedRequest) -> Any:
@@ -308,6 +304,21 @@ class TestCapture:
         budget = self._make_budget(spec)
         return [(v, counted[v.request_index].index if v.request_index is not None else None)
                 for v in budget.check([request.count for request in counted])]
+
+
+# The same few reply texts are counted over and over (the default reply in every test).
+_reply_token_cache: dict[tuple[str, str], int] = {}
+
+
+def _reply_tokens(text: str, model: str, registry: Any) -> int:
+    key = (text, model)
+    if key not in _reply_token_cache:
+        from . import count_tokens
+
+        if len(_reply_token_cache) > 256:
+            _reply_token_cache.clear()
+        _reply_token_cache[key] = count_tokens(text, model, registry=registry)
+    return _reply_token_cache[key]
 
 
 def _is_loopback(host: str) -> bool:

@@ -331,13 +331,13 @@ class TokenBudgetFixture:
         """Tokens in ``text`` for ``model`` (default: the budget's model, else the last request's)."""
         from . import count_tokens
 
-        return count_tokens(text, self._model(model))
+        return count_tokens(text, self._model(model), registry=self._capture.registry())
 
     def count_messages(self, messages: Any, model: str | None = None, *, tools: Any = None, system: Any = None) -> Any:
         """A RequestCount for a chat message list, without sending anything."""
         from . import count_messages
 
-        return count_messages(messages, self._model(model), tools=tools, system=system)
+        return count_messages(messages, self._model(model), tools=tools, system=system, registry=self._capture.registry())
 
     def assert_within(self, **limits: Any) -> None:
         """Fail now if the requests captured so far break these limits (same keywords as the marker)."""

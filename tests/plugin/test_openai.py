@@ -185,3 +185,21 @@ def test_non_llm_requests_are_refused_not_leaked(inner: pytest.Pytester, flavor:
         """
     )
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_synthetic_usage_reports_counted_input_and_reply_tokens(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+        from pytest_tokenbudget import count_tokens
+
+        @pytest.mark.token_budget(max_output_tokens=100)
+        def test_usage(openai_client, token_budget):
+            token_budget.reply("Your parcel left the warehouse this morning.")
+            reply = openai_client.chat.completions.create(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+            expected = count_tokens("Your parcel left the warehouse this morning.", "gpt-4o")
+            assert reply.usage.completion_tokens == expected
+            assert reply.usage.prompt_tokens == token_budget.requests[0].input_tokens
+        """
+    )
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
