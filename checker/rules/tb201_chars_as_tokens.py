@@ -450,7 +450,8 @@ class CharsAsTokens(Rule):
     name = NAME
     message = "a token count estimated from characters or words"
     # Parse the file only if it has both ingredients.
-    triggers = ((r"len\(", r"(?i)tok|chars_per|char_per|charspertoken|chars-per"),)
+    triggers = ((r"len\(", r"(?i)tok|chars_per|char_per|charspertoken|chars-per"),
+                (r"(?i)tokens \*|tokens\*|token \*|token\*",))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -366,7 +366,8 @@ class CharsVsTokenLimit(Rule):
     name = NAME
     message = "a character length compared with a token-sized limit"
     # Parse the file only if it has both ingredients.
-    triggers = ((r"len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),)
+    triggers = ((r"len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),
+                (r"len\(", r"complet|messages|responses|invoke|generate|chat|llm|LLM"))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

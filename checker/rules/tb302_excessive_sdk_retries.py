@@ -10,7 +10,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from checker.rule import Rule
+from checker.rule import Invalid, Rule, Valid
 
 from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
@@ -225,8 +225,14 @@ class ExcessiveSdkRetries(Rule):
     name = NAME
     message = "an SDK client built with a very large `max_retries`"
     triggers = (r"max_retries",)
-    VALID = [textwrap.dedent(example) for example in VALID]
-    INVALID = [textwrap.dedent(example) for example in INVALID]
+    VALID = [textwrap.dedent(example) for example in VALID] + [
+        # The threshold is configurable: [tool.tokenbudget.check] max-sdk-retries = 10
+        Valid("from openai import OpenAI\nclient = OpenAI(max_retries=10)\n", config={"max-sdk-retries": 10}),
+    ]
+    INVALID = [textwrap.dedent(example) for example in INVALID] + [
+        Invalid("from openai import OpenAI\nclient = OpenAI(max_retries=3)\n", line=2, column=17,
+                message_contains="threshold 2", config={"max-sdk-retries": 2}),
+    ]
 
     def finish(self) -> None:
         threshold = max_retries_threshold(self.context.settings.options)

@@ -370,7 +370,9 @@ class WrongContextWindow(Rule):
     code = CODE
     name = NAME
     message = "a hard-coded context-window size that disagrees with the registry for the model next to it"
-    triggers = (r"gpt-|claude|o1|o3|o4|text-embedding",)
+    # Shipped model names, or (for models declared in pyproject.toml) "model" next to a limit.
+    triggers = (r"gpt-|claude|o1|o3|o4|text-embedding",
+                (r"(?i)model", r"(?i)context|ctx|window|max_input|input_tokens|prompt_tokens"))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
