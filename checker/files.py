@@ -148,18 +148,19 @@ class FileFinder:
     def is_excluded(self, path: Path) -> bool:
         return self.exclude.matches(self._relative(path.resolve()))
 
-    def find(self, paths: list[Path]) -> Iterator[Path]:
-        """Python files under ``paths``. Files named explicitly are always checked unless
-        ``force_exclude`` (as pre-commit passes them), matching ruff."""
-        seen: set[Path] = set()
+    def find(self, paths: list[Path]) -> Iterator[str]:
+        """Absolute paths (strings: this runs for every file of the tree) of the Python files
+        under ``paths``. Files named explicitly are always checked unless ``force_exclude`` (as
+        pre-commit passes them), matching ruff."""
+        seen: set[str] = set()
         for given in paths:
             path = given.resolve() if given.is_absolute() else (Path.cwd() / given).resolve()
             if path.is_file() or not path.exists():
                 if self.force_exclude and self._excluded_with_ignores(path):
                     continue
-                if path not in seen:
-                    seen.add(path)
-                    yield path
+                if str(path) not in seen:
+                    seen.add(str(path))
+                    yield str(path)
                 continue
             stack = _ancestor_ignores(path) if self.config.respect_gitignore else []
             for found in self._walk(path, stack):
@@ -181,7 +182,7 @@ class FileFinder:
                 current = current.parent
         return False
 
-    def _walk(self, directory: Path, stack: list[GitIgnore]) -> Iterator[Path]:
+    def _walk(self, directory: Path, stack: list[GitIgnore]) -> Iterator[str]:
         # strings, not Path objects: this loop runs for every entry of the tree
         root = str(self.root) + os.sep
         pending: list[tuple[str, list[GitIgnore]]] = [(str(directory), stack)]
@@ -213,7 +214,7 @@ class FileFinder:
                 if is_dir:
                     subdirs.append(full)
                 else:
-                    yield Path(full)
+                    yield full
             for subdir in reversed(subdirs):
                 pending.append((subdir, ignores))
 

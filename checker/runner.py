@@ -44,6 +44,7 @@ class Runner:
         self.config = config
         self.enabled = enabled
         self.settings = config.rule_settings()
+        self._root = config.root.resolve()
         self.jobs = jobs or default_jobs()
         self._per_file = [(PathMatcher([glob]), frozenset(codes)) for glob, codes in config.per_file_ignores.items()]
         self._rule_sets: dict[frozenset[str], "RuleSet"] = {}
@@ -52,13 +53,14 @@ class Runner:
             directory = cache_dir or config.cache_dir or (config.root / ".tokenbudget_cache")
             self.cache = ResultCache(directory, config.fingerprint() + repr(sorted(enabled)))
 
-    def relative(self, path: Path) -> str:
+    def relative(self, path: "Path | str") -> str:
+        path = Path(path)
         try:
-            return path.relative_to(self.config.root.resolve()).as_posix()
+            return path.relative_to(self._root).as_posix()
         except ValueError:
             return path.as_posix()
 
-    def codes_for(self, path: Path) -> frozenset[str]:
+    def codes_for(self, path: "Path | str") -> frozenset[str]:
         codes = self.enabled
         if self._per_file:
             relative = self.relative(path)
@@ -76,7 +78,7 @@ class Runner:
             rule_set = self._rule_sets[codes] = RuleSet(select_rules(codes))
         return rule_set
 
-    def display_name(self, path: Path) -> str:
+    def display_name(self, path: "Path | str") -> str:
         return str(path)
 
     def check_stdin(self, data: bytes, filename: Path) -> list[Diagnostic]:
@@ -84,7 +86,7 @@ class Runner:
 
         return check_bytes(data, self.display_name(filename), self.rule_set(self.codes_for(filename)), self.settings)
 
-    def check_files(self, paths: list[Path]) -> list[Diagnostic]:
+    def check_files(self, paths: "list[Path] | list[str]") -> list[Diagnostic]:
         diagnostics: list[Diagnostic] = []
         tasks = []
         digests: dict[int, bytes] = {}
