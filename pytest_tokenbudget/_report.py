@@ -60,6 +60,7 @@ def failure_text(
     *,
     verbosity: int,
     live: bool,
+    blocked: Sequence[str] = (),
 ) -> str:
     """The report of a test that broke its budget.
 
@@ -89,6 +90,10 @@ def failure_text(
             continue
         lines.append("")
         lines += _request_section(record, len(requests), limits, verbosity)
+    if blocked:
+        lines.append("")
+        lines.append(f"also refused (not LLM requests, never sent): {', '.join(blocked[:5])}"
+                     + (f" and {len(blocked) - 5} more" if len(blocked) > 5 else ""))
     if live:
         lines.append("")
         lines.append("(live mode: requests that broke the budget were refused before sending)")

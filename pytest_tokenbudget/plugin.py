@@ -212,7 +212,9 @@ class TokenBudgetPlugin:
             raise
         problems = self._judge(item)
         if problems:
-            raise pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
+            failure = pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
+            failure.tokenbudget = True  # type: ignore[attr-defined]
+            raise failure
         return result
 
     @pytest.hookimpl(tryfirst=True)
@@ -235,7 +237,9 @@ class TokenBudgetPlugin:
         capture = item.stash[_CAPTURE_KEY]
         assert capture is not None and capture.spec is not None
         records = [_report.request_record(request, self.rootpath) for request in capture.requests]
-        return _report.failure_text(problems, records, capture.spec.limits(), verbosity=self.verbosity(), live=self.live)
+        return _report.failure_text(
+            problems, records, capture.spec.limits(), verbosity=self.verbosity(), live=self.live, blocked=capture.blocked
+        )
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
@@ -248,7 +252,7 @@ class TokenBudgetPlugin:
             problems = item.stash.get(_PROBLEMS_KEY, [])
             if problems:
                 report.tokenbudget_headline = _report.headline(problems)  # type: ignore[attr-defined]
-                if call.excinfo is not None and not isinstance(call.excinfo.value, pytest.fail.Exception):
+                if call.excinfo is not None and not getattr(call.excinfo.value, "tokenbudget", False):
                     # The test failed for its own reason too: keep that traceback, add our report.
                     report.sections.append((_SECTION, self._failure_text(item, problems)))
         elif call.when == "teardown":

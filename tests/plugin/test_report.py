@@ -193,3 +193,28 @@ def test_model_override_for_proxies_and_bodies_without_a_model(inner: pytest.Pyt
         """
     )
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_own_pytest_fail_keeps_message_and_blocked_requests_are_listed(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.token_budget(max_input_tokens=10, max_output_tokens=100)
+        def test_fails_itself(openai_client):
+            try:
+                openai_client._client.get("https://status.example.com/health")
+            except Exception:
+                pass
+            openai_client.chat.completions.create(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "word " * 50}])
+            pytest.fail("the test's own failure")
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*Failed: the test's own failure*",
+        "*- token budget -*",
+        "prompt * tokens > budget 10 *",
+        "also refused (not LLM requests, never sent): GET https://status.example.com/health",
+    ])
