@@ -697,6 +697,8 @@ class CallFinder:
             if api == "langchain.bind" and isinstance(callee, _Value):
                 bound_constructor = callee.origin
         if api is None:
+            if path is not None and path.split(".")[0] in ("openai", "anthropic", "litellm"):
+                return None  # resolved to the SDK and it is no generation call (threads.messages.create...)
             # the receiver is unknown (a parameter, an attribute of something else): match the shape
             text = _dotted(node.func)
             if text is None:

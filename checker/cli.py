@@ -35,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check Python files for risky LLM calls")
     check.prog = "tokenbudget check"
-    check.error = parser.error  # type: ignore[method-assign]
     check.add_argument("paths", nargs="*", type=Path, help="files or directories (default: .)")
     check.add_argument("--select", type=_selectors, help="rule codes or prefixes to enable (replaces the configured list)")
     check.add_argument("--extend-select", type=_selectors, default=[], help="rule codes or prefixes to enable as well")
@@ -60,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.prog = "tokenbudget rule"
-    rule.error = parser.error  # type: ignore[method-assign]
     rule.add_argument("code", nargs="?", help="rule code, e.g. TB101")
     rule.add_argument("--all", action="store_true", help="print every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")

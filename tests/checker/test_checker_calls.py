@@ -191,6 +191,8 @@ def test_not_llm_calls() -> None:
         import anthropic
         def notify(client):
             client.messages.create(to="+1", from_="+2", body="x")
+        from openai import OpenAI
+        OpenAI().beta.threads.messages.create(thread_id="t", role="user", content="hi", model="x")
         """
     ) == []
 
