@@ -203,3 +203,31 @@ def test_synthetic_usage_reports_counted_input_and_reply_tokens(inner: pytest.Py
         """
     )
     inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_sdk_aiohttp_clients_are_intercepted_too(inner: pytest.Pytester) -> None:
+    """``DefaultAioHttpClient`` swaps the httpx transport for aiohttp: it must not slip past."""
+    pytest.importorskip("aiohttp")
+    import anthropic
+    import openai
+
+    if not hasattr(openai, "DefaultAioHttpClient") or not hasattr(anthropic, "DefaultAioHttpClient"):
+        pytest.skip("this SDK release has no aiohttp client")
+    inner.makepyfile(
+        """
+        import asyncio, anthropic, openai, pytest
+
+        @pytest.mark.token_budget(max_output_tokens=100)
+        def test_aiohttp(token_budget):
+            async def main():
+                async with openai.AsyncOpenAI(api_key="k", max_retries=0, http_client=openai.DefaultAioHttpClient()) as c:
+                    r = await c.chat.completions.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+                    assert r.choices[0].message.content
+                async with anthropic.AsyncAnthropic(api_key="k", max_retries=0, http_client=anthropic.DefaultAioHttpClient()) as c:
+                    m = await c.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+                    assert m.content
+            asyncio.run(main())
+            assert [r.api for r in token_budget.requests] == ["openai.chat", "anthropic.messages"]
+        """
+    )
+    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
