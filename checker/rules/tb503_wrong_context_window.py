@@ -7,6 +7,8 @@ The rule's documentation is the docstring of WrongContextWindow below (`tokenbud
 from __future__ import annotations
 
 import textwrap
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterator
 
 import libcst as cst
@@ -34,7 +36,7 @@ _MIN_WINDOW = 1024
 _MAX_LOOKBACK = 3  # statements between a model assignment and its window constant
 
 
-def _window_like(value: int, known_windows: set[int]) -> bool:
+def _window_like(value: int, known_windows: frozenset[int]) -> bool:
     return value in known_windows or value in _HISTORIC_WINDOWS
 
 
@@ -53,7 +55,7 @@ def _windowish_name(name: str | None, *, ambiguous_ok: bool) -> bool:
 
 
 def find(index: ModuleIndex, lookup_model: Callable[[str], object] = lookup,
-         known_windows: set[int] | None = None) -> Iterator[tuple[cst.CSTNode, str]]:
+         known_windows: frozenset[int] | None = None) -> Iterator[tuple[cst.CSTNode, str]]:
     if known_windows is None:
         known_windows = _registry_windows()
     yield from _tables(index, lookup_model, known_windows)
@@ -61,16 +63,19 @@ def find(index: ModuleIndex, lookup_model: Callable[[str], object] = lookup,
     yield from _neighbour_constants(index, lookup_model, known_windows)
 
 
-def _registry_windows() -> set[int]:
+@lru_cache(maxsize=8)
+def _registry_windows(project_root: Path | None = None) -> frozenset[int]:
+    """Every context window the registry knows (shipped and project-declared models): a number
+    in this set written for a model with another window is a figure copied from elsewhere."""
     try:
         from pytest_tokenbudget import Registry
 
-        return {m.context_window for m in Registry.load().models()}
-    except Exception:  # registry unavailable: only "larger than the window" is reported
-        return set()
+        return frozenset(m.context_window for m in Registry.load(project_root).models())
+    except Exception:  # registry unavailable or its config broken (reported by the core): only
+        return frozenset()  # "larger than the window" is reported then
 
 
-def _check(value: int, model: str, info, known_windows: set[int], *, explicit: bool = True) -> str | None:
+def _check(value: int, model: str, info, known_windows: frozenset[int], *, explicit: bool = True) -> str | None:
     """`explicit`: the name says context window; otherwise (`MAX_TOKENS` tables) it may be the
     output cap, and a value equal to the model's output limit is accepted."""
     window = info.context_window
@@ -377,5 +382,6 @@ class WrongContextWindow(Rule):
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module), self.context.model_info):
+        windows = _registry_windows(self.context.settings.project_root)
+        for node, message in find(index_module(self.context.module), self.context.model_info, windows):
             self.report(node, message)
