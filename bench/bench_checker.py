@@ -99,11 +99,23 @@ def main() -> int:
         warm, warm_rss = median_of(checker + ["--cache-dir", cache, "."], source, max(args.repeat, 5))
     print(f"tokenbudget check (warm, nothing changed)  {warm:7.3f} s   goal <= 0.3 s")
 
-    # one file as pre-commit passes it: the largest file that really has LLM calls (worst case)
-    candidates = sorted(
-        (p for p in files if b"chat.completions" in p.read_bytes() or b"ChatOpenAI(" in p.read_bytes()),
-        key=lambda p: p.stat().st_size,
-    )
+    # one file as pre-commit passes it: the largest file that really goes through libcst (it
+    # has an LLM-shaped call), the worst case; most files stop at the trigger prefilter
+    import ast
+
+    sys.path.insert(0, str(REPO))
+    from checker.calls import ast_may_call_llm
+
+    candidates = []
+    for path in files:
+        data = path.read_bytes()
+        if b"openai" in data or b"anthropic" in data or b"ChatOpenAI" in data:
+            try:
+                if ast_may_call_llm(ast.parse(data)):
+                    candidates.append(path)
+            except (SyntaxError, ValueError, RecursionError):
+                pass
+    candidates.sort(key=lambda p: p.stat().st_size)
     single = candidates[-1] if candidates else files[0]
     entry = Path(sys.executable).with_name("tokenbudget")
     single_commands = [("python -m checker", checker + ["--no-cache", "--force-exclude", str(single)])]

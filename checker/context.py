@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from checker.calls import CallFinder, LLMCall
 from checker.settings import RuleSettings
@@ -26,7 +26,8 @@ class RuleContext:
     - ``llm_calls``: the resolved LLM call sites (:class:`checker.calls.LLMCall`).
     - ``qualified_name(node)``: resolved dotted path of a Name/Attribute/Call expression.
     - ``get_metadata(Provider, node)``: any libcst metadata provider, resolved once per file.
-    - ``position(node)``, ``parent(node)``, ``model_info(name)``.
+    - ``position(node)``, ``parent(node)``, ``ancestors(node)``, ``model_info(name)``.
+    - ``memo(key, factory)``: a per-file cache shared by all rules.
     """
 
     def __init__(self, path: str, source: str, module: cst.Module, settings: RuleSettings) -> None:
@@ -39,6 +40,8 @@ class RuleContext:
         self._metadata: dict[type, Any] = {}
         self._finder: Optional[CallFinder] = None
         self._models: dict[str, Any] = {}
+        self._parents: Optional[dict[cst.CSTNode, cst.CSTNode]] = None
+        self._memo: dict[Any, Any] = {}
 
     # -- call sites ------------------------------------------------------------------------
     @property
@@ -80,7 +83,35 @@ class RuleContext:
         return self.get_metadata(PositionProvider, node)
 
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
-        return self.get_metadata(ParentNodeProvider, node)
+        """The syntactic parent of ``node`` (formatting nodes such as commas and whitespace are
+        skipped, as in :mod:`checker.walk`). Built with one fast walk on first use; libcst's
+        ``ParentNodeProvider`` (via ``get_metadata``) costs several times more."""
+        if self._parents is None:
+            from checker.walk import iter_children
+
+            parents: dict[cst.CSTNode, cst.CSTNode] = {}
+            stack: list[cst.CSTNode] = [self.module]
+            while stack:
+                current = stack.pop()
+                for child in iter_children(current):
+                    parents[child] = current
+                    stack.append(child)
+            self._parents = parents
+        return self._parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """Parents of ``node`` from the nearest up to the module."""
+        current = self.parent(node)
+        while current is not None:
+            yield current
+            current = self.parent(current)
+
+    def memo(self, key: Any, factory: Callable[[], _T]) -> _T:
+        """Per-file cache shared by all rules: ``self.context.memo("index", lambda: build(...))``
+        lets several rules share one costly analysis of the module."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]
 
     # -- model registry --------------------------------------------------------------------
     def model_info(self, name: str) -> Any:

@@ -10,7 +10,6 @@ import ast
 import io
 import re
 import tokenize
-from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from checker.triggers import CALL_TRIGGERS
@@ -127,14 +126,6 @@ class RuleSet:
             if alternatives is None or any(all(hit(t) for t in conjunction) for conjunction in alternatives):
                 chosen.append(rule)
         return chosen
-
-
-@dataclass
-class _Position:
-    line: int
-    column: int
-    end_line: int
-    end_column: int
 
 
 def file_noqa_codes(data: bytes) -> Optional[frozenset[str]]:

@@ -233,3 +233,20 @@ def test_ast_gate_agrees_with_the_finder() -> None:
     negative = "import openai\nprint(openai.__version__)\nx = {}.get('messages')\n"
     assert ast_may_call_llm(ast.parse(positive))
     assert not ast_may_call_llm(ast.parse(negative))
+
+
+def test_context_parent_ancestors_and_memo() -> None:
+    from checker.context import RuleContext
+    from checker.settings import RuleSettings
+
+    module = cst.parse_module("def f():\n    return g(x)\n")
+    context = RuleContext("m.py", module.code, module, RuleSettings())
+    call = module.body[0].body.body[0].body[0].value
+    name = call.args[0].value
+    assert context.parent(name) is call.args[0]
+    assert [type(n).__name__ for n in context.ancestors(call)] == [
+        "Return", "SimpleStatementLine", "IndentedBlock", "FunctionDef", "Module",
+    ]  # fmt: skip
+    built = []
+    assert context.memo("k", lambda: built.append(1) or "v") == "v"
+    assert context.memo("k", lambda: built.append(1) or "w") == "v" and built == [1]
