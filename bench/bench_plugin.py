@@ -46,15 +46,22 @@ HISTORY = [
 @pytest.mark.parametrize("case", range(COUNT))
 def test_support(case, openai_client, anthropic_client):
     question = f"Where is order A-{case}? It was due yesterday."
+CALLS
+'''
+
+# One call of each kind, as the test body writes it.
+CALL_SOURCE = {
+    "openai": '''
     openai_client.chat.completions.create(
         model="gpt-4o-mini", max_tokens=256,
         messages=[{"role": "system", "content": SYSTEM}, *HISTORY, {"role": "user", "content": question}],
-    )
+    )''',
+    "anthropic": '''
     anthropic_client.messages.create(
         model="claude-haiku-4-5", max_tokens=256, system=SYSTEM,
         messages=[*HISTORY, {"role": "user", "content": question}],
-    )
-'''
+    )''',
+}
 
 CONFTEST = '''
 import json, os, time
@@ -128,11 +135,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", default="openai,anthropic",
+                        help="the two calls each test makes, e.g. openai,openai (default: openai,anthropic)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tokenbudget-bench-") as folder:
         suite = Path(folder)
-        (suite / "test_support.py").write_text(textwrap.dedent(TEST_MODULE.replace("COUNT", str(options.tests))))
+        calls = [name.strip() for name in options.calls.split(",")]
+        if len(calls) != 2 or any(name not in CALL_SOURCE for name in calls):
+            parser.error(f"--calls takes two of {', '.join(CALL_SOURCE)}, e.g. openai,anthropic")
+        module = TEST_MODULE.replace("COUNT", str(options.tests)).replace("CALLS", "".join(CALL_SOURCE[c] for c in calls))
+        (suite / "test_support.py").write_text(textwrap.dedent(module))
         (suite / "conftest.py").write_text(CONFTEST)
         # Registers the marker for the reference run, where the plugin is off.
         (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    token_budget: budget\n"
@@ -147,17 +160,18 @@ def main() -> None:
                 for key, value in timing.items():
                     best.setdefault(variant, {})[key] = min(value, best.get(variant, {}).get(key, value))
 
-    calls = options.tests * 2
+    requests = options.tests * 2
     plugin, reference = best["plugin"], best["reference"]
     print()
-    print(f"{options.tests} budgeted tests x 2 intercepted calls ({calls} requests), best of {options.rounds}:")
+    print(f"{options.tests} budgeted tests x 2 intercepted calls ({options.calls}; {requests} requests), "
+          f"best of {options.rounds}:")
     print(f"  steady   plugin {plugin['steady']:6.2f}s  reference {reference['steady']:6.2f}s  "
           f"ratio {plugin['steady'] / reference['steady']:.2f}x   (tests 2..N)")
     print(f"  session  plugin {plugin['session']:6.2f}s  reference {reference['session']:6.2f}s  "
           f"ratio {plugin['session'] / reference['session']:.2f}x")
     print(f"  process  plugin {plugin['wall']:6.2f}s  reference {reference['wall']:6.2f}s  "
           f"ratio {plugin['wall'] / reference['wall']:.2f}x")
-    per_request_ms = (plugin["steady"] - reference["steady"]) / (calls - 2) * 1000
+    per_request_ms = (plugin["steady"] - reference["steady"]) / (requests - 2) * 1000
     print(f"  plugin cost per request in the steady state: {per_request_ms:.2f} ms; one-time warm-up "
           f"(tokenizer tables, lazy imports): {plugin['session'] - plugin['steady'] - (reference['session'] - reference['steady']):.2f}s")
 
