@@ -131,3 +131,17 @@ def tokenizer_used_on(index: ModuleIndex, scope: Scope, name: str | None) -> boo
 
 def scope_calls_tokenizer(index: ModuleIndex, scope: Scope) -> bool:
     return any(index.scope_of(c) is scope and is_tokenizer_call(c) for c in index.calls)
+
+
+def in_tokenizer_fallback(node: cst.CSTNode, index: ModuleIndex) -> bool:
+    """`node` sits in the `except` of a `try` that counts with a real tokenizer: the character
+    arithmetic there is what runs when the tokenizer cannot be loaded, not the budget itself."""
+    for ancestor in index.ancestors(node):
+        if isinstance(ancestor, cst.ExceptHandler):
+            try_node = index.parent(ancestor)
+            if isinstance(try_node, cst.Try) and any(
+                    is_tokenizer_call(c) for c in index.calls_in(try_node.body)):
+                return True
+        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+            return False
+    return False

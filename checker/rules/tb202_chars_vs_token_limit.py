@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._flow import base_name, flows_into_llm, tokenizer_used_on
+from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
 from ._llm import inside_display_call, is_tokenizer_call
 
@@ -100,7 +100,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
         ops = [t.operator for t in comparison.comparisons]
         if not any(isinstance(op, _ORDER_OPS) for op in ops):
             continue
-        if inside_display_call(comparison, index):
+        if inside_display_call(comparison, index) or in_tokenizer_fallback(comparison, index):
             continue
         scope = index.scope_of(comparison)
         for i, operand in enumerate(operands):

@@ -12,7 +12,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._flow import base_name, flows_into_llm, tokenizer_used_on
+from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import inside_display_call, is_tokenizer_call
 
@@ -91,7 +91,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
         big = [b for b in (_bound_is_big(lower), _bound_is_big(upper)) if b is not None]
         if not big or not all(big):
             continue
-        if inside_display_call(subscript, index):
+        if inside_display_call(subscript, index) or in_tokenizer_fallback(subscript, index):
             continue
         scope = index.scope_of(subscript)
         if not _looks_like_text(subscript.value, index, scope):
