@@ -10,6 +10,10 @@ class ParseError(Rule):
     UTF-8 (or not valid in the encoding the file declares), code nested too deeply for the
     parser, or an internal error of a rule on this file. The rest of the run goes on.
 
+    Only files that can hold a finding are parsed: files that do not mention an LLM SDK (or
+    a selected rule's trigger words) are skipped before parsing, so their syntax errors are
+    left to the tools that check all code.
+
     ## Why is this bad?
     A file that cannot be analysed may hide every other finding: an uncapped LLM call in it
     would pass the check unnoticed.
@@ -29,7 +33,9 @@ class ParseError(Rule):
     name = "parse-error"
     message = "file could not be analysed"
     severity = "error"
-    # Produced by the engine itself; every file with an LLM-ish token is parsed.
+    # Produced by the engine itself. Only files the prefilter selects are parsed (they mention an
+    # LLM SDK or match a selected rule's trigger); files that cannot hold a finding are skipped
+    # unread by the parser, so their syntax errors are not reported.
     uses_llm_calls = True
     requires_llm_calls = True
 
