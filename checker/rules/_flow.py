@@ -133,10 +133,18 @@ def scope_calls_tokenizer(index: ModuleIndex, scope: Scope) -> bool:
     return any(index.scope_of(c) is scope and is_tokenizer_call(c) for c in index.calls)
 
 
+_TOKENIZER_TEST_WORDS = ("tokenizer", "encoder", "encoding", "tiktoken")
+
+
 def in_tokenizer_fallback(node: cst.CSTNode, index: ModuleIndex) -> bool:
-    """`node` sits in the `except` of a `try` that counts with a real tokenizer: the character
+    """`node` sits in the `except` of a `try` that counts with a real tokenizer, or under an
+    `if` that tests whether a tokenizer is there (`if tokenizer is None:`): the character
     arithmetic there is what runs when the tokenizer cannot be loaded, not the budget itself."""
     for ancestor in index.ancestors(node):
+        if isinstance(ancestor, (cst.If, cst.IfExp)):
+            test = index.code(ancestor.test).lower()
+            if any(word in test for word in _TOKENIZER_TEST_WORDS):
+                return True
         if isinstance(ancestor, cst.ExceptHandler):
             try_node = index.parent(ancestor)
             if isinstance(try_node, cst.Try) and any(

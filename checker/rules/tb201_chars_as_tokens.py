@@ -14,7 +14,7 @@ from checker.rule import Rule
 
 from ._flow import base_name, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module
-from ._llm import inside_display_call, is_tokenizer_call
+from ._llm import inside_display_call, is_display_call, is_tokenizer_call
 
 CODE = "TB201"
 NAME = "chars-as-tokens"
@@ -88,6 +88,47 @@ def _token_context(node: cst.CSTNode, index: ModuleIndex) -> bool:
     return False
 
 
+def _shown_only(op: cst.CSTNode, index: ModuleIndex) -> bool:
+    """`est = len(doc) // 4` whose every use is in an f-string or a print/log call: an estimate
+    shown to people ("~1,200 tokens"), not one that decides what is sent."""
+    statement = index.statement_of(op)
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1 or \
+            not isinstance(small.targets[0].target, cst.Name):
+        return False
+    name = small.targets[0].target.value
+    scope = index.scope_of(op)
+    uses = [n for n in _name_reads(scope, name, index) if not index.contains(small.targets[0], n)]
+    if not uses:
+        return False
+    for use in uses:
+        if not any(isinstance(a, cst.FormattedString) or (isinstance(a, cst.Call) and is_display_call(a))
+                   for a in _ancestors_in_statement(use, index)):
+            return False
+    return True
+
+
+def _name_reads(scope: cst.CSTNode, name: str, index: ModuleIndex) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                found.append(n)
+
+    scope.visit(_V())
+    return found
+
+
+def _ancestors_in_statement(node: cst.CSTNode, index: ModuleIndex) -> Iterator[cst.CSTNode]:
+    for ancestor in index.ancestors(node):
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return
+        yield ancestor
+
+
 def _in_test_double(node: cst.CSTNode, index: ModuleIndex) -> bool:
     for ancestor in index.ancestors(node):
         if isinstance(ancestor, (cst.ClassDef, cst.FunctionDef)) and \
@@ -100,7 +141,8 @@ def find(index: ModuleIndex, path: str = "") -> Iterator[tuple[cst.CSTNode, str]
     if has_word(path.replace("/", "_").replace("\\", "_").rsplit(".", 1)[0], _TEST_DOUBLE_WORDS):
         return
     for op in index.binops:
-        if inside_display_call(op, index) or _in_test_double(op, index) or in_tokenizer_fallback(op, index):
+        if inside_display_call(op, index) or _in_test_double(op, index) or in_tokenizer_fallback(op, index) \
+                or _shown_only(op, index):
             continue
         finding = _check_binop(op, index)
         if finding is not None:
@@ -354,6 +396,25 @@ VALID = [
             return sum(len(enc.encode(r, disallowed_special=())) for r in responses) > tokens
         except Exception:
             return sum(len(r) for r in responses) > tokens * 4
+    """,
+    # An estimate shown to people, not used to decide what is sent.
+    """
+    def status_page(sections):
+        doc = "\\n\\n".join(sections)
+        token_est = len(doc) // 4
+        doc += f"\\n\\n*~{token_est} tokens*"
+        return doc
+    """,
+    # Fallback branch for when no tokenizer is available.
+    """
+    def truncate(output, tokenizer, pre_tokens, post_tokens):
+        if tokenizer is not None:
+            tokens = tokenizer.encode(output)
+            head = tokenizer.decode(tokens[:pre_tokens])
+        elif tokenizer is None:
+            pre_chars = pre_tokens * 4
+            head = output[:pre_chars]
+        return head + "..."
     """,
 ]
 

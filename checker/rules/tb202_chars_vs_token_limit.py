@@ -27,6 +27,9 @@ _PROMPTISH_WORDS = ("prompt", "context", "history", "conversation", "transcript"
                     "system", "instructions", "query", "input")
 # Literal limits this large are token budgets in LLM code; smaller ones are UI/display limits.
 _MIN_LITERAL_LIMIT = 1000
+# Below this a prompt-like name alone is not enough: the text must also reach a model in the same
+# function (`len(prompt) > 1000` also guards UI history, previews and logs).
+_NAME_ALONE_LITERAL_LIMIT = 8000
 _ORDER_OPS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 
 
@@ -135,20 +138,22 @@ def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparis
                 "are not tokens (1-4+ characters per token depending on the text). Compare a token "
                 "count: pytest_tokenbudget.count_tokens(text, model).")
     value = number_value(limit)
-    if isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and _prompt_like(text, comparison, index, scope):
+    if isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and \
+            _prompt_like(text, comparison, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT):
         return (f"character length `len({what})` compared with {index.code(limit)}, a token-sized "
                 "limit: characters are not tokens, so this check is off by 1-4x. Compare a token "
                 "count: pytest_tokenbudget.count_tokens(text, model).")
     return None
 
 
-def _prompt_like(text: cst.BaseExpression, comparison: cst.Comparison, index: ModuleIndex, scope) -> bool:
+def _prompt_like(text: cst.BaseExpression, comparison: cst.Comparison, index: ModuleIndex, scope,
+                 *, name_suffices: bool = True) -> bool:
     """A literal limit is taken for a token budget only for text that is plainly a prompt: its
-    name says so, or it is sent to a model in the same function."""
+    name says so (for large limits), or it is sent to a model in the same function."""
     name = last_name(text)
     if has_word(name, ("byte", "char", "payload", "file", "body", "url", "path", "html")):
         return False
-    if has_word(name, _PROMPTISH_WORDS):
+    if name_suffices and has_word(name, _PROMPTISH_WORDS):
         return True
     if isinstance(text, (cst.Name, cst.Attribute)):
         return flows_into_llm(index, scope, _first_binding(text, index, scope) or text) is not None \
@@ -261,6 +266,14 @@ VALID = [
     """
     def full(self):
         return len(self._feedback_contexts) >= _FEEDBACK_CONTEXT_MAX_ENTRIES
+    """,
+    # Long prompts kept out of the input history: a UI decision in characters.
+    """
+    def remember(history, prompts):
+        for prompt in prompts:
+            if prompt and len(prompt) > 1000:
+                continue
+            history.append_string(prompt)
     """,
 ]
 
