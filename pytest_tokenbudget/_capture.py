@@ -174,6 +174,8 @@ class TestCapture:
             return self._respond(_synthetic.error_response(endpoint.api, 400, message, code="tokenbudget_error"))
 
     def _handle_llm(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> Any:
+        if endpoint.api == "anthropic.count_tokens" and self.live:
+            return _intercept.PASS_THROUGH  # free and generates nothing: nothing to budget
         try:
             body = json.loads(request.body or b"null")
         except ValueError as error:
