@@ -45,17 +45,3 @@ def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliR
         return CliResult(code, captured.out, captured.err)
 
     return _run
-
-
-UNCAPPED = '''
-from openai import OpenAI
-
-client = OpenAI()
-
-
-def ask(question):
-    return client.chat.completions.create(
-        model="gpt-4o",
-        messages=[{"role": "user", "content": question}],
-    )
-'''

@@ -11,7 +11,18 @@ from xml.etree import ElementTree
 
 import pytest
 
-from conftest import UNCAPPED
+UNCAPPED = '''
+from openai import OpenAI
+
+client = OpenAI()
+
+
+def ask(question):
+    return client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": question}],
+    )
+'''
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
