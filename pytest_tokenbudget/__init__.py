@@ -6,43 +6,60 @@ model's own tokenizer, and fail tests whose prompts outgrow their budget.
     8
 """
 
-from ._budget import Budget, BudgetExceeded, Violation
-from ._errors import (
-    ConfigError,
-    EncodingUnavailableError,
-    RequestBodyError,
-    TokenBudgetError,
-    UnknownModelError,
-)
-from ._images import image_size
-from ._models import ModelInfo, Registry, get_model
-from ._requests import Part, RequestCount, count_messages, count_request, count_tokens
+from __future__ import annotations
 
-__all__ = [
-    "Budget",
-    "BudgetExceeded",
-    "ConfigError",
-    "EncodingUnavailableError",
-    "ModelInfo",
-    "Part",
-    "Registry",
-    "RequestBodyError",
-    "RequestCount",
-    "TokenBudgetError",
-    "UnknownModelError",
-    "Violation",
-    "count_messages",
-    "count_request",
-    "count_tokens",
-    "get_model",
-    "image_size",
-    "image_tokens",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The public names and the private module each lives in. They are imported on first use: pytest
+# imports this package for every run, and `tokenbudget check` never needs the counting core.
+_EXPORTS = {
+    "Budget": "_budget",
+    "BudgetExceeded": "_budget",
+    "Violation": "_budget",
+    "ConfigError": "_errors",
+    "EncodingUnavailableError": "_errors",
+    "RequestBodyError": "_errors",
+    "TokenBudgetError": "_errors",
+    "UnknownModelError": "_errors",
+    "image_size": "_images",
+    "ModelInfo": "_models",
+    "Registry": "_models",
+    "get_model": "_models",
+    "Part": "_requests",
+    "RequestCount": "_requests",
+    "count_messages": "_requests",
+    "count_request": "_requests",
+    "count_tokens": "_requests",
+}
+
+__all__ = sorted([*_EXPORTS, "image_tokens"])
+
+if TYPE_CHECKING:
+    from ._budget import Budget, BudgetExceeded, Violation
+    from ._errors import ConfigError, EncodingUnavailableError, RequestBodyError, TokenBudgetError, UnknownModelError
+    from ._images import image_size
+    from ._models import ModelInfo, Registry, get_model
+    from ._requests import Part, RequestCount, count_messages, count_request, count_tokens
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_tokenbudget' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
 
 
 def image_tokens(width: int, height: int, model: str, detail: str = "high") -> int:
     """Tokens an image of `width` x `height` pixels costs in a prompt to `model`."""
     from ._images import tokens_for
+    from ._models import Registry
 
     registry = Registry.load()
     info = registry.get(model)
