@@ -193,6 +193,9 @@ class TokenBudgetPlugin:
             yield
         finally:
             _intercept.uninstall(capture)
+            # Items live for the whole session: drop request bodies and counts once reported.
+            item.stash[_CAPTURE_KEY] = None
+            item.stash[_PROBLEMS_KEY] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
