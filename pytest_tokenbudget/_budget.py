@@ -112,13 +112,13 @@ class Budget:
         found = []
         if self.max_calls is not None and len(requests) > self.max_calls:
             found.append(Violation("max_calls", len(requests), self.max_calls, None,
-                                   f"{len(requests)} calls > budget {self.max_calls}"))
+                                   f"{_calls(len(requests))} > budget {self.max_calls}"))
         if self.max_total_tokens is not None:
             total = sum(r.input_tokens + (r.max_output_tokens or 0) for r in requests)
             if total > self.max_total_tokens:
                 found.append(Violation("max_total_tokens", total, self.max_total_tokens, None,
                                        f"total {total:,} tokens (input + requested output) > budget "
-                                       f"{self.max_total_tokens:,} over {len(requests)} calls"))
+                                       f"{self.max_total_tokens:,} over {_calls(len(requests))}"))
         if self.max_cost_usd is not None:
             costs = [r.cost_usd for r in requests]
             unpriced = sorted({r.model.id for r, c in zip(requests, costs) if c is None})
@@ -126,13 +126,17 @@ class Budget:
             if cost > self.max_cost_usd:
                 found.append(Violation("max_cost_usd", cost, self.max_cost_usd, None,
                                        f"cost ${cost:,.4f} (input + requested output) > budget "
-                                       f"${self.max_cost_usd:,.4f} over {len(requests)} calls"))
+                                       f"${self.max_cost_usd:,.4f} over {_calls(len(requests))}"))
             if unpriced:
                 found.append(Violation("max_cost_usd", math.nan, self.max_cost_usd, None,
                                        f"cannot check the cost budget: no price for {', '.join(unpriced)}; "
                                        "add input_price_per_mtok and output_price_per_mtok under "
                                        "[tool.tokenbudget.models.<name>]"))
         return found
+
+
+def _calls(number: int) -> str:
+    return "1 call" if number == 1 else f"{number:,} calls"
 
 
 class BudgetExceeded(TokenBudgetError, AssertionError):

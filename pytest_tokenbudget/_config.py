@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,15 @@ def find_pyproject(start: Path | None = None) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+@lru_cache(maxsize=64)
+def nearest_pyproject(start: str) -> str | None:
+    """`find_pyproject` for a folder given as a string, remembered: counting runs once per
+    intercepted request, and walking up the folders each time would cost more than counting a
+    short prompt."""
+    found = find_pyproject(Path(start))
+    return str(found) if found else None
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._config import find_pyproject, read_toml, tomllib, tool_table
+from ._config import nearest_pyproject, tomllib, tool_table
 from ._errors import ConfigError, UnknownModelError
 
 _DATA_FILES = ("openai.toml", "anthropic.toml")
@@ -85,7 +85,7 @@ class Registry:
     def load(cls, project_root: Path | None = None) -> "Registry":
         """The shipped models plus `[tool.tokenbudget.models]` / `.aliases` of the project's pyproject.toml
         (the nearest one at or above `project_root`, the working directory by default)."""
-        pyproject = _nearest_pyproject(str(project_root) if project_root else os.getcwd())
+        pyproject = nearest_pyproject(str(project_root) if project_root else os.getcwd())
         return _load(pyproject, _mtime(pyproject))
 
     def models(self) -> list[ModelInfo]:
@@ -133,14 +133,6 @@ def _variants(name: str) -> list[str]:
     if _DATE_SUFFIX.search(name):
         candidates.append(_DATE_SUFFIX.sub("", name))
     return candidates
-
-
-@lru_cache(maxsize=64)
-def _nearest_pyproject(start: str) -> str | None:
-    # Counting runs once per intercepted request: walking up the folders each time would cost
-    # more than counting a short prompt.
-    found = find_pyproject(Path(start))
-    return str(found) if found else None
 
 
 def _mtime(path: str | None) -> float:

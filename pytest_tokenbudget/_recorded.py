@@ -51,10 +51,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from ._config import nearest_pyproject, tool_table
+from ._errors import ConfigError, TokenBudgetError
 
 __all__ = [
     "LOCK_FILENAME",
@@ -87,7 +85,7 @@ PROMPT_FIELDS = (
 _SDK_KWARGS = ("system", "tools", "tool_choice", "thinking", "output_config")
 
 
-class LockFileError(ValueError):
+class LockFileError(TokenBudgetError, ValueError):
     """The lock file exists but cannot be used; the message names the file and the fix."""
 
 
@@ -111,41 +109,33 @@ def canonical_key(body: Mapping[str, Any], model_id: str) -> str:
 # locating and reading the lock file
 
 
-def _project_root(start: Path) -> Path | None:
-    for directory in (start, *start.parents):
-        if (directory / "pyproject.toml").is_file():
-            return directory
-    return None
-
-
 def default_lock_path(start: Path | None = None) -> Path:
     """Where the lock file lives when no path is given (see the module docstring)."""
     env = os.environ.get(LOCK_ENV)
     if env:
         return Path(env)
-    start = (start or Path.cwd()).resolve()
-    root = _project_root(start)
-    if root is None:
-        return start / LOCK_FILENAME
-    pyproject = root / "pyproject.toml"
+    folder = str(start.resolve()) if start else os.getcwd()
+    pyproject = nearest_pyproject(folder)
+    if pyproject is None:
+        return Path(folder) / LOCK_FILENAME
     try:
-        info = pyproject.stat()
+        info = os.stat(pyproject)
         stamp = (info.st_mtime_ns, info.st_size)
     except OSError:
         stamp = (0, 0)
     configured = _configured_lock(pyproject, stamp)
+    root = Path(pyproject).parent
     return (root / configured) if configured else root / LOCK_FILENAME
 
 
 @functools.lru_cache(maxsize=16)
-def _configured_lock(pyproject: Path, stamp: tuple[int, int]) -> str | None:
+def _configured_lock(pyproject: str, stamp: tuple[int, int]) -> str | None:
     """[tool.tokenbudget] lock-file of a pyproject.toml; cached per file version (``stamp``)
     because every Claude request looks the lock file up."""
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        value = tool_table(Path(pyproject)).get("lock-file")
+    except ConfigError:
         return None  # the registry loader reports a broken pyproject; here we just use the default
-    value = data.get("tool", {}).get("tokenbudget", {}).get("lock-file")
     if value is not None and not isinstance(value, str):
         raise LockFileError(f"{pyproject}: [tool.tokenbudget] lock-file must be a string path, not {value!r}")
     return value

@@ -175,7 +175,7 @@ def test_total_tokens_and_cost_budgets_over_all_calls(inner: pytest.Pytester) ->
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["total 1,2* tokens (input + requested output) > budget 1,000 over 3 calls"])
     # 4,000 output tokens at gpt-4o's registry price ($10/M) are $0.04 on their own
-    result.stdout.fnmatch_lines(["cost $0.04* (input + requested output) > budget $0.0100 over 1 calls"])
+    result.stdout.fnmatch_lines(["cost $0.04* (input + requested output) > budget $0.0100 over 1 call"])
 
 
 def test_model_override_for_proxies_and_bodies_without_a_model(inner: pytest.Pytester) -> None:
