@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,15 +167,19 @@ def main() -> None:
                                           "filterwarnings = ignore::DeprecationWarning\n"
                                           "asyncio_default_fixture_loop_scope = function\n")
         best: dict[str, dict[str, float]] = {}
+        paired: list[dict[str, float]] = []  # plugin / reference of the same round, run back to back
         for round_number in range(options.rounds):
+            this_round: dict[str, dict[str, float]] = {}
             for variant in ("reference", "plugin") if round_number % 2 == 0 else ("plugin", "reference"):
                 timing = run(suite, variant)
                 print(f"round {round_number + 1} {variant:<9} CPU: steady {timing['steady_cpu']:6.2f}s "
                       f"session {timing['session_cpu']:6.2f}s process {timing['process_cpu']:6.2f}s | "
                       f"wall: steady {timing['steady_wall']:6.2f}s session {timing['session_wall']:6.2f}s "
                       f"process {timing['process_wall']:6.2f}s")
+                this_round[variant] = timing
                 for key, value in timing.items():
                     best.setdefault(variant, {})[key] = min(value, best.get(variant, {}).get(key, value))
+            paired.append({key: this_round["plugin"][key] / this_round["reference"][key] for key in timing})
 
     requests = options.tests * 2
     plugin, reference = best["plugin"], best["reference"]
@@ -186,6 +191,11 @@ def main() -> None:
         for scope in ("steady", "session", "process"):
             key = f"{scope}_{clock}"
             cells.append(f"{scope} {plugin[key]:6.2f}s / {reference[key]:6.2f}s = {plugin[key] / reference[key]:.2f}x")
+        print(f"  {clock:<4} " + "   ".join(cells))
+    print("  median of the per-round paired ratios (robust when other processes load the machine):")
+    for clock in ("cpu", "wall"):
+        cells = [f"{scope} {statistics.median(r[f'{scope}_{clock}'] for r in paired):.2f}x"
+                 for scope in ("steady", "session", "process")]
         print(f"  {clock:<4} " + "   ".join(cells))
     per_request_ms = (plugin["steady_cpu"] - reference["steady_cpu"]) / (requests - 2) * 1000
     warm_up = (plugin["session_cpu"] - plugin["steady_cpu"]) - (reference["session_cpu"] - reference["steady_cpu"])

@@ -36,15 +36,15 @@ class _RepeatCache:
     """Counts of long texts seen before. Apps resend the same system prompt and history on every
     call; re-encoding them dominates counting, so remember what a long text cost."""
 
-    MIN_CHARS = 256
-
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, min_chars: int = 256, max_entries: int = 4096) -> None:
+        # Below min_chars counting costs less than remembering.
+        self._min_chars = min_chars
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
     def get_or_count(self, text: str, count: Callable[[str], int]) -> int:
-        if len(text) < self.MIN_CHARS:
+        if len(text) < self._min_chars:
             return count(text)
         with self._lock:
             cached = self._counts.get(text)
@@ -148,7 +148,9 @@ class ClaudeCounter:
         self.provenance = inner.provenance
         self.message_overhead = inner.message_overhead
         self.request_overhead = inner.request_overhead
-        self._cache = _RepeatCache()
+        # Claude counting is pure Python, many times slower than tiktoken per character: even
+        # short repeated texts (a system prompt, earlier turns) are worth remembering.
+        self._cache = _RepeatCache(min_chars=16)
 
     def count(self, text: str) -> int:
         return self._cache.get_or_count(text, self._inner.count_text)
