@@ -8,6 +8,7 @@ each rule file about its own mistake rather than about tree plumbing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -42,6 +43,10 @@ class ModuleIndex:
     comparisons: list[cst.Comparison] = field(default_factory=list)
     dicts: list[cst.Dict] = field(default_factory=list)
     loops: list[cst.CSTNode] = field(default_factory=list)  # For / While
+    returns: list[cst.Return] = field(default_factory=list)
+    preorder: dict[int, int] = field(default_factory=dict)  # id(node) -> pre-order number
+    sizes: dict[int, int] = field(default_factory=dict)  # id(node) -> nodes in its subtree
+    scopes: dict[int, cst.CSTNode] = field(default_factory=dict)  # scope_of() answers
 
     # ---- tree navigation -------------------------------------------------------------------
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
@@ -54,10 +59,16 @@ class ModuleIndex:
             current = self.parent(current)
 
     def scope_of(self, node: cst.CSTNode) -> Scope:
+        cached = self.scopes.get(id(node))
+        if cached is not None:
+            return cached
+        scope: Scope = self.module
         for ancestor in self.ancestors(node):
             if isinstance(ancestor, cst.FunctionDef):
-                return ancestor
-        return self.module
+                scope = ancestor
+                break
+        self.scopes[id(node)] = scope
+        return scope
 
     def enclosing(self, node: cst.CSTNode, kinds: tuple[type, ...], stop_at_scope: bool = True):
         for ancestor in self.ancestors(node):
@@ -84,6 +95,10 @@ class ModuleIndex:
     def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
         if outer is inner:
             return True
+        start, inside = self.preorder.get(id(outer)), self.preorder.get(id(inner))
+        if start is not None and inside is not None:
+            # Pre-order numbers: a subtree is a contiguous range, so containment is O(1).
+            return start < inside < start + self.sizes[id(outer)]
         return any(a is outer for a in self.ancestors(inner))
 
     def code(self, node: cst.CSTNode) -> str:
@@ -192,21 +207,32 @@ def positional_args(call: cst.Call) -> list[cst.Arg]:
     return [a for a in call.args if a.keyword is None and not a.star]
 
 
+def children_of(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The code children of `node` (whitespace and punctuation left out)."""
+    return _children(node)
+
+
+def iter_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """`node` and everything under it (code nodes only, no whitespace), in pre-order, without
+    libcst's visitor machinery (which rebuilds each node it passes)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(_children(current)))
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every dotted name read inside `node` (and each of its prefixes): `self.msgs[0]` gives
     {"self", "self.msgs"}."""
     found: set[str] = set()
-
-    class _Collector(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.add(n.value)
-
-        def visit_Attribute(self, n: cst.Attribute) -> None:
-            text = dotted(n)
+    for current in iter_nodes(node):
+        if type(current) is cst.Name:
+            found.add(current.value)
+        elif type(current) is cst.Attribute:
+            text = dotted(current)
             if text is not None:
                 found.add(text)
-
-    node.visit(_Collector())
     return found
 
 
@@ -227,29 +253,51 @@ def target_texts(target: cst.BaseExpression) -> list[str]:
     return []
 
 
-class _Indexer(cst.CSTVisitor):
+class _Indexer:
+    """Fills a ModuleIndex in one pre-order walk.
+
+    libcst's visitor machinery rebuilds every node it passes (to support transformers), which made
+    a read-only walk cost more than parsing the file; reading the dataclass fields directly visits
+    the same nodes several times faster. Whitespace, comments and punctuation are skipped: no rule
+    asks for their parents.
+    """
+
     def __init__(self, index: ModuleIndex) -> None:
         self.index = index
-        self.stack: list[cst.CSTNode] = []
-        self.scopes: list[Scope] = [index.module]
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        # Dispatch on the exact type: libcst node classes are ABCs, and a chain of isinstance
-        # checks on every node of the module was most of this walk's cost.
-        if self.stack:
-            self.index.parents[id(node)] = self.stack[-1]
-        self.stack.append(node)
-        handler = _HANDLERS.get(type(node))
-        if handler is not None:
-            handler(self, node)
-        return True
+    def walk(self, root: cst.CSTNode) -> None:
+        parents = self.index.parents
+        preorder = self.index.preorder
+        handlers = _HANDLERS
+        order: list[cst.CSTNode] = []
+        stack: list[cst.CSTNode] = [root]
+        while stack:
+            node = stack.pop()
+            preorder[id(node)] = len(order)
+            order.append(node)
+            handler = handlers.get(type(node))
+            if handler is not None:
+                handler(self, node)
+            children = _children(node)
+            for child in children:
+                parents[id(child)] = node
+            stack.extend(reversed(children))
+        sizes = self.index.sizes
+        for node in order:
+            sizes[id(node)] = 1
+        for node in reversed(order):
+            parent = parents.get(id(node))
+            if parent is not None:
+                sizes[id(parent)] += sizes[id(node)]
+
+    def _return(self, node: cst.Return) -> None:
+        self.index.returns.append(node)
 
     def _call(self, node: cst.Call) -> None:
         self.index.calls.append(node)
 
     def _function(self, node: cst.FunctionDef) -> None:
         self.index.functions.append(node)
-        self.scopes.append(node)
 
     def _class(self, node: cst.ClassDef) -> None:
         self.index.classes.append(node)
@@ -272,15 +320,15 @@ class _Indexer(cst.CSTVisitor):
     def _assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             for text in target_texts(target.target):
-                self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+                self.index.assignments.append(Assignment(text, node.value, node, _PENDING))
 
     def _ann_assign(self, node: cst.AnnAssign) -> None:
         for text in target_texts(node.target):
-            self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1]))
+            self.index.assignments.append(Assignment(text, node.value, node, _PENDING))
 
     def _aug_assign(self, node: cst.AugAssign) -> None:
         for text in target_texts(node.target):
-            self.index.assignments.append(Assignment(text, node.value, node, self.scopes[-1], augmented=True))
+            self.index.assignments.append(Assignment(text, node.value, node, _PENDING, augmented=True))
 
     def _import(self, node: cst.Import) -> None:
         for alias in node.names:
@@ -307,13 +355,35 @@ class _Indexer(cst.CSTVisitor):
             if local:
                 self.index.imports[local] = f"{module}.{name}" if module else name
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-        if type(original_node) is cst.FunctionDef:
-            self.scopes.pop()
+
+
+_PENDING: Scope = cst.Module(body=())  # replaced by the real scope once parents are known
+
+# Fields that hold whitespace, comments or punctuation, never code a rule looks at.
+_SKIPPED_FIELDS = {"lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header",
+                   "footer", "trailing_whitespace", "newline", "equal", "colon", "dot", "whitespace",
+                   "lbracket", "rbracket", "lbrace", "rbrace", "star_tok", "whitespace_before_colon"}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(node)
+                      if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace"))
+        _FIELDS[type(node)] = names
+    out: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
 
 
 _HANDLERS = {
+    cst.Return: _Indexer._return,
     cst.Call: _Indexer._call,
     cst.FunctionDef: _Indexer._function,
     cst.ClassDef: _Indexer._class,
@@ -340,7 +410,9 @@ def index_module(module: cst.Module) -> ModuleIndex:
         if cached_module is module:
             return cached
     index = ModuleIndex(module)
-    module.visit(_Indexer(index))
+    _Indexer(index).walk(module)
+    for assignment in index.assignments:
+        assignment.scope = index.scope_of(assignment.node)
     _CACHE[:] = [(module, index)]
     return index
 

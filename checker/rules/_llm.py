@@ -14,6 +14,15 @@ import libcst as cst
 
 from ._index import ModuleIndex, dotted, last_name
 
+# Prefilter trigger (plain words, so the engine searches it with bytes.find) for "this file sends
+# something to a model": the text of the call shapes is_llm_call() recognises.
+SENDS_TRIGGER = (
+    r"\.completions\.create|ChatCompletion|Completion\.create|\.messages\.create|\.messages\.stream|"
+    r"\.responses\.create|\.responses\.stream|litellm|completion\(|\.invoke\(|\.ainvoke\(|\.complete\(|"
+    r"\.acomplete\(|\.chat\(|\.achat\(|\.stream_chat\(|generate_content|\.predict\(|\.generate\(|"
+    r"\.agenerate\("
+)
+
 # Dotted suffixes of SDK request methods (openai>=1, legacy openai<1, anthropic, google).
 _SDK_SUFFIXES = (
     "chat.completions.create",

@@ -8,6 +8,7 @@ names (`{"gpt-4": 8192, ...}`) describe models, they do not pick one, and are le
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
@@ -95,3 +96,27 @@ def same_tokenizer(encoding: str, tokenizer: str) -> bool:
 
 
 __all__ = ["ModelUse", "lookup", "model_uses", "is_claude", "same_tokenizer", "last_name"]
+
+
+_PLAUSIBLE_NAME = re.compile(r"^[A-Za-z][\w.:/@+-]{0,120}$")
+_PROJECT_LOOKUPS: dict[tuple[object, str], object] = {}
+
+
+def project_lookup(project_root):
+    """A registry lookup for one project that remembers its answers across files.
+
+    TB501/TB503 ask about every string key of every dict; most are not model names, and each
+    unknown name costs the registry a close-match search for its error message. Strings that
+    cannot be model names (spaces, punctuation) are not asked about at all.
+    """
+    from checker.models import lookup_model
+
+    def _lookup(name: str):
+        if not _PLAUSIBLE_NAME.match(name):
+            return None
+        key = (project_root, name)
+        if key not in _PROJECT_LOOKUPS:
+            _PROJECT_LOOKUPS[key] = lookup_model(name, project_root)
+        return _PROJECT_LOOKUPS[key]
+
+    return _lookup

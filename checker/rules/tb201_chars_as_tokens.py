@@ -520,8 +520,9 @@ class CharsAsTokens(Rule):
     code = CODE
     name = NAME
     message = "a token count estimated from characters or words"
-    # Parse the file only if it has both ingredients.
-    triggers = ((r"len\(", r"(?i)tok|chars_per|char_per|charspertoken|chars-per"),
+    # A len() divided or multiplied, near token words; a word count; or tokens * N.
+    triggers = ((r"len\([^\n]*\)\s*(?://?|\*)", r"(?i)tok"),
+                (r"\.split\(\)\)", r"(?i)tok"),
                 (r"(?i)tokens \*|tokens\*|token \*|token\*",))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]

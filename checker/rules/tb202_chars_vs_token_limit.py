@@ -14,7 +14,7 @@ from checker.rule import Rule
 
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
-from ._llm import inside_display_call, is_tokenizer_call
+from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
 
 CODE = "TB202"
 NAME = "chars-vs-token-limit"
@@ -378,9 +378,9 @@ class CharsVsTokenLimit(Rule):
     code = CODE
     name = NAME
     message = "a character length compared with a token-sized limit"
-    # Parse the file only if it has both ingredients.
-    triggers = ((r"len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),
-                (r"len\(", r"complet|messages|responses|invoke|generate|chat|llm|LLM"))
+    # A len() in an order comparison, near token-limit words or an LLM call.
+    triggers = ((r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),
+                (r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", SENDS_TRIGGER))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -14,7 +14,7 @@ from checker.rule import Rule
 
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
-from ._llm import inside_display_call, is_tokenizer_call
+from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
 
 CODE = "TB203"
 NAME = "char-truncation"
@@ -322,8 +322,8 @@ class CharTruncation(Rule):
     code = CODE
     name = NAME
     message = "text cut by characters that is then sent to a model"
-    # Parse the file only if it has both ingredients.
-    triggers = ((r"\[", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
+    # A slice with a bound in a file that sends to a model.
+    triggers = ((r"\[[^\]\n]*:", SENDS_TRIGGER),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
-from ._llm import is_llm_call
+from ._llm import SENDS_TRIGGER, is_llm_call
 
 CODE = "TB301"
 NAME = "retry-resends-oversized"
@@ -681,8 +681,8 @@ class RetryResendsOversized(Rule):
     code = CODE
     name = NAME
     message = "a retry around an LLM call that re-sends the same request after a 400"
-    # Parse the file only if it has both ingredients.
-    triggers = ((r"retry|Retrying|backoff|except", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
+    # A retry construct in a file that sends to a model.
+    triggers = ((r"retry|Retrying|backoff|except", SENDS_TRIGGER),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -12,8 +12,8 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._index import ModuleIndex, dotted, has_word, last_name, string_value, index_module
-from ._llm import is_llm_call
+from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module
+from ._llm import SENDS_TRIGGER, is_llm_call
 
 CODE = "TB401"
 NAME = "unbounded-history"
@@ -47,26 +47,21 @@ def path(expr: cst.CSTNode | None) -> str | None:
 
 
 def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
+    """The outermost expressions under `node` that denote `name` (`self.messages`, not its
+    inner `self`)."""
     found: list[cst.CSTNode] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            if n.value == name:
-                found.append(n)
-
-        def visit_Attribute(self, n):
-            if path(n) == name:
-                found.append(n)
-                return False
-            return True
-
-        def visit_Subscript(self, n):
-            if path(n) == name:
-                found.append(n)
-                return False
-            return True
-
-    node.visit(_V())
+    stack = [node]
+    dotted_name = "." in name
+    while stack:
+        current = stack.pop()
+        kind = type(current)
+        if kind is cst.Name and current.value == name:
+            found.append(current)
+            continue
+        if dotted_name and kind in (cst.Attribute, cst.Subscript) and path(current) == name:
+            found.append(current)
+            continue
+        stack.extend(reversed(children_of(current)))
     return found
 
 
@@ -607,8 +602,8 @@ class UnboundedHistory(Rule):
     code = CODE
     name = NAME
     message = "a message history that grows without a bound and is sent whole on every call"
-    # Parse the file only if it has both ingredients.
-    triggers = ((r"\.append\(|\.extend\(|\.insert\(|\+=", r"complet|messages|responses|invoke|generate|chat|llm|LLM"),)
+    # A list that grows in a file that sends to a model.
+    triggers = ((r"\.append\(|\.extend\(|\.insert\(|\+=", SENDS_TRIGGER),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._index import ModuleIndex, positional_args, string_value, index_module
-from ._models import is_claude, lookup, model_uses, same_tokenizer
+from ._models import project_lookup, is_claude, lookup, model_uses, same_tokenizer
 
 CODE = "TB501"
 NAME = "encoding-model-mismatch"
@@ -269,5 +269,5 @@ class EncodingModelMismatch(Rule):
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module), self.context.model_info):
+        for node, message in find(index_module(self.context.module), project_lookup(self.context.settings.project_root)):
             self.report(node, message)

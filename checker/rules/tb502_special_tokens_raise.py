@@ -31,7 +31,7 @@ def _encoding_names(index: ModuleIndex) -> set[str]:
     module, plus functions that return one (`get_encoder()`)."""
     names = {a.target for a in index.assignments if _is_factory(a.value, index)}
     for function in index.functions:
-        returns = _returns(function)
+        returns = _returns(function, index)
         if returns and all(_is_factory(r.value, index) or (dotted(r.value) in names) for r in returns):
             names.add(function.name.value + "()")
         annotation = function.returns.annotation if function.returns is not None else None
@@ -46,19 +46,8 @@ def _encoding_names(index: ModuleIndex) -> set[str]:
     return names
 
 
-def _returns(function: cst.FunctionDef) -> list[cst.Return]:
-    found: list[cst.Return] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Return(self, n):
-            if n.value is not None:
-                found.append(n)
-
-        def visit_FunctionDef(self, n):
-            return n is function
-
-    function.visit(_V())
-    return found
+def _returns(function: cst.FunctionDef, index: ModuleIndex) -> list[cst.Return]:
+    return [r for r in index.returns if r.value is not None and index.scope_of(r) is function]
 
 
 def _receiver_is_encoding(receiver: cst.BaseExpression, names: set[str], index: ModuleIndex) -> bool:

@@ -16,7 +16,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._index import ModuleIndex, has_word, last_name, number_value, string_value, index_module
-from ._models import is_model_name_key, lookup
+from ._models import project_lookup, is_model_name_key, lookup
 
 CODE = "TB503"
 NAME = "wrong-context-window"
@@ -113,34 +113,34 @@ def _table_name(d: cst.Dict, index: ModuleIndex) -> str | None:
 
 
 def _tables(index, lookup_model, known_windows):
-    """`{"gpt-4o": 128000}` tables and `{"gpt-4o": {"context_window": ...}}` records."""
+    """`{"gpt-4o": 128000}` tables and `{"gpt-4o": {"context_window": ...}}` records. The
+    registry is asked only about keys whose value could be a window (most dict keys are not
+    model names, and an unknown name is the registry's slow path)."""
     for d in index.dicts:
         table = _table_name(d, index)
+        table_is_windows = _windowish_name(table, ambiguous_ok=True)
         for element in d.elements:
             if not isinstance(element, cst.DictElement):
                 continue
-            model = string_value(element.key)
-            if not model:
+            value = _int(element.value)
+            records = [inner for inner in element.value.elements
+                       if isinstance(inner, cst.DictElement) and _windowish_name(string_value(inner.key), ambiguous_ok=False)
+                       and _int(inner.value) is not None] if isinstance(element.value, cst.Dict) else []
+            if not ((value is not None and table_is_windows) or records):
                 continue
-            info = lookup_model(model)
+            model = string_value(element.key)
+            info = lookup_model(model) if model else None
             if info is None:
                 continue
-            value = _int(element.value)
             if value is not None:
-                if _windowish_name(table, ambiguous_ok=True):
-                    explicit = _windowish_name(table, ambiguous_ok=False)
-                    message = _check(value, model, info, known_windows, explicit=explicit)
-                    if message:
-                        yield element.value, message
-                continue
-            if isinstance(element.value, cst.Dict):
-                for inner in element.value.elements:
-                    if isinstance(inner, cst.DictElement) and \
-                            _windowish_name(string_value(inner.key), ambiguous_ok=False):
-                        value = _int(inner.value)
-                        message = _check(value, model, info, known_windows) if value is not None else None
-                        if message:
-                            yield inner.value, message
+                explicit = _windowish_name(table, ambiguous_ok=False)
+                message = _check(value, model, info, known_windows, explicit=explicit)
+                if message:
+                    yield element.value, message
+            for inner in records:
+                message = _check(_int(inner.value), model, info, known_windows)
+                if message:
+                    yield inner.value, message
 
 
 def _keyword_pairs(index, lookup_model, known_windows):
@@ -383,5 +383,5 @@ class WrongContextWindow(Rule):
 
     def finish(self) -> None:
         windows = _registry_windows(self.context.settings.project_root)
-        for node, message in find(index_module(self.context.module), self.context.model_info, windows):
+        for node, message in find(index_module(self.context.module), project_lookup(self.context.settings.project_root), windows):
             self.report(node, message)
