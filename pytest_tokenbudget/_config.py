@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +47,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "", f"cannot be read ({error.strerror})", "check the path and permissions") from None
 
 
+# What [tool.tokenbudget] may hold, and who reads it: the registry (models, aliases), recorded
+# Claude counts (lock-file), the pytest plugin (base-urls, capture, budget), the checker (check).
+KNOWN_KEYS = ("models", "aliases", "lock-file", "base-urls", "capture", "budget", "check")
+
+
 def tool_table(pyproject: Path | None) -> dict[str, Any]:
     """The `[tool.tokenbudget]` table of `pyproject`, or an empty one."""
     if pyproject is None:
@@ -53,4 +59,9 @@ def tool_table(pyproject: Path | None) -> dict[str, Any]:
     table = read_toml(pyproject).get("tool", {}).get("tokenbudget", {})
     if not isinstance(table, dict):
         raise ConfigError(pyproject, "tool.tokenbudget", "must be a table", "write it as [tool.tokenbudget]")
+    for key in table:
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key.replace("_", "-"), KNOWN_KEYS, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use only {', '.join(KNOWN_KEYS)}"
+            raise ConfigError(pyproject, f"tool.tokenbudget.{key}", "is not a pytest-tokenbudget setting", fix)
     return table

@@ -78,7 +78,7 @@ class TokenBudgetPlugin:
         self.rootpath = str(config.rootpath)
         table = self._pyproject_table()
         self.capture_mode = self._capture_mode(table)
-        self.base_urls = tuple(config.getini("tokenbudget_base_urls")) + tuple(self._table_list(table, "base_urls"))
+        self.base_urls = tuple(config.getini("tokenbudget_base_urls")) + tuple(self._table_list(table, "base-urls"))
         self.default_sources = self._default_sources(table)
         self._registry: Any = None
         self._session_capture: TestCapture | None = None

@@ -110,6 +110,7 @@ def test_extends_starts_from_a_known_model(tmp_path):
          "tool.tokenbudget.models.m.extends", "tokenbudget models"),
         ('[tool.tokenbudget]\naliases = ["x"]\n', "tool.tokenbudget.aliases", '"my-deployment" = "gpt-4o"'),
         ('[tool.tokenbudget\n', "", "correct the syntax"),
+        ('[tool.tokenbudget]\nbase_urls = []\n', "tool.tokenbudget.base_urls", "did you mean 'base-urls'"),
     ],
 )
 def test_bad_project_config_names_file_key_and_fix(tmp_path, body, key, fix):

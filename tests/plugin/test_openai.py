@@ -140,7 +140,7 @@ def test_openai_compatible_base_url_from_config(inner: pytest.Pytester) -> None:
     inner.makepyprojecttoml(
         """
         [tool.tokenbudget]
-        base_urls = ["https://gateway.example.com/llm"]
+        base-urls = ["https://gateway.example.com/llm"]
 
         [tool.tokenbudget.aliases]
         "meta-llama/llama-3.1-8b" = "gpt-4o"
