@@ -682,7 +682,7 @@ class RetryResendsOversized(Rule):
     name = NAME
     message = "a retry around an LLM call that re-sends the same request after a 400"
     # A retry construct in a file that sends to a model.
-    triggers = ((r"retry|Retrying|backoff|except", SENDS_TRIGGER),)
+    triggers = ((r"(?i)retr|backoff|attempt|tries|for _ in range\(|while true", SENDS_TRIGGER),)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -376,8 +376,9 @@ class WrongContextWindow(Rule):
     name = NAME
     message = "a hard-coded context-window size that disagrees with the registry for the model next to it"
     # Shipped model names, or (for models declared in pyproject.toml) "model" next to a limit.
-    triggers = (r"gpt-|claude|o1|o3|o4|text-embedding",
-                (r"(?i)model", r"(?i)context|ctx|window|max_input|input_tokens|prompt_tokens"))
+    triggers = (r"gpt-|claude|text-embedding|\"o1|\"o3|\"o4|'o1|'o3|'o4",
+                (r"(?i)model", r"(?i)context_window|context_length|context_size|context_tokens|max_context|"
+                               r"ctx_len|ctx_window|n_ctx|max_input|input_tokens|prompt_tokens|token_limit"))
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
