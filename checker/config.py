@@ -31,7 +31,9 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "extend-ignore", "exclude", "extend-exclude")
 _TABLE_KEYS = ("per-file-ignores", "extend-per-file-ignores")
-_KNOWN_KEYS = _LIST_KEYS + _TABLE_KEYS + ("respect-gitignore", "default-max-tokens", "strict", "cache-dir")
+# Settings a rule reads from its settings.options (TB302's threshold), passed through as written.
+_RULE_OPTION_KEYS = ("max-sdk-retries",)
+_KNOWN_KEYS = _LIST_KEYS + _TABLE_KEYS + _RULE_OPTION_KEYS + ("respect-gitignore", "default-max-tokens", "strict", "cache-dir")
 _SELECTOR = re.compile(r"^(ALL|TB\d{0,3})$")
 
 
@@ -57,7 +59,8 @@ class CheckConfig:
 
     def rule_settings(self) -> RuleSettings:
         return RuleSettings(
-            default_max_tokens=self.default_max_tokens, strict=self.strict, project_root=self.root, options={}
+            default_max_tokens=self.default_max_tokens, strict=self.strict, project_root=self.root,
+            options={key: value for key, value in self.raw.items() if key in _RULE_OPTION_KEYS},
         )
 
     def fingerprint(self) -> str:
@@ -138,6 +141,9 @@ def config_from_table(table: Mapping[str, Any], config_file: Optional[Path]) -> 
         elif key in ("respect-gitignore", "strict"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{_where(config_file, key)}: expected true or false, got {value!r}")
+        elif key == "max-sdk-retries":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{_where(config_file, key)}: expected a whole number >= 0, e.g. {key} = 5")
         elif key == "default-max-tokens":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{_where(config_file, key)}: expected a positive integer, e.g. {key} = 1024")

@@ -141,3 +141,13 @@ def test_unknown_models_are_left_alone(write, cli) -> None:
     write("app.py", 'import tiktoken\nenc = tiktoken.get_encoding("cl100k_base")\nMODEL = "acme-chat"\n'
                     "MAX_CONTEXT_TOKENS = 128000\n")
     assert cli("check", "--select", "TB501,TB503", "--no-cache").code == 0
+
+
+def test_max_sdk_retries_from_pyproject_reaches_the_rule(write, cli) -> None:
+    write("app.py", "from openai import OpenAI\nclient = OpenAI(max_retries=8)\n")
+    assert cli("check", "--select", "TB302", "--no-cache").code == 1
+    write("pyproject.toml", "[tool.tokenbudget.check]\nmax-sdk-retries = 8\n")
+    assert cli("check", "--select", "TB302", "--no-cache").code == 0
+    write("pyproject.toml", '[tool.tokenbudget.check]\nmax-sdk-retries = "many"\n')
+    bad = cli("check", "--select", "TB302", "--no-cache")
+    assert bad.code == 2 and "max-sdk-retries: expected a whole number >= 0" in bad.err
