@@ -394,27 +394,25 @@ def _responses_item(item: Any, path: str, tally: _Tally) -> None:
 
 
 def _openai_completions(body: Mapping[str, Any], tally: _Tally) -> None:
-    prompt = body.get("prompt")
-    prompts = prompt if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int) else [prompt]
-    for index, item in enumerate(prompts):
-        path = "prompt" if len(prompts) == 1 else f"prompt[{index}]"
-        tally.add(path, _text_or_token_ids(item, path, tally))
+    _plain_inputs(body, "prompt", tally)
     if body.get("suffix"):
         tally.add("suffix", tally.text(body["suffix"], "suffix"))
 
 
 def _openai_embeddings(body: Mapping[str, Any], tally: _Tally) -> None:
-    value = body.get("input")
-    inputs = value if isinstance(value, list) and value and not isinstance(value[0], int) else [value]
-    for index, item in enumerate(inputs):
-        path = "input" if len(inputs) == 1 else f"input[{index}]"
-        tally.add(path, _text_or_token_ids(item, path, tally))
+    _plain_inputs(body, "input", tally)
 
 
-def _text_or_token_ids(item: Any, path: str, tally: _Tally) -> int:
-    if isinstance(item, list) and all(isinstance(token, int) for token in item):
-        return len(item)  # already tokenized by the caller
-    return tally.text(item, path)
+def _plain_inputs(body: Mapping[str, Any], field: str, tally: _Tally) -> None:
+    """A text, a list of texts, a list of token ids or a list of those: no framing at all."""
+    value = body.get(field)
+    items = value if isinstance(value, list) and value and not isinstance(value[0], int) else [value]
+    for index, item in enumerate(items):
+        path = field if len(items) == 1 else f"{field}[{index}]"
+        if isinstance(item, list) and all(isinstance(token, int) for token in item):
+            tally.add(path, len(item))  # already tokenized by the caller
+        else:
+            tally.add(path, tally.text(item, path))
 
 
 # --- Anthropic -------------------------------------------------------------------------------
