@@ -213,6 +213,11 @@ def test_sdk_aiohttp_clients_are_intercepted_too(inner: pytest.Pytester) -> None
 
     if not hasattr(openai, "DefaultAioHttpClient") or not hasattr(anthropic, "DefaultAioHttpClient"):
         pytest.skip("this SDK release has no aiohttp client")
+    try:
+        openai.DefaultAioHttpClient()
+        anthropic.DefaultAioHttpClient()
+    except RuntimeError as missing:  # the SDK was installed without its [aiohttp] extra
+        pytest.skip(str(missing))
     inner.makepyfile(
         """
         import asyncio, anthropic, openai, pytest
