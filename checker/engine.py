@@ -185,15 +185,19 @@ def check_bytes(
 _MAX_DEPTH = 800
 
 
-def _nested_deeper_than(tree: ast.AST, limit: int) -> bool:
+def _nodes_unless_deeper_than(tree: ast.AST, limit: int) -> Optional[list[ast.AST]]:
+    """Every node of ``tree`` (for the rules' ``ast`` prefilters), or None if it nests deeper
+    than ``limit``: one walk serves both."""
+    nodes: list[ast.AST] = []
     stack = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > limit:
-            return True
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, depth + 1))
-    return False
+            return None
+        nodes.append(node)
+        depth += 1
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return nodes
 
 
 def check_source(
@@ -215,8 +219,15 @@ def check_source(
     except ValueError as error:  # source contains NUL bytes
         return [parse_error(filename, f"cannot parse: {error}")]
 
-    if _nested_deeper_than(tree, _MAX_DEPTH):
+    nodes = _nodes_unless_deeper_than(tree, _MAX_DEPTH)
+    if nodes is None:
         return [parse_error(filename, "code is nested too deeply to be parsed")]
+    # A rule's optional `ast_may_report(nodes, settings)` is a conservative second prefilter:
+    # False means the rule cannot report here, so the file may skip libcst altogether.
+    rules = [rule for rule in rules
+             if getattr(rule, "ast_may_report", None) is None or rule.ast_may_report(nodes, settings)]
+    if not rules:
+        return []
     if any(rule.requires_llm_calls for rule in rules):
         from checker.calls import ast_may_call_llm
 
@@ -224,7 +235,7 @@ def check_source(
             rules = [rule for rule in rules if not rule.requires_llm_calls]
             if not rules:
                 return []
-    del tree
+    del tree, nodes
 
     import libcst as cst
 

@@ -5,6 +5,7 @@ The rule's documentation is the docstring of CharsVsTokenLimit below (`tokenbudg
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import identifier_text, is_len_call, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -343,6 +345,32 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """An ordering comparison of `len(x)` with a literal >= _MIN_LITERAL_LIMIT or with an
+    expression naming a token/context limit (a superset of `find`)."""
+    for node in nodes:
+        if not isinstance(node, ast.Compare) or not any(isinstance(op, _AST_ORDER_OPS) for op in node.ops):
+            continue
+        operands = [node.left, *node.comparators]
+        for i, operand in enumerate(operands):
+            if not is_len_call(operand):
+                continue
+            for j, other in enumerate(operands):
+                if j == i:
+                    continue
+                value = number(other)
+                if value is not None and value >= _MIN_LITERAL_LIMIT:
+                    return True
+                text = identifier_text(other)
+                if "tok" in text or "ctx" in text or "context" in text:
+                    return True
+    return False
+
+
+_AST_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+
+
 class CharsVsTokenLimit(Rule):
     """
     ## What it does
@@ -381,6 +409,7 @@ class CharsVsTokenLimit(Rule):
     # A len() in an order comparison, near token-limit words or an LLM call.
     triggers = ((r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),
                 (r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", SENDS_TRIGGER))
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

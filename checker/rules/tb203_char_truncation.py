@@ -5,6 +5,7 @@ The rule's documentation is the docstring of CharTruncation below (`tokenbudget 
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import has_big_cut, may_call_llm
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -287,6 +289,12 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """A context-sized slice and a call that may send to a model (`find` needs both)."""
+    return has_big_cut(nodes, _MIN_CUT) and may_call_llm(nodes)
+
+
 class CharTruncation(Rule):
     """
     ## What it does
@@ -324,6 +332,7 @@ class CharTruncation(Rule):
     message = "text cut by characters that is then sent to a model"
     # A slice with a bound in a file that sends to a model.
     triggers = ((r"\[[^\]\n]*:", SENDS_TRIGGER),)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -5,6 +5,7 @@ The rule's documentation is the docstring of RetryResendsOversized below (`token
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import may_call_llm
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -636,6 +638,14 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """A loop or a decorated function, and a call that may send to a model (`find` needs both)."""
+    return any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) or
+               isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.decorator_list for n in nodes) \
+        and may_call_llm(nodes)
+
+
 class RetryResendsOversized(Rule):
     """
     ## What it does
@@ -683,6 +693,7 @@ class RetryResendsOversized(Rule):
     message = "a retry around an LLM call that re-sends the same request after a 400"
     # A retry construct in a file that sends to a model.
     triggers = ((r"(?i)retr|backoff|attempt|tries|for _ in range\(|while true", SENDS_TRIGGER),)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -5,6 +5,7 @@ The rule's documentation is the docstring of UnboundedHistory below (`tokenbudge
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import has_list_growth, may_call_llm
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -63,6 +65,12 @@ def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
             continue
         stack.extend(reversed(children_of(current)))
     return found
+
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """A list that grows and a call that may send to a model (`find` needs both)."""
+    return has_list_growth(nodes, _GROW_METHODS) and may_call_llm(nodes)
 
 
 class _History:
@@ -604,6 +612,7 @@ class UnboundedHistory(Rule):
     message = "a message history that grows without a bound and is sent whole on every call"
     # A list that grows in a file that sends to a model.
     triggers = ((r"\.append\(|\.extend\(|\.insert\(|\+=", SENDS_TRIGGER),)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

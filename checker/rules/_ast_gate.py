@@ -1,0 +1,116 @@
+"""Cheap second-stage prefilters on CPython's ``ast`` (built by the engine anyway, ~10x cheaper
+than a libcst tree): each answers "could this rule possibly report in this module?".
+
+They must never say no where the rule could report: every test here is a strict superset of the
+rule's libcst logic (names as in ``_llm.py`` / the rule modules). A file they reject is never
+parsed with libcst, which is where the checker spends its time.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Sequence
+
+from ._llm import _FRAMEWORK_METHODS, _LITELLM_FUNCTIONS, _SDK_SUFFIXES
+
+# Last identifiers of every dotted name `is_llm_call` can accept.
+_SDK_LAST = frozenset(s.rsplit(".", 1)[-1] for s in _SDK_SUFFIXES)
+_LLM_LAST = _SDK_LAST | frozenset(_LITELLM_FUNCTIONS) | frozenset(_FRAMEWORK_METHODS)
+
+
+def _import_aliases(nodes: Sequence[ast.AST]) -> dict[str, str]:
+    """Bound name -> last identifier of what it was imported as (`index.qualified` expands these)."""
+    aliases: dict[str, str] = {}
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                aliases[bound] = alias.name.rsplit(".", 1)[-1]
+    return aliases
+
+
+def may_call_llm(nodes: Sequence[ast.AST]) -> bool:
+    """False only when no call in the module can pass `_llm.is_llm_call` (broad or not)."""
+    aliases: dict[str, str] | None = None
+    for node in nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr in _LLM_LAST and (func.attr not in _FRAMEWORK_METHODS or func.attr in _SDK_LAST
+                                           or func.attr in _LITELLM_FUNCTIONS or node.args or node.keywords):
+                return True
+        elif isinstance(func, ast.Name):
+            if func.id in _LLM_LAST:
+                return True
+            if aliases is None:
+                aliases = _import_aliases(nodes)
+            if aliases.get(func.id) in _LLM_LAST:
+                return True
+    return False
+
+
+def identifier_text(expr: ast.AST) -> str:
+    """Every identifier and string constant inside ``expr``, lower-cased, space-joined."""
+    parts = []
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name):
+            parts.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts.append(node.value)
+    return " ".join(parts).lower()
+
+
+def number(expr: ast.AST):
+    """Like `_index.number_value`: an int/float literal, `-x`, or a product of literals."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool):
+        return expr.value
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        inner = number(expr.operand)
+        return -inner if inner is not None else None
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mult):
+        left, right = number(expr.left), number(expr.right)
+        if left is not None and right is not None:
+            return left * right
+    return None
+
+
+def is_len_call(expr: ast.AST) -> bool:
+    return (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len"
+            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred))
+
+
+def has_big_cut(nodes: Sequence[ast.AST], min_cut: int) -> bool:
+    """A slice `x[a:b]` (no step) whose every bound is a name/expression or a literal >= min_cut
+    in magnitude (TB203's `_cut` / `_bound_is_big`)."""
+    for node in nodes:
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.step is None:
+            bounds = [b for b in (node.slice.lower, node.slice.upper) if b is not None]
+            if bounds and all(_bound_is_big(b, min_cut) for b in bounds):
+                return True
+    return False
+
+
+def _bound_is_big(bound: ast.AST, min_cut: int) -> bool:
+    value = number(bound)
+    if value is not None:
+        return abs(value) >= min_cut
+    if isinstance(bound, ast.UnaryOp):
+        return _bound_is_big(bound.operand, min_cut)
+    return True
+
+
+def has_list_growth(nodes: Sequence[ast.AST], methods) -> bool:
+    """`x.append(...)`-style growth, `x += ...` or `x = x + ...` (TB401's `_collect_growth`)."""
+    for node in nodes:
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in methods:
+                return True
+        elif isinstance(node, ast.AugAssign):
+            if isinstance(node.op, ast.Add):
+                return True
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add):
+            return True
+    return False
