@@ -5,6 +5,7 @@ The rule's documentation is the docstring of ExcessiveSdkRetries below (`tokenbu
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Invalid, Rule, Valid
 
+from ._ast_gate import number
 from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
 CODE = "TB302"
@@ -191,6 +193,29 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """A client constructor (by the local name `find` checks) given `max_retries=` that is not
+    a literal within the threshold."""
+    try:
+        threshold = max_retries_threshold(settings.options)
+    except ValueError:
+        return True  # let the rule report the bad setting
+    for node in nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if name != "with_options" and name not in _CLIENT_CLASSES:
+            continue
+        for keyword in node.keywords:
+            if keyword.arg == "max_retries":
+                value = number(keyword.value)
+                if value is None or value > threshold:
+                    return True
+    return False
+
+
 class ExcessiveSdkRetries(Rule):
     """
     ## What it does
@@ -225,6 +250,7 @@ class ExcessiveSdkRetries(Rule):
     name = NAME
     message = "an SDK client built with a very large `max_retries`"
     triggers = (r"max_retries",)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID] + [
         # The threshold is configurable: [tool.tokenbudget.check] max-sdk-retries = 10
         Valid("from openai import OpenAI\nclient = OpenAI(max_retries=10)\n", config={"max-sdk-retries": 10}),

@@ -6,6 +6,7 @@ The rule's documentation is the docstring of WrongContextWindow below (`tokenbud
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import number
 from ._index import ModuleIndex, has_word, last_name, number_value, string_value, index_module
 from ._models import project_lookup, is_model_name_key, lookup
 
@@ -336,6 +338,22 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """Every report is about a whole-number literal >= _MIN_WINDOW (see `_int`) written next to
+    a model name, which is a string literal."""
+    has_string = has_window = False
+    for node in nodes:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            has_string = True
+        elif not has_window and isinstance(node, (ast.Constant, ast.BinOp)):
+            value = number(node)
+            has_window = value is not None and value >= _MIN_WINDOW
+        if has_string and has_window:
+            return True
+    return False
+
+
 class WrongContextWindow(Rule):
     """
     ## What it does
@@ -379,6 +397,7 @@ class WrongContextWindow(Rule):
     triggers = (r"gpt-|claude|text-embedding|\"o1|\"o3|\"o4|'o1|'o3|'o4",
                 (r"(?i)model", r"(?i)context_window|context_length|context_size|context_tokens|max_context|"
                                r"ctx_len|ctx_window|n_ctx|max_input|input_tokens|prompt_tokens|token_limit"))
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
