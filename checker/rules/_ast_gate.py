@@ -31,23 +31,58 @@ def _import_aliases(nodes: Sequence[ast.AST]) -> dict[str, str]:
 
 def may_call_llm(nodes: Sequence[ast.AST]) -> bool:
     """False only when no call in the module can pass `_llm.is_llm_call` (broad or not)."""
-    aliases: dict[str, str] | None = None
-    for node in nodes:
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        if isinstance(func, ast.Attribute):
-            if func.attr in _LLM_LAST and (func.attr not in _FRAMEWORK_METHODS or func.attr in _SDK_LAST
-                                           or func.attr in _LITELLM_FUNCTIONS or node.args or node.keywords):
-                return True
-        elif isinstance(func, ast.Name):
-            if func.id in _LLM_LAST:
-                return True
-            if aliases is None:
-                aliases = _import_aliases(nodes)
-            if aliases.get(func.id) in _LLM_LAST:
-                return True
+    aliases = Aliases(nodes)
+    return any(isinstance(node, ast.Call) and may_be_llm_call(node, aliases) for node in nodes)
+
+
+class Aliases:
+    """The module's import aliases, collected only if a bare-name call needs them."""
+
+    def __init__(self, nodes: Sequence[ast.AST]) -> None:
+        self._nodes = nodes
+        self._aliases: dict[str, str] | None = None
+
+    def origin(self, name: str) -> str | None:
+        if self._aliases is None:
+            self._aliases = _import_aliases(self._nodes)
+        return self._aliases.get(name)
+
+
+def may_be_llm_call(node: ast.Call, aliases: Aliases) -> bool:
+    """A superset of `_llm.is_llm_call`: the last identifier of the callee (after expanding an
+    import alias) is an SDK/framework/LiteLLM method name."""
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr in _LLM_LAST and (func.attr not in _FRAMEWORK_METHODS or func.attr in _SDK_LAST
+                                           or func.attr in _LITELLM_FUNCTIONS or bool(node.args or node.keywords))
+    if isinstance(func, ast.Name):
+        return func.id in _LLM_LAST or aliases.origin(func.id) in _LLM_LAST
     return False
+
+
+def last_identifier(expr: ast.AST) -> str | None:
+    """`messages`, `self.messages` -> "messages"; `state["messages"]` -> "messages"."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and isinstance(expr.slice.value, str):
+        return expr.slice.value
+    return None
+
+
+def argument_identifiers(call: ast.Call) -> set[str]:
+    """Names, attributes and string constants anywhere in the call's arguments."""
+    found: set[str] = set()
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        for node in ast.walk(arg):
+            if isinstance(node, ast.Name):
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                found.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
 
 
 def identifier_text(expr: ast.AST) -> str:
@@ -100,17 +135,3 @@ def _bound_is_big(bound: ast.AST, min_cut: int) -> bool:
     if isinstance(bound, ast.UnaryOp):
         return _bound_is_big(bound.operand, min_cut)
     return True
-
-
-def has_list_growth(nodes: Sequence[ast.AST], methods) -> bool:
-    """`x.append(...)`-style growth, `x += ...` or `x = x + ...` (TB401's `_collect_growth`)."""
-    for node in nodes:
-        if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute) and node.func.attr in methods:
-                return True
-        elif isinstance(node, ast.AugAssign):
-            if isinstance(node.op, ast.Add):
-                return True
-        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add):
-            return True
-    return False

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import may_call_llm
+from ._ast_gate import Aliases, identifier_text, last_identifier, may_be_llm_call
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -640,10 +640,38 @@ INVALID = [
 
 
 def _ast_may_report(nodes, settings) -> bool:
-    """A loop or a decorated function, and a call that may send to a model (`find` needs both)."""
-    return any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) or
-               isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.decorator_list for n in nodes) \
-        and may_call_llm(nodes)
+    """One of `find`'s three shapes, each around a call that may send to a model: a `try` in a
+    `for ... in range(...)` / `while` loop, a function under a retry decorator, or a loop over a
+    `Retrying(...)` object."""
+    aliases = Aliases(nodes)
+
+    def sends(statements) -> bool:
+        return any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
+                   for statement in statements for n in ast.walk(statement))
+
+    def callee(expr) -> str:
+        name = last_identifier(expr) or ""
+        return f"{name} {aliases.origin(name) or ''}" if isinstance(expr, ast.Name) else name
+
+    for node in nodes:
+        if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Call):
+            if callee(node.iter.func).endswith("Retrying") or "Retrying " in callee(node.iter.func):
+                if sends(node.body):
+                    return True
+            if last_identifier(node.iter.func) != "range":
+                continue
+        elif not isinstance(node, ast.While):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
+                for decorator in node.decorator_list:
+                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                    words = identifier_text(target) + " " + callee(target)
+                    if ("retry" in words or "on_exception" in words) and sends(node.body):
+                        return True
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Try) and sends(inner.body):
+                return True
+    return False
 
 
 class RetryResendsOversized(Rule):

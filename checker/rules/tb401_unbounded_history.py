@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import has_list_growth, may_call_llm
+from ._ast_gate import Aliases, argument_identifiers, last_identifier, may_be_llm_call
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -69,8 +69,34 @@ def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
 
 
 def _ast_may_report(nodes, settings) -> bool:
-    """A list that grows and a call that may send to a model (`find` needs both)."""
-    return has_list_growth(nodes, _GROW_METHODS) and may_call_llm(nodes)
+    """A list that grows (`_collect_growth`) and is named in the arguments of a call that may
+    send to a model or may be one of this module's functions (`_sends` / `_whole_reference`)."""
+    grown = set()
+    local_functions = set()
+    for node in nodes:
+        target = None
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in _GROW_METHODS:
+                target = node.func.value
+        elif isinstance(node, ast.AugAssign):
+            if isinstance(node.op, ast.Add):
+                target = node.target
+        elif isinstance(node, ast.Assign):
+            if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add):
+                target = node.targets[0]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            local_functions.add(node.name)
+        name = last_identifier(target) if target is not None else None
+        if name:
+            grown.add(name)
+    if not grown:
+        return False
+    aliases = Aliases(nodes)
+    for node in nodes:
+        if isinstance(node, ast.Call) and (may_be_llm_call(node, aliases) or last_identifier(node.func) in local_functions) \
+                and not grown.isdisjoint(argument_identifiers(node)):
+            return True
+    return False
 
 
 class _History:
