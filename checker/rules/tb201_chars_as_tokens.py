@@ -13,7 +13,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._flow import base_name, in_tokenizer_fallback, tokenizer_used_on
-from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module
+from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module, iter_nodes
 from ._llm import inside_display_call, is_display_call, is_tokenizer_call
 
 CODE = "TB201"
@@ -111,15 +111,8 @@ def _shown_only(op: cst.CSTNode, index: ModuleIndex) -> bool:
 
 
 def _name_reads(scope: cst.CSTNode, name: str, index: ModuleIndex) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value == name:
-                found.append(n)
-
-    scope.visit(_V())
-    return found
+    # iter_nodes reads the tree; `scope.visit` would rebuild every node of the scope (often the module).
+    return [n for n in iter_nodes(scope) if type(n) is cst.Name and n.value == name]
 
 
 def _ancestors_in_statement(node: cst.CSTNode, index: ModuleIndex) -> Iterator[cst.CSTNode]:
