@@ -5,6 +5,7 @@ The rule's documentation is the docstring of SpecialTokensRaise below (`tokenbud
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -252,6 +253,26 @@ INVALID = [
 ]
 
 
+
+def _ast_may_report(nodes, settings) -> bool:
+    """tiktoken imported and an `x.encode(text)` / `x.encode_batch(texts)` call that sets neither
+    special-token argument nor passes **kwargs (what `find` looks at before the receiver)."""
+    imports_tiktoken = any(
+        isinstance(n, ast.Import) and any(a.name == "tiktoken" or a.name.startswith("tiktoken.") for a in n.names)
+        or isinstance(n, ast.ImportFrom) and n.module is not None
+        and (n.module == "tiktoken" or n.module.startswith("tiktoken."))
+        or isinstance(n, ast.ImportFrom) and n.module is None and any(a.name == "tiktoken" for a in n.names)
+        for n in nodes)
+    if not imports_tiktoken:
+        return False
+    for node in nodes:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("encode", "encode_batch") and node.args \
+                and not any(k.arg in (None, "disallowed_special", "allowed_special") for k in node.keywords):
+            return True
+    return False
+
+
 class SpecialTokensRaise(Rule):
     """
     ## What it does
@@ -288,6 +309,7 @@ class SpecialTokensRaise(Rule):
     name = NAME
     message = "tiktoken `encode()` on text that may contain special-token strings"
     triggers = (r"tiktoken",)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
