@@ -29,9 +29,10 @@ def _import_aliases(nodes: Sequence[ast.AST]) -> dict[str, str]:
     return aliases
 
 
-def may_call_llm(nodes: Sequence[ast.AST]) -> bool:
-    """False only when no call in the module can pass `_llm.is_llm_call` (broad or not)."""
-    aliases = Aliases(nodes)
+def may_call_llm(nodes: Sequence[ast.AST], aliases: "Aliases | None" = None) -> bool:
+    """False only when no call among ``nodes`` can pass `_llm.is_llm_call` (broad or not);
+    ``aliases``: the whole module's imports when ``nodes`` is only part of it."""
+    aliases = aliases or Aliases(nodes)
     return any(isinstance(node, ast.Call) and may_be_llm_call(node, aliases) for node in nodes)
 
 
@@ -135,3 +136,28 @@ def _bound_is_big(bound: ast.AST, min_cut: int) -> bool:
     if isinstance(bound, ast.UnaryOp):
         return _bound_is_big(bound.operand, min_cut)
     return True
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def function_scopes(tree_nodes: Sequence[ast.AST]) -> list[list[ast.AST]]:
+    """The module's nodes grouped by their nearest enclosing function (module-level and class-body
+    code in one group): rules that need two things "in the same scope" can test each group.
+    Lambdas and comprehensions stay in their function's group, which only makes groups larger."""
+    roots = [n for n in tree_nodes if isinstance(n, ast.Module)] + [n for n in tree_nodes if isinstance(n, _FUNCTIONS)]
+    groups = []
+    for root in roots:
+        group: list[ast.AST] = []
+        stack = list(ast.iter_child_nodes(root))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _FUNCTIONS):
+                # Its decorators, defaults and annotations run in the enclosing scope.
+                stack.extend(node.decorator_list)
+                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None)
+                continue
+            group.append(node)
+            stack.extend(ast.iter_child_nodes(node))
+        groups.append(group)
+    return groups

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import has_big_cut, may_call_llm
+from ._ast_gate import Aliases, function_scopes, has_big_cut, may_call_llm
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -291,8 +291,12 @@ INVALID = [
 
 
 def _ast_may_report(nodes, settings) -> bool:
-    """A context-sized slice and a call that may send to a model (`find` needs both)."""
-    return has_big_cut(nodes, _MIN_CUT) and may_call_llm(nodes)
+    """A context-sized slice and a call that may send to a model in the same function
+    (`find` asks `flows_into_llm` about the slice's own scope)."""
+    if not has_big_cut(nodes, _MIN_CUT) or not may_call_llm(nodes):
+        return False
+    aliases = Aliases(nodes)
+    return any(has_big_cut(group, _MIN_CUT) and may_call_llm(group, aliases) for group in function_scopes(nodes))
 
 
 class CharTruncation(Rule):
