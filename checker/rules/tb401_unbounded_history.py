@@ -14,7 +14,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._ast_gate import Aliases, argument_identifiers, last_identifier, may_be_llm_call
-from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module
+from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
 from ._llm import SENDS_TRIGGER, is_llm_call
 
 CODE = "TB401"
@@ -229,19 +229,13 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
 
 
 def _dels_and_tests(region: cst.CSTNode) -> list[cst.CSTNode]:
+    # iter_nodes reads the tree; `region.visit` would rebuild every node of the region.
     found: list[cst.CSTNode] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Del(self, n):
+    for n in iter_nodes(region):
+        if type(n) is cst.Del:
             found.append(n)
-
-        def visit_If(self, n):
+        elif type(n) in (cst.If, cst.While):
             found.append(n.test)
-
-        def visit_While(self, n):
-            found.append(n.test)
-
-    region.visit(_V())
     return found
 
 
@@ -255,14 +249,7 @@ def _len_check(test: cst.CSTNode, name: str) -> bool:
 
 
 def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
-    found: list[cst.Comparison] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Comparison(self, n):
-            found.append(n)
-
-    node.visit(_V())
-    return found
+    return [n for n in iter_nodes(node) if type(n) is cst.Comparison]
 
 
 def _loops_between(node: cst.CSTNode, scope: cst.CSTNode, index: ModuleIndex) -> list[cst.CSTNode]:
