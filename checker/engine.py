@@ -88,7 +88,9 @@ class RuleSet:
         for rule in self.rules:
             alternatives = rule_triggers(rule)
             if alternatives:
-                compiled = [[self._trigger(p) for p in conjunction] for conjunction in alternatives]
+                # Substring searches first: `all()` then skips most regex scans of the file.
+                compiled = [sorted((self._trigger(p) for p in conjunction), key=lambda t: t.words is None)
+                            for conjunction in alternatives]
                 self._per_rule.append((rule, compiled))
             else:
                 self._per_rule.append((rule, None))
