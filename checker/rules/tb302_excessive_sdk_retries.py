@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Invalid, Rule, Valid
 
-from ._ast_gate import number
+from ._ast_gate import last_identifier, number
 from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
 CODE = "TB302"
@@ -205,7 +205,9 @@ def _ast_may_report(nodes, settings) -> bool:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        while isinstance(func, ast.Call):  # `last_name` looks through `make()(...)` too
+            func = func.func
+        name = last_identifier(func)
         if name != "with_options" and name not in _CLIENT_CLASSES:
             continue
         for keyword in node.keywords:
