@@ -60,16 +60,18 @@ def _count(argv: list[str]) -> int:
     text = _read_input(options.file)
     body = _as_request_body(text)
 
-    from ._requests import count_request, count_tokens
     from ._models import get_model
+    from ._requests import count_request, count_tokens
+    from ._tokenizers import counter_for
 
     if body is None:
         if not options.model:
             parser.error("plain text needs --model (which tokenizer counts it)")
         model = get_model(options.model)
+        counter = counter_for(model.tokenizer)
         tokens = count_tokens(text, options.model)
-        result: dict[str, Any] = {"input_tokens": tokens, "model": model.id, "tokenizer": model.tokenizer,
-                                  "provenance": "exact" if not model.tokenizer.startswith("claude") else "text only",
+        result: dict[str, Any] = {"input_tokens": tokens, "model": model.id, "tokenizer": counter.name,
+                                  "tokenizer_version": counter.version, "provenance": counter.provenance,
                                   "breakdown": [{"label": "text", "tokens": tokens}]}
     else:
         counted = count_request(body, api=options.api, model=options.model)
