@@ -225,7 +225,7 @@ class _Scope:
         self.bindings.setdefault(name, []).append(binding)
 
 
-def _dotted(node: cst.CSTNode) -> Optional[str]:
+def dotted(node: Optional[cst.CSTNode]) -> Optional[str]:
     """``a.b.c`` for Name/Attribute chains, else None."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
@@ -252,7 +252,7 @@ def _import_module_name(node: cst.ImportFrom) -> Optional[str]:
         return None  # relative imports are the project's own modules
     if node.module is None:
         return None
-    return _dotted(node.module)
+    return dotted(node.module)
 
 
 class _Collector:
@@ -314,7 +314,7 @@ class _Collector:
     def visit_Import(self, node: cst.Import) -> None:
         self._tick()
         for alias in node.names:
-            full = _dotted(alias.name)
+            full = dotted(alias.name)
             if full is None:
                 continue
             self.imported_roots.add(full.split(".")[0])
@@ -332,7 +332,7 @@ class _Collector:
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
-            name = _dotted(alias.name)
+            name = dotted(alias.name)
             if name is None:
                 continue
             local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
@@ -548,7 +548,7 @@ class CallFinder:
                 parsed = cst.parse_expression(text)
             except Exception:
                 return None
-            dotted = _dotted(parsed)
+            dotted = dotted(parsed)
             if dotted is None:
                 return None
             head, _, tail = dotted.partition(".")
@@ -700,7 +700,7 @@ class CallFinder:
             if path is not None and path.split(".")[0] in ("openai", "anthropic", "litellm"):
                 return None  # resolved to the SDK and it is no generation call (threads.messages.create...)
             # the receiver is unknown (a parameter, an attribute of something else): match the shape
-            text = _dotted(node.func)
+            text = dotted(node.func)
             if text is None:
                 return None
             for pattern, shape_api, needs_import in _UNRESOLVED_SUFFIXES:

@@ -14,6 +14,8 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
+from ..calls import dotted
+
 Scope = cst.CSTNode  # a FunctionDef, or the Module itself
 
 
@@ -123,18 +125,6 @@ class ModuleIndex:
 
     def calls_in(self, node: cst.CSTNode) -> list[cst.Call]:
         return [c for c in self.calls if self.contains(node, c)]
-
-
-def dotted(expr: cst.CSTNode | None) -> str | None:
-    """`a.b.c` for a Name/Attribute chain, None for anything else."""
-    parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if isinstance(expr, cst.Name):
-        parts.append(expr.value)
-        return ".".join(reversed(parts))
-    return None
 
 
 def last_name(expr: cst.CSTNode | None) -> str | None:
