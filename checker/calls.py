@@ -548,10 +548,10 @@ class CallFinder:
                 parsed = cst.parse_expression(text)
             except Exception:
                 return None
-            dotted = dotted(parsed)
-            if dotted is None:
+            name = dotted(parsed)
+            if name is None:
                 return None
-            head, _, tail = dotted.partition(".")
+            head, _, tail = name.partition(".")
             value = self._lookup(head, scope, order)
             if isinstance(value, _Value):
                 return _Value(value.path + ("." + tail if tail else ""))
