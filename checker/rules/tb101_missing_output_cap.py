@@ -5,7 +5,7 @@ from typing import Optional
 import libcst as cst
 
 from checker.calls import LLMCall
-from checker.rule import Invalid, Rule, Valid
+from checker.rule import Invalid, Rule
 
 # APIs whose server-side default is a small cap: calls to them are capped already.
 _CAPPED_BY_DEFAULT = {"openai.completions"}

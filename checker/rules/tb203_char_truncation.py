@@ -5,7 +5,6 @@ The rule's documentation is the docstring of CharTruncation below (`tokenbudget 
 
 from __future__ import annotations
 
-import ast
 import textwrap
 from typing import Iterator
 
