@@ -76,6 +76,9 @@ class ResultCache:
         except (OSError, EOFError, ValueError, TypeError):
             self.entries = {}
 
+    def knows(self, path: str) -> bool:
+        return path in self.entries
+
     def get_by_stat(self, path: str, size: int, mtime_ns: int) -> Optional[tuple[Any, ...]]:
         """Diagnostics when the file's size and mtime are those recorded with its content digest
         (as git's index does), without reading it; None means: read and hash it."""

@@ -7,10 +7,11 @@ UTF-8, trees too deep for the parser and crashing rules all become TB000 diagnos
 from __future__ import annotations
 
 import ast
+import gc
 import io
 import re
 import tokenize
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from checker.triggers import CALL_TRIGGERS
 from checker.diagnostics import Diagnostic, Edit, Fix
@@ -141,6 +142,38 @@ def file_noqa_codes(data: bytes) -> Optional[frozenset[str]]:
             return frozenset()
         codes.update(c.upper() for c in re.split(r"[\s,]+", found.group("codes").decode()) if c)
     return frozenset(codes)
+
+
+class Checked(NamedTuple):
+    """One file's result as it crosses process boundaries and enters the cache."""
+
+    digest: Optional[bytes]  # of the file's content; None: do not cache the result
+    diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
+
+
+def check_file(filename: str, data: Optional[bytes], rule_set: RuleSet, settings: RuleSettings) -> Checked:
+    """``data`` None: read the file here, so that reading and the prefilter run in the worker
+    processes too."""
+    from checker.cache import digest
+
+    if data is None:
+        try:
+            with open(filename, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            return Checked(None, (parse_error(filename, f"cannot read file: {error.strerror or error}").to_tuple(),))
+    return Checked(digest(data), tuple(d.to_tuple() for d in check_bytes(data, filename, rule_set, settings)))
+
+
+# Parsing allocates millions of short-lived objects that reference counting frees; the cyclic
+# collector, left on, re-scans the tree under construction again and again (a third of ast's
+# parse time on large files). Callers checking many files switch it off and call this between files.
+_GARBAGE_BETWEEN_FILES = 20_000
+
+
+def collect_garbage_between_files() -> None:
+    if gc.get_count()[0] > _GARBAGE_BETWEEN_FILES:
+        gc.collect()
 
 
 def decode_source(data: bytes) -> tuple[str, str]:

@@ -15,21 +15,26 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Optional
 
+from checker.engine import Checked
 from checker.settings import RuleSettings
 
-Task = tuple[int, str, bytes, frozenset]  # (index, display name, file bytes, rule codes)
+# (index, display name, file bytes or None for "read it in the worker", rule codes)
+Task = tuple[int, str, Optional[bytes], frozenset]
 Result = tuple[Any, ...]  # diagnostics as Diagnostic.to_tuple()
 
 
-def _crash(message: str) -> tuple[Result, ...]:
-    return (("TB000", message, 1, 1, 1, 1, "error", None),)
+def _crash(message: str) -> Checked:
+    return Checked(None, (("TB000", message, 1, 1, 1, 1, "error", None),))
 
 
 def _worker_main(connection: Connection, settings: RuleSettings) -> None:
-    from checker.engine import RuleSet, check_bytes
+    import gc
+
+    from checker import engine
     from checker.registry import select_rules
 
-    rule_sets: dict[frozenset, RuleSet] = {}
+    gc.disable()
+    rule_sets: dict[frozenset, engine.RuleSet] = {}
     while True:
         try:
             task = connection.recv()
@@ -41,10 +46,11 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
         try:
             rule_set = rule_sets.get(codes)
             if rule_set is None:
-                rule_set = rule_sets[codes] = RuleSet(select_rules(codes))
-            result = tuple(d.to_tuple() for d in check_bytes(data, name, rule_set, settings))
+                rule_set = rule_sets[codes] = engine.RuleSet(select_rules(codes))
+            result = engine.check_file(name, data, rule_set, settings)
         except BaseException as error:  # noqa: BLE001 - one file must not stop the worker
             result = _crash(f"internal error while checking this file ({type(error).__name__}: {error})")
+        engine.collect_garbage_between_files()
         connection.send((index, result))
 
 
@@ -66,11 +72,11 @@ def _context() -> Any:
 
 def check_in_pool(
     tasks: list[Task], settings: RuleSettings, jobs: int, timeout: float = 120.0
-) -> dict[int, tuple[Result, ...]]:
+) -> dict[int, Checked]:
     """Results by task index. ``timeout``: seconds one file may take before its worker is killed."""
     context = _context()
     pending: deque[Task] = deque(tasks)
-    results: dict[int, tuple[Result, ...]] = {}
+    results: dict[int, Checked] = {}
 
     def spawn() -> _Worker:
         parent, child = context.Pipe()

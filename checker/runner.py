@@ -82,7 +82,6 @@ class Runner:
     def check_files(self, paths: "list[Path] | list[str]") -> list[Diagnostic]:
         diagnostics: list[Diagnostic] = []
         tasks = []
-        digests: dict[int, bytes] = {}
         stats: dict[int, tuple[int, int]] = {}
         for index, path in enumerate(paths):
             name = self.display_name(path)
@@ -94,51 +93,57 @@ class Runner:
                 diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
                 continue
             stats[index] = (stat.st_size, stat.st_mtime_ns)
-            if self.cache is not None:
+            data = None
+            if self.cache is not None and self.cache.knows(name):
                 cached = self.cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                if cached is None:
+                    # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
+                    try:
+                        with open(name, "rb") as handle:
+                            data = handle.read()
+                    except OSError:
+                        data = None  # the worker reports it
+                    else:
+                        cached = self.cache.get(name, digest(data))
+                        if cached is not None:
+                            self.cache.put(name, digest(data), *stats[index], cached)
                 if cached is not None:
-                    diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
-                    continue
-            try:
-                with open(name, "rb") as handle:
-                    data = handle.read()
-            except OSError as error:
-                from checker.engine import parse_error
-
-                diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
-                continue
-            content_digest = digest(data)
-            if self.cache is not None:
-                cached = self.cache.get(name, content_digest)
-                if cached is not None:
-                    self.cache.put(name, content_digest, *stats[index], cached)
                     diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
                     continue
             codes = self.codes_for(path)
-            rule_set = self.rule_set(codes)
-            if not rule_set.applicable(data):
-                if self.cache is not None:
-                    self.cache.put(name, content_digest, *stats[index], ())
-                continue
-            digests[index] = content_digest
+            self.rule_set(codes)  # built (and the rules imported) before workers fork
             tasks.append((index, name, data, codes))
 
+        # Reading, the text prefilter and parsing all run in the workers: most files stop at the
+        # prefilter, so one process doing it for all would leave the other cores idle.
         if len(tasks) >= _POOL_THRESHOLD and self.jobs > 1:
             from checker.pool import check_in_pool
 
             results = check_in_pool(tasks, self.settings, self.jobs)
         else:
-            from checker.engine import check_bytes
-
-            results = {}
-            for index, name, data, codes in tasks:
-                results[index] = tuple(d.to_tuple() for d in check_bytes(data, name, self.rule_set(codes), self.settings))
+            results = self._check_in_process(tasks)
         for index, name, _, _ in tasks:
-            found = results.get(index, ())
-            diagnostics.extend(Diagnostic.from_tuple(name, item) for item in found)
-            transient = any(item[0] == "TB000" and "it was skipped" in item[1] for item in found)
-            if self.cache is not None and not transient:  # a crash or timeout deserves a retry
-                self.cache.put(name, digests[index], *stats[index], found)
+            checked = results[index]
+            diagnostics.extend(Diagnostic.from_tuple(name, item) for item in checked.diagnostics)
+            if self.cache is not None and checked.digest is not None:
+                self.cache.put(name, checked.digest, *stats[index], checked.diagnostics)
         if self.cache is not None:
             self.cache.save()
         return sorted(diagnostics, key=Diagnostic.sort_key)
+
+    def _check_in_process(self, tasks: list) -> dict:
+        import gc
+
+        from checker.engine import check_file, collect_garbage_between_files
+
+        results = {}
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for index, name, data, codes in tasks:
+                results[index] = check_file(name, data, self.rule_set(codes), self.settings)
+                collect_garbage_between_files()
+        finally:
+            if enabled:
+                gc.enable()
+        return results

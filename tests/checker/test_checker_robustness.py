@@ -33,8 +33,8 @@ def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(engine, "check_bytes", crashing)
     tasks = [(index, name, UNCAPPED, CODES) for index, name in enumerate(["a.py", "boom.py", "b.py", "c.py"])]
     results = check_in_pool(tasks, RuleSettings(), jobs=2)
-    assert results[1][0][0] == "TB000" and "crashed" in results[1][0][1]
-    assert {results[i][0][0] for i in (0, 2, 3)} == {"TB101"}
+    assert results[1].diagnostics[0][0] == "TB000" and "crashed" in results[1].diagnostics[0][1]
+    assert {results[i].diagnostics[0][0] for i in (0, 2, 3)} == {"TB101"}
 
 
 @fork_only
@@ -51,8 +51,8 @@ def test_a_file_that_hangs_is_timed_out(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(engine, "check_bytes", hanging)
     tasks = [(0, "slow.py", UNCAPPED, CODES), (1, "fine.py", UNCAPPED, CODES)]
     results = check_in_pool(tasks, RuleSettings(), jobs=2, timeout=2)
-    assert "took more than 2s" in results[0][0][1]
-    assert results[1][0][0] == "TB101"
+    assert "took more than 2s" in results[0].diagnostics[0][1]
+    assert results[1].diagnostics[0][0] == "TB101"
 
 
 class _Exploding(Rule):
