@@ -28,7 +28,7 @@ import ast
 import builtins
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import libcst as cst
 
@@ -819,16 +819,18 @@ _AST_LITELLM: frozenset[str] = frozenset({"completion", "acompletion", "text_com
 _LLM_ROOTS: tuple[str, ...] = ("openai", "anthropic", "litellm", "instructor")
 
 
-def ast_may_call_llm(tree: ast.AST) -> bool:
+def ast_may_call_llm(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> bool:
     """Cheap test on CPython's ``ast`` (an order of magnitude faster to build than a libcst tree):
     False when no call in the module has the shape of an LLM call the finder could report
     (``<x>.completions.create``, ``<x>.messages.stream``, a LangChain chat model, a name imported
     from an LLM package, a bound method stored from such an attribute, LiteLLM's functions).
+    Takes a tree or all of its nodes (the engine's list, which saves a second walk).
     """
     callable_names: set[str] = set(_LANGCHAIN_CHAT_MODELS)
     called_names: set[str] = set()
     litellm_imported = False
-    for node in ast.walk(tree):
+    nodes = ast.walk(tree_or_nodes) if isinstance(tree_or_nodes, ast.AST) else tree_or_nodes
+    for node in nodes:
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute):

@@ -74,7 +74,7 @@ def rule_triggers(rule: type[Rule]) -> tuple[tuple[str, ...], ...]:
     for trigger in rule.triggers:
         alternatives.append((trigger,) if isinstance(trigger, str) else tuple(trigger))
     if rule.uses_llm_calls:
-        alternatives.extend((t,) for t in CALL_TRIGGERS)
+        alternatives.extend(CALL_TRIGGERS)
     return tuple(alternatives)
 
 
@@ -280,15 +280,14 @@ def check_source(
     # False means the rule cannot report here, so the file may skip libcst altogether.
     rules = [rule for rule in rules
              if getattr(rule, "ast_may_report", None) is None or rule.ast_may_report(nodes, settings)]
-    if not rules:
-        return []
     if any(rule.requires_llm_calls for rule in rules):
         from checker.calls import ast_may_call_llm
 
-        if not ast_may_call_llm(tree):
+        if not ast_may_call_llm(nodes):
             rules = [rule for rule in rules if not rule.requires_llm_calls]
-            if not rules:
-                return []
+    # TB000 alone needs no libcst tree: with no rule left to run, nothing went unanalysed.
+    if all(rule.code == PARSE_ERROR for rule in rules):
+        return []
     del tree, nodes
 
     import libcst as cst

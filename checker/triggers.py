@@ -1,9 +1,17 @@
 """Prefilter words of the call finder, kept apart so the CLI can use them without importing libcst."""
 
-# Text that must occur in a file for it to possibly contain an LLM call the finder understands.
-# Unresolved receivers only match ``.chat.completions`` (the other shapes need the provider
-# imported, which one of the words then matches). LangChain's community chat models can be
-# imported without the provider's name in lowercase.
-CALL_TRIGGERS: tuple[str, ...] = (
-    r"openai|anthropic|litellm|instructor|ChatOpenAI|ChatAnthropic|ChatLiteLLM|\.completions",
+# Text a file must contain for the finder to possibly report a call in it, as alternatives; a
+# tuple needs all of its regexes. They mirror `calls.ast_may_call_llm`: an SDK method on an API
+# resource (`completions.create`, `messages.stream`, also split over lines, or stored as a bound
+# method) in a file naming the provider (unresolved receivers only count for `.completions`), a
+# LangChain chat model, or LiteLLM's completion functions.
+_PROVIDER_WORDS = r"openai|anthropic|litellm|instructor|ChatOpenAI|ChatAnthropic|ChatLiteLLM|\.completions"
+_SDK_METHOD = (
+    r"(?:completions|messages|responses|ChatCompletion|Completion|with_raw_response|with_streaming_response)"
+    r"\s*\.\s*(?:acreate|create|parse|stream)\b"
+)
+CALL_TRIGGERS: tuple[tuple[str, ...], ...] = (
+    (_PROVIDER_WORDS, _SDK_METHOD),
+    (r"ChatOpenAI|ChatAnthropic|ChatLiteLLM",),
+    (r"litellm", r"completion"),
 )

@@ -74,7 +74,7 @@ def test_github_format(write, cli) -> None:
 def test_sarif_validates_against_the_2_1_0_schema(write, cli) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     write("app.py", UNCAPPED + "\nclient.chat.completions.create(model='gpt-4o', messages=[], max_tokens=99999)\n")
-    write("broken.py", "import openai\nx = (\n")
+    write("broken.py", "import openai\nx = (\nopenai.OpenAI().chat.completions.create(\n")
     result = cli("check", "--output-format", "sarif")
     document = json.loads(result.out)
     schema = json.loads(SCHEMA.read_text())
@@ -197,8 +197,9 @@ def test_noqa_forms(write, cli) -> None:
 
 def test_bad_files_become_tb000_and_the_run_goes_on(write, cli, project) -> None:
     write("good.py", UNCAPPED)
-    write("syntax.py", "import openai\ndef f(:\n")
-    (project / "latin.py").write_bytes(b"import openai\nname = '\xe9'\n")
+    # Each is LLM code (an SDK call): files that cannot hold a finding are not parsed at all.
+    write("syntax.py", "import openai\ndef f(:\n    openai.OpenAI().chat.completions.create()\n")
+    (project / "latin.py").write_bytes(b"import openai\nname = '\xe9'\nopenai.OpenAI().chat.completions.create()\n")
     write("deep.py", UNCAPPED + "x = " + "-" * 5000 + "1\n")
     found = {Path(d["filename"]).name: d for d in cli("check", "--output-format", "json").json()}
     assert found["good.py"]["code"] == "TB101"
