@@ -161,3 +161,53 @@ def function_scopes(tree_nodes: Sequence[ast.AST]) -> list[list[ast.AST]]:
             stack.extend(ast.iter_child_nodes(node))
         groups.append(group)
     return groups
+
+
+# ---- TB201/TB202: lengths and names as libcst's helpers in `_index` see them -----------------
+
+def single_argument(call: ast.Call) -> ast.AST | None:
+    """The value of a call's only argument, whatever its kind (`f(x)`, `f(*x)`, `f(k=x)`,
+    `f(**x)`): libcst's `len(call.args) == 1` then `call.args[0].value`."""
+    if len(call.args) + len(call.keywords) != 1:
+        return None
+    if call.args:
+        arg = call.args[0]
+        return arg.value if isinstance(arg, ast.Starred) else arg
+    return call.keywords[0].value
+
+
+def len_argument(expr: ast.AST) -> ast.AST | None:
+    """``x`` in `len(x)` or `len(k=x)` (one argument, not starred): the rules'
+    `_len_argument` (libcst counts a keyword argument as one of `call.args`). `is_len_call`
+    leaves out the keyword form."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
+            and len(expr.args) + len(expr.keywords) == 1:
+        if expr.args:
+            return None if isinstance(expr.args[0], ast.Starred) else expr.args[0]
+        if expr.keywords[0].arg is not None:
+            return expr.keywords[0].value
+    return None
+
+
+def last_names(expr: ast.AST | None) -> tuple[str | None, ...]:
+    """What `_index.last_name` can give for the libcst form of ``expr``: one name, except for
+    `x["k",]`, which `ast` cannot tell from `x[("k",)]` (libcst keys the first by "k" and names
+    the second by `x`), so both come back. Test with any()/all() as the rule's test needs."""
+    while True:
+        if isinstance(expr, ast.Name):
+            return (expr.id,)
+        if isinstance(expr, ast.Attribute):
+            return (expr.attr,)
+        if isinstance(expr, ast.Call):
+            expr = expr.func
+            continue
+        if isinstance(expr, ast.Subscript):
+            key = expr.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                return (key.value,)
+            if isinstance(key, ast.Tuple) and len(key.elts) == 1 and isinstance(key.elts[0], ast.Constant) \
+                    and isinstance(key.elts[0].value, str):
+                return (key.elts[0].value, *last_names(expr.value))
+            expr = expr.value
+            continue
+        return (None,)

@@ -5,6 +5,7 @@ The rule's documentation is the docstring of CharsAsTokens below (`tokenbudget r
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import last_names, len_argument, number, single_argument
 from ._flow import base_name, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module, iter_nodes
 from ._llm import inside_display_call, is_display_call, is_tokenizer_call
@@ -475,7 +477,89 @@ INVALID = [
         input_tokens = max(1, len(prompt) // 4)  # rough estimate
         tracker.add(input_tokens)
     """,
+    # Through float(): the ast gate unwraps one-argument float()/int() as the rule does.
+    """
+    def approx_tokens(text):
+        return float(len(text)) / 3.5
+    """,
 ]
+
+
+def _ast_len_of_text(expr: ast.AST) -> ast.AST | None:
+    """`_is_len_of_text` on `ast`: the `x` of `len(x)` (through one-argument `float()`/`int()`)
+    unless `x` is surely not text (a name with a not-text word, `.encode(...)`). The tokenizer
+    call test is left out (a superset)."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in {"float", "int"}:
+        inner = single_argument(expr)
+        if inner is None:
+            break
+        expr = inner
+    inner = len_argument(expr)
+    if inner is None:
+        return None
+    if all(has_word(name, _NOT_TEXT_WORDS) for name in last_names(inner)):
+        return None
+    if isinstance(inner, ast.Call) and all(name == "encode" for name in last_names(inner.func)):
+        return None
+    return inner
+
+
+def _ast_is_split(inner: ast.AST) -> tuple[bool, bool]:
+    """(may be a word count, may be a character count): `_is_word_split` of `len(inner)`."""
+    split = isinstance(inner, ast.Call) and any(name == "split" for name in last_names(inner.func))
+    chars = not isinstance(inner, ast.Call) or any(name != "split" for name in last_names(inner.func))
+    return split, chars
+
+
+def _ast_chars_per_token_name(expr: ast.AST) -> bool:
+    """`_chars_per_token_constant` without its assignment test: a Name/Attribute whose last
+    name has a character word and a token word."""
+    return isinstance(expr, (ast.Name, ast.Attribute)) and any(
+        has_word(name, _CHAR_CONST_WORDS) and has_word(name, _TOKEN_WORDS) for name in last_names(expr))
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """A superset of `find`, shape by shape (context tests such as `_token_context`, display
+    calls, test doubles, tokenizer fallbacks and `tokenizer_used_on` are left out):
+    - `_check_binop` `/`, `//`: len of text divided by a literal in `_DIVISOR_RANGE` or by a
+      chars-per-token name;
+    - `_check_binop` `*`: len of text times a literal in `_CHAR_FACTORS` (or `_WORD_FACTORS` for
+      `len(x.split())`), or `_inverse_limit`: a token-named operand times a literal in [3, 5] or a
+      chars-per-token name;
+    - `_word_counts`: `len(<...>.split(...))`."""
+    for node in nodes:
+        if isinstance(node, ast.BinOp):
+            op = node.op
+            if isinstance(op, (ast.Div, ast.FloorDiv)):
+                if _ast_len_of_text(node.left) is None:
+                    continue
+                divisor = number(node.right)
+                if divisor is not None:
+                    if _DIVISOR_RANGE[0] <= divisor <= _DIVISOR_RANGE[1]:
+                        return True
+                elif _ast_chars_per_token_name(node.right):
+                    return True
+            elif isinstance(op, ast.Mult):
+                for left, right in ((node.left, node.right), (node.right, node.left)):
+                    factor = number(right)
+                    inner = _ast_len_of_text(left)
+                    if inner is not None and factor is not None:
+                        word, chars = _ast_is_split(inner)
+                        if (word and _WORD_FACTORS[0] <= factor <= _WORD_FACTORS[1]) or \
+                                (chars and _CHAR_FACTORS[0] <= factor <= _CHAR_FACTORS[1]):
+                            return True
+                    if any(has_word(name, _TOKEN_WORDS) and not has_word(name, ("byte",))
+                           for name in last_names(left)):
+                        if factor is not None:
+                            if 3 <= factor <= 5:
+                                return True
+                        elif _ast_chars_per_token_name(right):
+                            return True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
+            inner = single_argument(node)
+            if isinstance(inner, ast.Call) and "split" in last_names(inner.func):
+                return True
+    return False
 
 
 class CharsAsTokens(Rule):
@@ -517,6 +601,7 @@ class CharsAsTokens(Rule):
     triggers = ((r"len\([^\n]*\)\s*(?://?|\*)", r"(?i)tok"),
                 (r"\.split\(\)\)", r"(?i)tok"),
                 (r"(?i)tokens \*|tokens\*|token \*|token\*",))
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
