@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Invalid, Rule, Valid
 
-from ._ast_gate import last_identifier, number
+from ._ast_gate import last_names, number
 from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
 CODE = "TB302"
@@ -135,6 +135,17 @@ VALID = [
     import httpx
     transport = httpx.HTTPTransport(retries=10)
     """,
+    # A class of the same name from a module that is neither imported nor an LLM SDK.
+    """
+    client = mylib.OpenAI(max_retries=50)
+    """,
+    # A constant assigned in a function is not the module-level one `find` resolves.
+    """
+    from openai import OpenAI
+    RETRIES = 2
+    def make():
+        return OpenAI(max_retries=RETRIES)
+    """,
 ]
 
 INVALID = [
@@ -186,6 +197,17 @@ INVALID = [
     from anthropic import AnthropicBedrock
     client = AnthropicBedrock(aws_region="us-east-1", max_retries=15)
     """,
+    # An import alias of the SDK module (the ast gate must expand `oa`).
+    """
+    import openai as oa
+    client = oa.OpenAI(max_retries=9)
+    """,
+    # An annotated module-level constant.
+    """
+    from anthropic import Anthropic
+    RETRIES: int = 20
+    client = Anthropic(max_retries=RETRIES)
+    """,
     """
     from openai import OpenAI
     client = OpenAI(max_retries=float("inf"))
@@ -195,26 +217,83 @@ INVALID = [
 
 
 def _ast_may_report(nodes, settings) -> bool:
-    """A client constructor (by the local name `find` checks) given `max_retries=` that is not
-    a literal within the threshold."""
+    """A call `find` takes for a client constructor (`_is_client_constructor`) given a
+    `max_retries=` that `_resolved_count` may resolve to more than the threshold."""
     try:
         threshold = max_retries_threshold(settings.options)
     except ValueError:
         return True  # let the rule report the bad setting
+    imported: set[str] | None = None
     for node in nodes:
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or not node.keywords:
             continue
-        func = node.func
-        while isinstance(func, ast.Call):  # `last_name` looks through `make()(...)` too
-            func = func.func
-        name = last_identifier(func)
-        if name != "with_options" and name not in _CLIENT_CLASSES:
+        value = next((k.value for k in node.keywords if k.arg == "max_retries"), None)
+        if value is None:
             continue
-        for keyword in node.keywords:
-            if keyword.arg == "max_retries":
-                value = number(keyword.value)
-                if value is None or value > threshold:
-                    return True
+        names = last_names(node.func)  # `last_name` (looks through `make()(...)` too)
+        if "with_options" not in names:
+            if not any(name in _CLIENT_CLASSES for name in names):
+                continue
+            text = dotted_text(node.func)
+            if text is not None and "." in text and not any(m in text for m in _CLIENT_MODULES):
+                # `qualified` of `x.OpenAI` is `x.OpenAI` (no LLM module: not a client) unless `x`
+                # is an import alias, which may expand to one.
+                if imported is None:
+                    imported = _bound_by_imports(nodes)
+                if text.split(".", 1)[0] not in imported:
+                    continue
+        if _may_exceed(value, nodes, threshold):
+            return True
+    return False
+
+
+def dotted_text(expr) -> str | None:
+    """`calls.dotted` on the ast form: `a.b.c` for Name/Attribute chains, else None."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _bound_by_imports(nodes) -> set[str]:
+    bound = set()
+    for node in nodes:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add(alias.asname or alias.name.split(".")[0])
+    return bound
+
+
+def _may_exceed(value, nodes, threshold) -> bool:
+    """Could `_resolved_count(value)` be a number above ``threshold``?"""
+    count = number(value)
+    if count is not None:
+        return count > threshold
+    if isinstance(value, ast.Call):
+        # `float("inf")`: any `float(...)` with an argument (the rule reads the literal's text).
+        return "float" in last_names(value.func) and bool(value.args or value.keywords)
+    text = dotted_text(value)
+    if text in {"sys.maxsize", "math.inf"}:
+        return True
+    if text is None or "." in text:
+        return False  # `self.max_retries`, `cfg["retries"]`: not resolved, not reported
+    # A module-level constant: its one assignment's value must be a number above the threshold
+    # (any assignment of the name to such a number, in any scope, is a superset).
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        else:
+            continue
+        if node.value is not None and any(isinstance(t, ast.Name) and t.id == text for t in targets):
+            count = number(node.value)
+            if count is not None and count > threshold:
+                return True
     return False
 
 
@@ -251,7 +330,9 @@ class ExcessiveSdkRetries(Rule):
     code = CODE
     name = NAME
     message = "an SDK client built with a very large `max_retries`"
-    triggers = (r"max_retries",)
+    # `max_retries=` on a call whose last name is a client class or `with_options` (`find` reads
+    # both from the source text).
+    triggers = ((r"max_retries", r"with_options|OpenAI|Anthropic|ChatLiteLLM"),)
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID] + [
         # The threshold is configurable: [tool.tokenbudget.check] max-sdk-retries = 10
