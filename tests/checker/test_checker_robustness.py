@@ -38,6 +38,23 @@ def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch)
 
 
 @fork_only
+def test_files_queued_behind_a_crash_are_checked_by_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engine.check_bytes
+
+    def crashing(data, filename, rule_set, settings):
+        if filename == "boom.py":
+            os._exit(139)
+        return real(data, filename, rule_set, settings)
+
+    monkeypatch.setattr(engine, "check_bytes", crashing)
+    names = [f"f{index}.py" for index in range(60)]
+    names[5] = "boom.py"  # early: files are sent ahead, so several wait behind it in its worker
+    results = check_in_pool([(index, name, UNCAPPED, CODES) for index, name in enumerate(names)], RuleSettings(), jobs=2)
+    assert "crashed" in results[5].diagnostics[0][1]
+    assert all(results[index].diagnostics[0][0] == "TB101" for index in range(60) if index != 5)
+
+
+@fork_only
 def test_a_file_that_hangs_is_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
