@@ -211,3 +211,94 @@ def last_names(expr: ast.AST | None) -> tuple[str | None, ...]:
             expr = expr.value
             continue
         return (None,)
+
+
+# ---- TB501/TB502/TB503: dotted names, imports and assignment targets as `_index` sees them -----
+
+def dotted_name(expr: ast.AST | None) -> str | None:
+    """``a.b.c`` for Name/Attribute chains, else None (`calls.dotted`)."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def import_origins(nodes: Sequence[ast.AST]) -> dict[str, set[str]]:
+    """local name -> every dotted origin `ModuleIndex.imports` may map it to. The index keeps one
+    binding per name (the last `as`/from-import, the first plain `import a.b`); keeping them all
+    is a superset whichever wins. Relative imports lose their dots there too."""
+    origins: dict[str, set[str]] = {}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    origins.setdefault(alias.asname, set()).add(alias.name)
+                else:
+                    head = alias.name.split(".")[0]
+                    origins.setdefault(head, set()).add(head)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                origins.setdefault(alias.asname or alias.name, set()).add(f"{module}.{alias.name}" if module else alias.name)
+    return origins
+
+
+def qualified_names(expr: ast.AST | None, origins: dict[str, set[str]]) -> set[str]:
+    """Every value `ModuleIndex.qualified` may give for ``expr`` (empty when it gives None)."""
+    text = dotted_name(expr)
+    if text is None:
+        return set()
+    head, _, rest = text.partition(".")
+    names = {text}
+    for origin in origins.get(head, ()):
+        names.add(origin + ("." + rest if rest else ""))
+    return names
+
+
+def string_constant(expr: ast.AST | None) -> str | None:
+    """`_index.string_value`: a str literal (implicit concatenations are one Constant in ast;
+    f-strings and bytes are not strings there either)."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    return None
+
+
+def target_texts(target: ast.AST) -> list[str]:
+    """`_index.target_texts`: dotted targets (also inside tuples/lists and starred), and
+    `base['key']` for string-keyed subscripts (`x["k",]` included: libcst keys it by "k")."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        out: list[str] = []
+        for element in target.elts:
+            out.extend(target_texts(element.value if isinstance(element, ast.Starred) else element))
+        return out
+    text = dotted_name(target)
+    if text is not None:
+        return [text]
+    if isinstance(target, ast.Subscript):
+        base = dotted_name(target.value)
+        key = target.slice
+        if isinstance(key, ast.Tuple) and len(key.elts) == 1:
+            key = key.elts[0]
+        key_text = string_constant(key)
+        if base is not None and key_text is not None:
+            return [f"{base}[{key_text!r}]"]
+    return []
+
+
+def assignments(nodes: Sequence[ast.AST]):
+    """(target text, value) for every entry of `ModuleIndex.assignments`: `=` (each target),
+    annotated and augmented assignments."""
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for text in target_texts(target):
+                    yield text, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            for text in target_texts(node.target):
+                yield text, node.value

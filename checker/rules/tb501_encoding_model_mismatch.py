@@ -5,6 +5,7 @@ The rule's documentation is the docstring of EncodingModelMismatch below (`token
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Callable, Iterator
 
@@ -12,8 +13,10 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import assignments, import_origins, qualified_names, string_constant
 from ._index import ModuleIndex, positional_args, string_value, index_module
-from ._models import project_lookup, is_claude, lookup, model_uses, same_tokenizer
+from ._models import (_MODEL_KEYWORDS, project_lookup, is_claude, is_model_name_key, last_name_of_target, lookup,
+                      model_uses, same_tokenizer)
 
 CODE = "TB501"
 NAME = "encoding-model-mismatch"
@@ -140,6 +143,21 @@ VALID = [
     def ask(client, prompt):
         return client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": prompt}])
     """,
+    # The ast gate rejects these: an f-string is not a fixed encoding, and an `except` fallback.
+    """
+    import tiktoken
+    MODEL = "gpt-4o"
+    def enc(base="o200k"):
+        return tiktoken.get_encoding(f"{base}_base")
+    """,
+    """
+    import tiktoken as tk
+    MODEL = "gpt-4o"
+    try:
+        ENC = tk.encoding_for_model(MODEL)
+    except KeyError:
+        ENC = tk.get_encoding("cl100k_base")
+    """,
     # gpt-oss with o200k_base.
     """
     import tiktoken
@@ -219,6 +237,23 @@ INVALID = [
     def call(messages):
         return litellm.completion(model="o4-mini", messages=messages)
     """,
+    # An imported alias of the factory; the model named through a string-keyed subscript target.
+    """
+    from tiktoken import get_encoding as load
+    settings = {}
+    settings["model"] = "gpt-4o"
+    ENC = load("cl100k_base")
+    """,
+    # A function defined in an `except` block is not the fallback (the ast gate stops at defs too).
+    """
+    import tiktoken
+    try:
+        import openai
+    except ImportError:
+        def counter():
+            return tiktoken.get_encoding("p50k_base")
+    CONFIG = {"model": "gpt-4o"}
+    """,
     """
     import tiktoken
     DEFAULT_MODEL = "gpt-4o"
@@ -228,6 +263,102 @@ INVALID = [
         return [enc.decode(toks[i:i + size]) for i in range(0, len(toks), size)]
     """,
 ]
+
+
+_ENCODING_FUNCTIONS = {"tiktoken.get_encoding": "get_encoding", "tiktoken.encoding_for_model": "encoding_for_model"}
+_STOP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _fallback_calls(nodes) -> set[int]:
+    """ids of the calls `_is_fallback` sees in an `except` block: under an `except` handler of a
+    `try` (libcst gives `except*` another node type) with no def or class in between."""
+    found: set[int] = set()
+    for node in nodes:
+        if isinstance(node, ast.Try):
+            stack: list[ast.AST] = list(node.handlers)
+            while stack:
+                current = stack.pop()
+                if isinstance(current, _STOP):
+                    continue
+                if isinstance(current, ast.Call):
+                    found.add(id(current))
+                stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _ast_encodings(nodes, lookup_model) -> list[str]:
+    """The tokenizer names `_encodings` yields, less the fallbacks `find` drops."""
+    origins = fallbacks = None
+    encodings: list[str] = []
+    for node in nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        # The qualified name ends with the attribute, or with the origin of an imported name.
+        if isinstance(func, ast.Attribute):
+            if func.attr not in ("get_encoding", "encoding_for_model"):
+                continue
+        elif not isinstance(func, ast.Name):
+            continue
+        args = [a for a in node.args if not isinstance(a, ast.Starred)]
+        literal = string_constant(args[0]) if args else None
+        if literal is None:
+            continue
+        if origins is None:
+            origins = import_origins(nodes)
+        kinds = {_ENCODING_FUNCTIONS[q] for q in qualified_names(func, origins) if q in _ENCODING_FUNCTIONS}
+        if not kinds:
+            continue
+        if fallbacks is None:
+            fallbacks = _fallback_calls(nodes)
+        if id(node) in fallbacks:
+            continue
+        if "get_encoding" in kinds:
+            encodings.append(literal)
+        if "encoding_for_model" in kinds:
+            info = lookup_model(literal)
+            if info is not None:
+                encodings.append(info.tokenizer)
+    return encodings
+
+
+def _ast_model_literals(nodes):
+    """`_models._model_literals` on ast: model keywords, `{"model": ...}` entries, model-named
+    parameter defaults (positional-only ones too) and assignments to model-named targets."""
+    for node in nodes:
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg in _MODEL_KEYWORDS:
+                    yield string_constant(keyword.value)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if string_constant(key) in _MODEL_KEYWORDS:
+                    yield string_constant(value)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            positional = [*args.posonlyargs, *args.args]
+            defaults = zip(positional[len(positional) - len(args.defaults):], args.defaults)
+            for arg, default in [*defaults, *zip(args.kwonlyargs, args.kw_defaults)]:
+                if default is not None and is_model_name_key(arg.arg):
+                    yield string_constant(default)
+    for target, value in assignments(nodes):
+        if value is not None and is_model_name_key(last_name_of_target(target)):
+            yield string_constant(value)
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """`find` on CPython's ast, with the same registry lookups: a fixed tiktoken encoding outside
+    an `except` fallback, and a model the module uses whose tokenizer matches none of them."""
+    lookup_model = project_lookup(settings.project_root)
+    encodings = _ast_encodings(nodes, lookup_model)
+    if not encodings:
+        return False
+    tokenizers = set()
+    for literal in _ast_model_literals(nodes):
+        info = lookup_model(literal) if literal else None
+        if info is not None:
+            tokenizers.add(info.tokenizer)
+    return bool(tokenizers) and any(not any(same_tokenizer(e, t) for t in tokenizers) for e in encodings)
 
 
 class EncodingModelMismatch(Rule):
@@ -264,7 +395,9 @@ class EncodingModelMismatch(Rule):
     code = CODE
     name = NAME
     message = "a tokenizer encoding that does not match the model the module uses"
-    triggers = (r"tiktoken",)
+    # A tiktoken factory called by name (or imported under its name), and a model-ish name.
+    triggers = ((r"tiktoken", r"get_encoding|encoding_for_model", r"(?i)model|engine|deployment"),)
+    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 

@@ -13,6 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
+from ._ast_gate import assignments, dotted_name, import_origins, qualified_names
 from ._index import ModuleIndex, dotted, keyword_arg, positional_args, string_value, index_module
 
 CODE = "TB502"
@@ -25,6 +26,9 @@ _ENCODING_FACTORIES = {"tiktoken.get_encoding", "tiktoken.encoding_for_model", "
 
 def _is_factory(expr: cst.BaseExpression | None, index: ModuleIndex) -> bool:
     return isinstance(expr, cst.Call) and (index.qualified(expr.func) or "") in _ENCODING_FACTORIES
+
+
+_ENCODING_TYPES = {"tiktoken.Encoding", "tiktoken.core.Encoding"}
 
 
 def _encoding_names(index: ModuleIndex) -> set[str]:
@@ -166,6 +170,18 @@ VALID = [
     def n(text, model):
         return len(tiktoken.encoding_for_model(model).encode(text, disallowed_special=()))
     """,
+    # The ast gate rejects these: receivers that are not known encodings, numbers, plain literals.
+    """
+    import tiktoken
+    from transformers import AutoTokenizer
+    class Chunker:
+        def __init__(self):
+            self.tokenizer = AutoTokenizer.from_pretrained("gpt2")
+        def ids(self, text):
+            return self.tokenizer.encode(text), self.encoder().encode(text)
+        def encoder(self):
+            return self.tokenizer
+    """,
     # Options passed through **kwargs may set disallowed_special.
     """
     import tiktoken
@@ -244,6 +260,26 @@ INVALID = [
     enc = tiktoken.get_encoding("cl100k_base")
     SENTINEL = enc.encode("<|endoftext|>")
     """,
+    # A comment between the dot and `encode` (the text trigger allows it); a getter known by its
+    # return annotation, called on self.
+    """
+    import tiktoken
+    class Counter:
+        def get_encoder(self) -> tiktoken.Encoding:
+            ...
+        def count(self, text):
+            return len((self.get_encoder().  # cached
+                        encode(text)))
+    """,
+    # A getter that returns a name bound to an encoding.
+    """
+    from tiktoken import encoding_for_model as for_model
+    ENC = for_model("gpt-4o")
+    def encoder():
+        return ENC
+    def ids(text):
+        return encoder().encode(text)
+    """,
     """
     import tiktoken
     def fits(prompt, limit=8000):
@@ -254,21 +290,98 @@ INVALID = [
 
 
 
-def _ast_may_report(nodes, settings) -> bool:
-    """tiktoken imported and an `x.encode(text)` / `x.encode_batch(texts)` call that sets neither
-    special-token argument nor passes **kwargs (what `find` looks at before the receiver)."""
-    imports_tiktoken = any(
+def _imports_tiktoken(nodes) -> bool:
+    """A superset of `find`'s first test (an import binding some name to tiktoken or a submodule)."""
+    return any(
         isinstance(n, ast.Import) and any(a.name == "tiktoken" or a.name.startswith("tiktoken.") for a in n.names)
         or isinstance(n, ast.ImportFrom) and n.module is not None
         and (n.module == "tiktoken" or n.module.startswith("tiktoken."))
         or isinstance(n, ast.ImportFrom) and n.module is None and any(a.name == "tiktoken" for a in n.names)
         for n in nodes)
-    if not imports_tiktoken:
-        return False
+
+
+def _encode_calls(nodes) -> list[ast.Call]:
+    """`x.encode(text)` / `x.encode_batch(texts)` calls `find` goes on to check the receiver of:
+    neither special-token argument nor `**kwargs`, and a first positional argument that may hold
+    special text (`_may_hold_special_text`: a str literal only with "<|", never an int/float)."""
+    calls = []
     for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in ("encode", "encode_batch") and node.args \
                 and not any(k.arg in (None, "disallowed_special", "allowed_special") for k in node.keywords):
+            args = [a for a in node.args if not isinstance(a, ast.Starred)]
+            if not args:
+                continue
+            first = args[0]
+            if isinstance(first, ast.Constant) and (type(first.value) in (int, float) or
+                                                    isinstance(first.value, str) and "<|" not in first.value):
+                continue
+            calls.append(node)
+    return calls
+
+
+def _returns_by_function(nodes) -> dict[int, list[ast.Return]]:
+    """id(function) -> the `return <value>` statements whose nearest enclosing def it is."""
+    found: dict[int, list[ast.Return]] = {}
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            returns = found[id(node)] = []
+            stack = list(node.body)
+            while stack:
+                current = stack.pop()
+                if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue  # its returns are its own (decorators and defaults hold none)
+                if isinstance(current, ast.Return) and current.value is not None:
+                    returns.append(current)
+                stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _ast_encoding_names(nodes, is_factory, is_encoding_type) -> set[str]:
+    """A superset of `_encoding_names`: the functions' returns are checked against every name the
+    rule can collect (it checks them against the names collected so far)."""
+    names = {target for target, value in assignments(nodes) if is_factory(value)}
+    functions = [n for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for function in functions:
+        args = function.args
+        for param in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            if param.annotation is not None and is_encoding_type(param.annotation):
+                names.add(param.arg)
+    returns = _returns_by_function(nodes) if functions else {}
+    for function in functions:
+        found = returns[id(function)]
+        if found and all(is_factory(r.value) or dotted_name(r.value) in names for r in found) \
+                or function.returns is not None and is_encoding_type(function.returns):
+            names.add(function.name + "()")
+    return names
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """`find` on CPython's ast: tiktoken imported, and an encode call as `_encode_calls` says
+    whose receiver `_receiver_is_encoding` accepts (names and qualified names as supersets)."""
+    if not _imports_tiktoken(nodes):
+        return False
+    calls = _encode_calls(nodes)
+    if not calls:
+        return False
+    origins = import_origins(nodes)
+
+    def is_factory(expr) -> bool:
+        return isinstance(expr, ast.Call) and not _ENCODING_FACTORIES.isdisjoint(qualified_names(expr.func, origins))
+
+    def is_encoding_type(expr) -> bool:
+        return not _ENCODING_TYPES.isdisjoint(qualified_names(expr, origins))
+
+    names = _ast_encoding_names(nodes, is_factory, is_encoding_type)
+    for call in calls:
+        receiver = call.func.value
+        if is_factory(receiver):
+            return True
+        if isinstance(receiver, ast.Call):
+            func = dotted_name(receiver.func)
+            if func is not None and (func + "()" in names or func.replace("self.", "") + "()" in names):
+                return True
+        elif dotted_name(receiver) in names:
             return True
     return False
 
@@ -308,7 +421,10 @@ class SpecialTokensRaise(Rule):
     code = CODE
     name = NAME
     message = "tiktoken `encode()` on text that may contain special-token strings"
-    triggers = (r"tiktoken",)
+    # tiktoken, and an `.encode(` / `.encode_batch(` attribute (spaces, a line continuation or a
+    # comment may sit between the dot and the name inside brackets; written so that each text has
+    # one way to match, to keep the regex linear).
+    triggers = ((r"tiktoken", r"\.(?:[ \t\f\r\n\\]|#[^\n]*\n)*encode(?:_batch)?\b"),)
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
