@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, argument_identifiers, last_identifier, may_be_llm_call
+from ._ast_gate import Aliases, last_names, may_be_llm_call
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -68,35 +68,254 @@ def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
 
 
 
-def _ast_may_report(nodes, settings) -> bool:
-    """A list that grows (`_collect_growth`) and is named in the arguments of a call that may
-    send to a model or may be one of this module's functions (`_sends` / `_whole_reference`)."""
-    grown = set()
-    local_functions = set()
+def _ast_path(expr) -> str | None:
+    """`path` on the ast form. libcst keys `x["k",]` by "k" (a one-element slice) where ast sees a
+    tuple, so that form is keyed too (a superset)."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        base = _ast_path(expr.value)
+        return f"{base}.{expr.attr}" if base is not None else None
+    if isinstance(expr, ast.Subscript):
+        key = _string_key(expr.slice)
+        base = _ast_path(expr.value)
+        return f"{base}.{key}" if key is not None and base is not None else None
+    return None
+
+
+def _string_key(index) -> str | None:
+    if isinstance(index, ast.Tuple) and len(index.elts) == 1:
+        index = index.elts[0]
+    if isinstance(index, ast.Constant) and isinstance(index.value, str):
+        return index.value
+    return None
+
+
+def _dotted_text(expr) -> str | None:
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+# `_is_list_growth` (libcst's Name also covers True / False / None).
+_AST_LIST_GROWTH = (ast.List, ast.ListComp, ast.Name, ast.Attribute, ast.Call, ast.Subscript)
+
+
+def _is_ast_list_growth(value) -> bool:
+    return isinstance(value, _AST_LIST_GROWTH) or (isinstance(value, ast.Constant) and value.value in (True, False, None))
+
+
+def _flat_targets(targets):
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            yield from _flat_targets(target.elts)
+        else:
+            yield target
+
+
+def _ast_growth(nodes) -> dict[str, list]:
+    """`_collect_growth`: history path -> its growth nodes."""
+    grown: dict[str, list] = {}
     for node in nodes:
-        target = None
+        name = None
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute) and node.func.attr in _GROW_METHODS:
-                target = node.func.value
+                name = _ast_path(node.func.value)
         elif isinstance(node, ast.AugAssign):
-            if isinstance(node.op, ast.Add):
-                target = node.target
+            if isinstance(node.op, ast.Add) and _is_ast_list_growth(node.value):
+                name = _ast_path(node.target)
         elif isinstance(node, ast.Assign):
-            if isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add):
-                target = node.targets[0]
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            local_functions.add(node.name)
-        name = last_identifier(target) if target is not None else None
+            value = node.value
+            if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and _is_ast_list_growth(value.right):
+                left = _ast_path(value.left)
+                if left is not None and any(_dotted_text(t) == left for t in _flat_targets(node.targets)):
+                    name = left
         if name:
-            grown.add(name)
+            grown.setdefault(name, []).append(node)
+    return grown
+
+
+def _identifiers(exprs) -> set[str]:
+    """Every identifier libcst holds as a `Name` under ``exprs`` (names, attributes, keyword
+    names of inner calls, lambda parameters: what `_references` of a plain name can find), and
+    string subscript keys (the last segment of a dotted path like `st.session_state["messages"]`)."""
+    found: set[str] = set()
+    for expr in exprs:
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name):
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                found.add(node.attr)
+            elif isinstance(node, ast.keyword) and node.arg:
+                found.add(node.arg)
+            elif isinstance(node, ast.arg):
+                found.add(node.arg)
+            elif isinstance(node, ast.Subscript):
+                key = _string_key(node.slice)
+                if key is not None:
+                    found.add(key)  # the last segment of a dotted history's path
+    return found
+
+
+def _call_values(call: ast.Call) -> list:
+    """The `arg.value`s of libcst's `call.args` (a starred argument's value is what it stars)."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
+
+
+def _whole_identifiers(call: ast.Call) -> set[str]:
+    """Last segments of the references `_is_whole` may accept in ``call``'s arguments: anything
+    not under an attribute's or subscript's base or inside a call other than a whole-list wrapper
+    (`list(x)`, `copy(x)`, `x.copy(...)`'s arguments). Subscript indexes are not barriers there."""
+    found: set[str] = set()
+    stack = _call_values(call)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)  # `x.messages`, or its `messages` as a reference to a plain name
+        elif isinstance(node, ast.Subscript):
+            key = _string_key(node.slice)
+            if key is not None:
+                found.add(key)  # `st.session_state["messages"]`
+            stack.append(node.slice)
+        elif isinstance(node, ast.Call):
+            names = last_names(node.func)
+            if any(n in _WHOLE_WRAPPERS for n in names) or \
+                    (isinstance(node.func, ast.Attribute) and node.func.attr == "copy"):
+                stack.append(node.func)
+                stack.extend(_call_values(node))
+                found.update(k.arg for k in node.keywords if k.arg)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _has_role_text(grow) -> bool:
+    """`'"role"' in index.code(grow)`: a string holding `role`, or a node over several lines
+    (a comment there is in its code too)."""
+    if getattr(grow, "end_lineno", grow.lineno) != grow.lineno:
+        return True
+    for node in ast.walk(grow):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str) and "role" in value:
+                return True
+    return False
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """`find`'s first conditions: a list that grows (`_collect_growth`), holds a conversation
+    (`_is_conversation`) and is referenced whole (`_whole_reference`) in the arguments of a call
+    that may send to a model, or of a function of this module that sends one of its parameters
+    (`_sends` / `_local_senders`)."""
+    grown = _ast_growth(nodes)
     if not grown:
         return False
     aliases = Aliases(nodes)
+    llm_calls = [n for n in nodes if isinstance(n, ast.Call) and may_be_llm_call(n, aliases)]
+    if not llm_calls:
+        return False
+    senders = set()
     for node in nodes:
-        if isinstance(node, ast.Call) and (may_be_llm_call(node, aliases) or last_identifier(node.func) in local_functions) \
-                and not grown.isdisjoint(argument_identifiers(node)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            params = {a.arg for a in node.args.args}
+            if params and any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
+                              and not params.isdisjoint(_identifiers(_call_values(n)))
+                              for statement in node.body for n in ast.walk(statement)):
+                senders.add(node.name)
+    sends = llm_calls
+    if senders:
+        sends = llm_calls + [n for n in nodes if isinstance(n, ast.Call) and not senders.isdisjoint(last_names(n.func))]
+    whole = [(call, _whole_identifiers(call)) for call in sends]
+    keyed = None
+    tree = None
+    for name, grows in grown.items():
+        segment = name.split(".")[-1]
+        calls = [call for call, names in whole if segment in names]
+        if not calls:
+            continue
+        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows)):
+            # Named in a request's `messages=` / `input=` / `contents=`.
+            if keyed is None:
+                keyed = _identifiers(k.value for call in sends for k in call.keywords
+                                     if k.arg in {"messages", "input", "contents"})
+            if segment not in keyed:
+                continue
+        tree = tree or _Tree(nodes)
+        if any(_may_have_region(call, name, grows, tree) for call in calls):
             return True
     return False
+
+
+class _Tree:
+    """Parents of the module's ast nodes, built only for files that get this far."""
+
+    def __init__(self, nodes) -> None:
+        self.nodes = nodes
+        self.parents = {id(child): node for node in nodes for child in ast.iter_child_nodes(node)}
+
+    def ancestors(self, node):
+        parents = self.parents
+        while id(node) in parents:
+            node = parents[id(node)]
+            yield node
+
+    def scope_of(self, node):
+        """`ModuleIndex.scope_of`: the nearest function, or None for the module."""
+        return next((a for a in self.ancestors(node) if isinstance(a, _AST_FUNCTIONS)), None)
+
+    def contains(self, outer, inner) -> bool:
+        return any(a is outer for a in self.ancestors(inner))
+
+    def list_assignments(self, name: str, values: tuple):
+        """Assignments (`index.assignments`: plain, annotated, augmented) of ``name`` whose value
+        is one of ``values``; a `list(...)` call counts when ``values`` has ast.Call."""
+        for node in self.nodes:
+            if isinstance(node, ast.Assign):
+                targets = _flat_targets(node.targets)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                targets = _flat_targets([node.target])
+            else:
+                continue
+            value = node.value
+            if not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
+                continue
+            if any(_dotted_text(t) == name for t in targets):
+                yield node
+
+
+_AST_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
+    """`_growth_region` without its trimming tests."""
+    scope = tree.scope_of(call)
+    if name.startswith("self."):
+        cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
+        return cls is not None and any(tree.contains(cls, g) for g in grows) and \
+            any(tree.contains(cls, a) for a in tree.list_assignments(name, (ast.List, ast.ListComp, ast.Call)))
+    if "session_state" in name:
+        return True
+    # A loop between the call and its scope that holds a growth of the same scope.
+    for loop in tree.ancestors(call):
+        if loop is scope:
+            break
+        if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and \
+                any(tree.contains(loop, g) and tree.scope_of(g) is scope for g in grows):
+            return True
+    # A module-level list sent from a function.
+    return scope is not None and any(tree.scope_of(a) is None
+                                     for a in tree.list_assignments(name, (ast.List, ast.ListComp)))
 
 
 class _History:
@@ -577,6 +796,33 @@ INVALID = [
             response = client.responses.create(model="gpt-4.1", input=input_items)
             input_items += response.output
     """,
+    # Grown by `x = x + [...]` only (no append / += in the file).
+    """
+    def chat(client):
+        messages = []
+        while True:
+            messages = messages + [{"role": "user", "content": input()}]
+            reply = client.chat.completions.create(model="gpt-4o", messages=messages)
+            print(reply)
+    """,
+    # A multi-line growth: the role is in a comment, the name says nothing.
+    """
+    def chat(llm):
+        items = []
+        while True:
+            items.append(
+                make_turn(input())  # {"role": "user", ...}
+            )
+            llm.invoke(list(items))
+    """,
+    # Grown through a string-keyed subscript, sent through a local sender.
+    """
+    import streamlit as st
+    def send(client, conversation_items):
+        return client.chat.completions.create(model="gpt-4o", messages=conversation_items)
+    st.session_state["log"].append({"role": "user", "content": st.chat_input()})
+    send(client, st.session_state["log"])
+    """,
 ]
 
 
@@ -623,8 +869,9 @@ class UnboundedHistory(Rule):
     code = CODE
     name = NAME
     message = "a message history that grows without a bound and is sent whole on every call"
-    # A list that grows in a file that sends to a model.
-    triggers = ((r"\.append\(|\.extend\(|\.insert\(|\+=", SENDS_TRIGGER),)
+    # A list that grows (`append` / `extend` / `insert`, maybe spaced or split over lines,
+    # `+=`, or `x = x + [...]`: hence the bare `+`) in a file that sends to a model.
+    triggers = ((r"append|extend|insert|\+", SENDS_TRIGGER),)
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
