@@ -302,3 +302,23 @@ def assignments(nodes: Sequence[ast.AST]):
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             for text in target_texts(node.target):
                 yield text, node.value
+
+
+def libcst_scopes(tree_nodes: Sequence[ast.AST]) -> list[list[ast.AST]]:
+    """The module's nodes grouped as `_index.ModuleIndex.scope_of` groups libcst nodes: by the
+    nearest enclosing (async) function, its decorators, defaults and annotations included (they
+    have the FunctionDef as an ancestor); module-level and class-body code in one group. Unlike
+    `function_scopes`, which puts decorators and defaults in the enclosing scope."""
+    roots = [n for n in tree_nodes if isinstance(n, ast.Module)] + [n for n in tree_nodes if isinstance(n, _FUNCTIONS)]
+    groups = []
+    for root in roots:
+        group: list[ast.AST] = []
+        stack = list(ast.iter_child_nodes(root))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _FUNCTIONS):
+                continue  # its own group, decorators and defaults included
+            group.append(node)
+            stack.extend(ast.iter_child_nodes(node))
+        groups.append(group)
+    return groups

@@ -13,10 +13,10 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import identifier_text, is_len_call, number
+from ._ast_gate import Aliases, last_names, len_argument, libcst_scopes, may_call_llm, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
-from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
+from ._llm import inside_display_call, is_tokenizer_call
 
 CODE = "TB202"
 NAME = "chars-vs-token-limit"
@@ -342,33 +342,143 @@ INVALID = [
             raise ValueError("transcript exceeds Claude's context window")
         return transcript
     """,
+    # The limit on the line after the operator (the text triggers look two lines far).
+    """
+    def fits(text, cfg):
+        return len(text) <= (
+            cfg.max_context_tokens - cfg.reserved
+        )
+    """,
+    # The limit on the line before (black puts the operator first when it splits).
+    """
+    def overflows(prompt, settings):
+        return (
+            settings.model_context_window
+            < len(prompt)
+        )
+    """,
+    # A literal limit on the left, and a plain word as the text: the model call makes it a prompt.
+    """
+    def ask(llm, text):
+        if 4000 < len(text):
+            text = text[-4000:]
+        return llm.invoke(text)
+    """,
 ]
 
 
 
+def _ast_not_text(text: ast.AST) -> bool:
+    """`_is_token_list` (without its assignment test) or `_is_list_like`: `len(text)` is surely
+    not a number of characters."""
+    names = last_names(text)
+    if isinstance(text, ast.Call) and all(name == "encode" for name in names):
+        return True
+    if all(has_word(name, ("tok", "ids", "encod", "byte", "enc", "bpe")) for name in names):
+        return True
+    if isinstance(text, (ast.List, ast.ListComp, ast.Tuple, ast.Set, ast.Dict)):
+        return True
+    return all(_is_list_name(name or "") for name in names)
+
+
+def _is_list_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in {"messages", "history", "docs", "documents", "chunks", "items", "turns",
+                       "results", "nodes", "rows", "lines", "records", "examples", "tools"} \
+        or lowered.endswith(("_messages", "_list", "_docs", "_chunks", "_items", "_turns")) \
+        or is_plural_collection(name)
+
+
+def _ast_token_limit(expr: ast.AST) -> bool:
+    """`_token_limit` on any name `last_name` may give."""
+    return any(any(w.startswith("tok") or w in {"context", "ctx"} for w in words(name))
+               and not has_word(name, _NOT_TOKEN_WORDS) for name in last_names(expr))
+
+
+def _ast_limit(limit: ast.AST, text: ast.AST) -> str | None:
+    """`_limit_message` on `ast`: "named" for a token-limit name, "literal" for a literal limit
+    that `_prompt_like` may accept without an LLM call, "flow" for one that needs an LLM call in
+    the comparison's function (`flows_into_llm` / `_sent_directly`), None where it gives none.
+    `_measured_in_chars` is left out (a superset)."""
+    if _ast_token_limit(limit):
+        return "named"
+    if isinstance(limit, ast.BinOp) and (_ast_token_limit(limit.left) or _ast_token_limit(limit.right)):
+        if isinstance(limit.op, ast.Mult) and any((number(x) or 0) >= 3 for x in (limit.left, limit.right)):
+            return None
+        return "named"
+    value = number(limit)
+    if not isinstance(value, int) or value < _MIN_LITERAL_LIMIT:
+        return None
+    names = last_names(text)
+    if all(has_word(name, ("byte", "char", "payload", "file", "body", "url", "path", "html")) for name in names):
+        return None
+    if value >= _NAME_ALONE_LITERAL_LIMIT and any(has_word(name, _PROMPTISH_WORDS) for name in names):
+        return "literal"
+    return "flow" if isinstance(text, (ast.Name, ast.Attribute)) else None
+
+
 def _ast_may_report(nodes, settings) -> bool:
-    """An ordering comparison of `len(x)` with a literal >= _MIN_LITERAL_LIMIT or with an
-    expression naming a token/context limit (a superset of `find`)."""
+    """An ordering comparison of `len(x)`, `x` maybe text, with a token-limit name, or with a
+    literal >= _MIN_LITERAL_LIMIT for prompt-like text or text in a function that may call a model
+    (a superset of `find`; display calls, tokenizer fallbacks and `tokenizer_used_on` left out)."""
+    flows = []
     for node in nodes:
         if not isinstance(node, ast.Compare) or not any(isinstance(op, _AST_ORDER_OPS) for op in node.ops):
             continue
         operands = [node.left, *node.comparators]
         for i, operand in enumerate(operands):
-            if not is_len_call(operand):
+            text = len_argument(operand)
+            if text is None or _ast_not_text(text):
                 continue
             for j, other in enumerate(operands):
                 if j == i:
                     continue
-                value = number(other)
-                if value is not None and value >= _MIN_LITERAL_LIMIT:
+                kind = _ast_limit(other, text)
+                if kind == "flow":
+                    flows.append(node)
+                elif kind is not None:
                     return True
-                text = identifier_text(other)
-                if "tok" in text or "ctx" in text or "context" in text:
-                    return True
-    return False
+    if not flows or not may_call_llm(nodes):
+        return False
+    aliases = Aliases(nodes)
+    wanted = {id(node) for node in flows}
+    return any(any(id(n) in wanted for n in group) and may_call_llm(group, aliases) for group in libcst_scopes(nodes))
 
 
 _AST_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+
+
+# Text triggers: a superset of `find` as far as one comparison stays within two lines
+# (`len(` and its `)` on one line, as before; the limit on that line, the line after the
+# operator, or, for `LIMIT < len(x)`, the line before). Lookaheads are atomic in `re`:
+# `(?=(X))\1` commits to the first X, which keeps these regexes linear in the line length
+# (no retry from each later X).
+# - `_token_limit`: a word starting with "tok" or the word "context"/"ctx" in the limit's name.
+_LIMIT_NAME = r"(?i:tok|ctx|context)"
+# - `_limit_message` literal: `number_value` int >= 1000: 4+ digits, `1_000`, hex/octal/binary,
+#   or a product of literals (`32 * 32`).
+_LIMIT_LITERAL = r"(?:\d{4}|\d_\d|0[xXoObB]|\d\)*\s*\*)"
+# ... and `_prompt_like`: a prompt-ish name (`_PROMPTISH_WORDS`) or an LLM call in the module
+# (`flows_into_llm` / `_sent_directly` use `is_llm_call`, whose every callee's last name contains
+# one of the first nine words: SDK create/parse/stream/generate_content, LiteLLM *completion,
+# framework invoke/predict/chat/complete/generate/stream_*).
+_LITERAL_WORDS = (r"(?i)create|parse|stream|generate|complet|invoke|predict|chat|"
+                  + "|".join(_PROMPTISH_WORDS))
+_LEN_THEN_OP = r"len\((?=([^\n]*?\)\s*[<>]))\1[^\n]*(?:\n[^\n]*)?"
+# `[<>]=?\s*len\(` itself scans every byte of the file; this superset of it only looks behind each
+# `len(` (0 or 1 whitespace after the operator, or any `len(` after 2+ whitespace characters).
+_OP_BEFORE_LEN = r"len\((?:(?<=[<>]len\()|(?<=[<>]=len\()|(?<=[<>]\slen\()|(?<=[<>]=\slen\()|(?<=\s\slen\())"
+_OP_THEN_LEN = r"[^\n]*(?:\n[^\n]*)?[<>]=?\s*len\("
+_TRIGGERS = (
+    (r"(?i)tok|ctx|context", _LEN_THEN_OP + _LIMIT_NAME),
+    (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
+     r"(?m)^(?=([^\n]*?" + _LIMIT_NAME + r"))\1" + _OP_THEN_LEN),
+    (_LITERAL_WORDS, _LEN_THEN_OP + _LIMIT_LITERAL),
+    # `100_000 < len(x)`: a line with both (faster than the name's form; the line before is
+    # left out: a literal limit split from its operator is not how code is written).
+    (_LITERAL_WORDS, _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
+     r"(?m)^(?=[^\n]*[<>]=?[ \t]*len\()[^\n]*?" + _LIMIT_LITERAL),
+)
 
 
 class CharsVsTokenLimit(Rule):
@@ -406,9 +516,9 @@ class CharsVsTokenLimit(Rule):
     code = CODE
     name = NAME
     message = "a character length compared with a token-sized limit"
-    # A len() in an order comparison, near token-limit words or an LLM call.
-    triggers = ((r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", r"(?i)tok|context|ctx|prompt|history|transcript"),
-                (r"len\([^\n]*\)\s*[<>]|[<>]=?\s*len\(", SENDS_TRIGGER))
+    # `len(...)` in an order comparison whose other side is on the same line (or the line after /
+    # before) and is a token-limit name or a literal that can be >= 1000 (see _TRIGGERS above).
+    triggers = _TRIGGERS
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
