@@ -13,9 +13,9 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, identifier_text, last_identifier, may_be_llm_call
+from ._ast_gate import _SDK_LAST, Aliases, dotted_name, import_origins, last_names, may_be_llm_call
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
-from ._llm import SENDS_TRIGGER, is_llm_call
+from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call
 
 CODE = "TB301"
 NAME = "retry-resends-oversized"
@@ -635,42 +635,275 @@ INVALID = [
             except Exception:
                 time.sleep(attempt + 1)
     """,
+    # No retry word anywhere: the loop variable is `i`, the handler a bare except.
+    """
+    async def ask(client, messages):
+        for i in range(3):
+            try:
+                return await client.messages.create(model="claude-sonnet-4-5", max_tokens=512, messages=messages)
+            except:
+                pass
+    """,
+    # The retry count is only named in a comment inside the `while` test.
+    """
+    def ask(client, items):
+        count = 0
+        while (count  # retries so far
+               < 3):
+            try:
+                return client.chat.completions.create(model="gpt-4o", messages=items)
+            except Exception:
+                count += 1
+    """,
 ]
 
 
 
-def _ast_may_report(nodes, settings) -> bool:
-    """One of `find`'s three shapes, each around a call that may send to a model: a `try` in a
-    `for ... in range(...)` / `while` loop, a function under a retry decorator, or a loop over a
-    `Retrying(...)` object."""
-    aliases = Aliases(nodes)
+# ---- ast prefilter: `find`'s three shapes on CPython's ast --------------------------------------
 
-    def sends(statements) -> bool:
-        return any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
-                   for statement in statements for n in ast.walk(statement))
+_FRAMEWORK_SENDS = frozenset({"invoke", "ainvoke", "complete", "acomplete", "chat", "achat"})  # `_is_framework_send`
+_STRICT_LAST = _SDK_LAST | frozenset(_LITELLM_FUNCTIONS)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
-    def callee(expr) -> str:
-        name = last_identifier(expr) or ""
-        return f"{name} {aliases.origin(name) or ''}" if isinstance(expr, ast.Name) else name
 
-    for node in nodes:
-        if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Call):
-            if callee(node.iter.func).endswith("Retrying") or "Retrying " in callee(node.iter.func):
-                if sends(node.body):
-                    return True
-            if last_identifier(node.iter.func) != "range":
+class _Module:
+    """What the gate's tests share: the module's import origins, read once when first needed."""
+
+    def __init__(self, nodes) -> None:
+        self.nodes = nodes
+        self._origins = None
+        self.aliases = Aliases(nodes)
+
+    def origins(self, name: str) -> set[str]:
+        if self._origins is None:
+            self._origins = import_origins(self.nodes)
+        return self._origins.get(name, set())
+
+    def last_of_origins(self, name: str) -> set[str]:
+        return {origin.rsplit(".", 1)[-1] for origin in self.origins(name)}
+
+    def strict_send(self, call: ast.Call) -> bool:
+        """A superset of `is_llm_call(c, broad=False) or (is_llm_call(c) and _is_framework_send(c))`:
+        an SDK / LiteLLM method name, or a framework verb called on something with arguments."""
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            return func.attr in _STRICT_LAST or (func.attr in _FRAMEWORK_SENDS and bool(call.args or call.keywords))
+        if isinstance(func, ast.Name):
+            return func.id in _STRICT_LAST or not _STRICT_LAST.isdisjoint(self.last_of_origins(func.id))
+        return False
+
+    def names_end_with(self, expr, suffix: str) -> bool:
+        """Could `index.qualified(expr)` end with ``suffix`` (an identifier)?"""
+        if isinstance(expr, ast.Attribute):
+            return expr.attr.endswith(suffix) and dotted_name(expr) is not None
+        if isinstance(expr, ast.Name):
+            return expr.id.endswith(suffix) or any(o.endswith(suffix) for o in self.origins(expr.id))
+        return False
+
+
+def _walk(statements, stop=()):
+    """Every node under ``statements``, not entering nodes of the ``stop`` kinds."""
+    stack = list(statements)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, stop):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _ast_names(exprs) -> set[str]:
+    """A subset of `names_in`: names and dotted attribute chains (libcst also adds attribute and
+    keyword names), so an overlap found here is one the rule finds too."""
+    found: set[str] = set()
+    for expr in exprs:
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name):
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                text = dotted_name(node)
+                if text is not None:
+                    found.add(text)
+    return found
+
+
+def _argument_values(call: ast.Call) -> list:
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
+
+
+def _has_no_names(expr) -> bool:
+    """`not names_in(expr)`: libcst has a Name for every name, attribute, keyword, lambda
+    parameter and True / False / None."""
+    for node in ast.walk(expr):
+        if isinstance(node, (ast.Name, ast.Attribute, ast.arg)) or (isinstance(node, ast.keyword) and node.arg) or \
+                (isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool))):
+            return False
+    return True
+
+
+def _constant_content_ast(call: ast.Call) -> bool:
+    """`_constant_content`: only keyword arguments, no `**`, content keywords all literals."""
+    content = [k.value for k in call.keywords if k.arg in _CONTENT_KEYWORDS]
+    if not content or call.args or any(k.arg is None for k in call.keywords):
+        return False
+    return all(_has_no_names(value) for value in content)
+
+
+def _is_broad_type(expr) -> bool:
+    return any(name in _BROAD and not _is_transient(name) for name in last_names(expr) if name)
+
+
+def _broad_types_ast(expr) -> bool:
+    """`_broad_types(expr)` is not empty."""
+    exprs = expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]
+    return any(_is_broad_type(e.value if isinstance(e, ast.Starred) else e) for e in exprs)
+
+
+def _broad_filter(expr) -> bool:
+    """`_broad_in_retry_filter(expr)` is not empty (any argument where the rule reads the first)."""
+    if isinstance(expr, ast.BinOp):
+        if isinstance(expr.op, ast.BitAnd):
+            return _broad_filter(expr.left) and _broad_filter(expr.right)
+        return _broad_filter(expr.left) or _broad_filter(expr.right)
+    if not isinstance(expr, ast.Call):
+        return False
+    values = _argument_values(expr)
+    names = last_names(expr.func)
+    if "retry_if_exception_type" in names and (not values or any(_broad_types_ast(v) for v in values)):
+        return True
+    if "retry_any" in names and any(_broad_filter(v) for v in values):
+        return True
+    return "retry_all" in names and bool(values) and all(_broad_filter(v) for v in values)
+
+
+def _tenacity_may_complain(call) -> bool:
+    """`_tenacity_problem(call)` may give a message."""
+    if call is None:
+        return True
+    retry = [k.value for k in call.keywords if k.arg == "retry"]
+    return not retry or _broad_filter(retry[0])
+
+
+def _backoff_may_complain(call) -> bool:
+    """`_backoff_problem(call)` may give a message."""
+    if call is None or any(k.arg == "giveup" for k in call.keywords):
+        return False
+    exception = [k.value for k in call.keywords if k.arg == "exception"]
+    if not exception:
+        positional = [a for a in call.args if not isinstance(a, ast.Starred)]
+        if len(positional) < 2:
+            return False
+        exception = [positional[1]]
+    return _broad_types_ast(exception[0])
+
+
+def _contains_stop_ast(statements) -> bool:
+    return any(isinstance(n, (ast.Raise, ast.Return, ast.Break))
+               for n in _walk(statements, (*_DEFS, ast.Lambda)))
+
+
+def _direct_trys_ast(loop) -> list:
+    """`_direct_trys`: `try` statements in the loop body, not inside a nested loop or function."""
+    return [n for n in _walk(loop.body, (*_LOOPS, *_DEFS)) if isinstance(n, ast.Try)]
+
+
+def _test_may_name_retries(test) -> bool:
+    """`any(w in index.code(loop.test).lower() for w in ("retr", "attempt", "tries", "try"))`.
+    A one-line test without strings holds only identifiers, keywords, numbers and operators; a
+    test over several lines may hold a comment, and a literal's code may differ from its value."""
+    if getattr(test, "end_lineno", test.lineno) != test.lineno:
+        return True
+    words = []
+    for node in ast.walk(test):
+        if isinstance(node, (ast.JoinedStr, ast.Constant)) and isinstance(getattr(node, "value", ""), (str, bytes)):
+            return True
+        if isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.append(node.attr)
+        elif isinstance(node, ast.keyword) and node.arg:
+            words.append(node.arg)
+        elif isinstance(node, ast.arg):
+            words.append(node.arg)
+    text = " ".join(words).lower()
+    return any(w in text for w in ("retr", "attempt", "tries", "try"))
+
+
+def _is_retry_loop_ast(loop) -> bool:
+    """`_is_retry_loop` (the `input(` test of a `while True` body left out)."""
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        return isinstance(loop.iter, ast.Call) and "range" in last_names(loop.iter.func)
+    if _test_may_name_retries(loop.test):
+        return True
+    test = loop.test
+    if (isinstance(test, ast.Constant) and test.value is True) or (isinstance(test, ast.Name) and test.id.lower() == "true"):
+        return any(_contains_stop_ast(t.body) or _contains_stop_ast(t.orelse) for t in _direct_trys_ast(loop))
+    return False
+
+
+def _loop_may_report(loop, module: _Module) -> bool:
+    """`_loop_retries` for one loop, without the handler's guarded-stop test."""
+    body = list(_walk(loop.body))
+    if any(isinstance(n, ast.Call) and all(has_word(name, _SHRINK_WORDS) for name in last_names(n.func)) for n in body):
+        return False  # `_shrinks(loop.body, ...)` by a trimming call, whatever the request
+    changed: set[str] = set()  # names `_shrinks` sees reassigned, mutated or deleted
+    for n in body:
+        if isinstance(n, ast.Assign):
+            for target in n.targets:
+                changed.add(dotted_name(target) or "")
+                if isinstance(target, ast.Subscript):
+                    changed.add(dotted_name(target.value) or "")
+        elif isinstance(n, ast.AugAssign):
+            changed.add(dotted_name(n.target) or "")
+        elif isinstance(n, ast.Delete):
+            changed |= _ast_names(n.targets)
+    changed.discard("")
+    loop_names = _ast_names([loop.target]) if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
+    for try_node in _direct_trys_ast(loop):
+        viable = False
+        for call in _walk(try_node.body):
+            if not isinstance(call, ast.Call) or not module.strict_send(call):
                 continue
-        elif not isinstance(node, ast.While):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
-                for decorator in node.decorator_list:
-                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                    words = identifier_text(target) + " " + callee(target)
-                    if ("retry" in words or "on_exception" in words) and sends(node.body):
-                        return True
+            request = _ast_names(_argument_values(call))
+            if request & loop_names or request & changed or _constant_content_ast(call):
+                continue  # a batch loop, a re-built prompt, a fixed probe
+            viable = True
+            break
+        if not viable:
             continue
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.Try) and sends(inner.body):
+        for handler in try_node.handlers:
+            if handler.type is None or _broad_types_ast(handler.type):
+                # The first broad handler: `_unconditional_stop` ends the rule's look at this try.
+                if not any(isinstance(s, (ast.Raise, ast.Return, ast.Break)) for s in handler.body):
+                    return True
+                break
+    return False
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """One of `find`'s three shapes, each around a call that may send to a model: a retry loop
+    (`for ... in range(...)`, a `while` whose test names retries or is `True`) whose direct `try`
+    has a broad first-reached handler that does not stop; a function under a tenacity `retry` /
+    `backoff.on_exception` decorator that may retry a 400; a loop over a `Retrying(...)` object
+    that may retry a 400."""
+    module = _Module(nodes)
+    for node in nodes:
+        if isinstance(node, _LOOPS):
+            if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Call) and \
+                    module.names_end_with(node.iter.func, "Retrying") and _tenacity_may_complain(node.iter) and \
+                    any(isinstance(n, ast.Call) and may_be_llm_call(n, module.aliases) for n in _walk(node.body)):
                 return True
+            if _is_retry_loop_ast(node) and _loop_may_report(node, module):
+                return True
+        elif isinstance(node, _DEFS) and node.decorator_list:
+            for decorator in node.decorator_list:
+                call = decorator if isinstance(decorator, ast.Call) else None
+                target = call.func if call is not None else decorator
+                tenacity = module.names_end_with(target, "retry") and _tenacity_may_complain(call)
+                backoff = module.names_end_with(target, "on_exception") and _backoff_may_complain(call)
+                if (tenacity or backoff) and any(isinstance(n, ast.Call) and module.strict_send(n)
+                                                 for n in _walk(node.body, _DEFS)):
+                    return True
     return False
 
 
@@ -719,8 +952,12 @@ class RetryResendsOversized(Rule):
     code = CODE
     name = NAME
     message = "a retry around an LLM call that re-sends the same request after a 400"
-    # A retry construct in a file that sends to a model.
-    triggers = ((r"(?i)retr|backoff|attempt|tries|for _ in range\(|while true", SENDS_TRIGGER),)
+    # `_loop_retries` needs a `try` with handlers in a `for ... in range(...)` or `while` loop
+    # (whatever the loop variable is called); `_decorator_retries` a name qualified as
+    # `tenacity.retry` or `backoff...on_exception`, and `_retrying_objects` one ending in
+    # `Retrying` (the import or the dotted name holds those words).
+    triggers = ((r"except", r"range|while", SENDS_TRIGGER), (r"tenacity|Retrying", SENDS_TRIGGER),
+                (r"on_exception", r"backoff", SENDS_TRIGGER))
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]

@@ -107,13 +107,15 @@ _AST_LIST_GROWTH = (ast.List, ast.ListComp, ast.Name, ast.Attribute, ast.Call, a
 
 
 def _is_ast_list_growth(value) -> bool:
-    return isinstance(value, _AST_LIST_GROWTH) or (isinstance(value, ast.Constant) and value.value in (True, False, None))
+    return isinstance(value, _AST_LIST_GROWTH) or (isinstance(value, ast.Constant) and (value.value is None or isinstance(value.value, bool)))
 
 
 def _flat_targets(targets):
     for target in targets:
         if isinstance(target, (ast.Tuple, ast.List)):
             yield from _flat_targets(target.elts)
+        elif isinstance(target, ast.Starred):
+            yield from _flat_targets([target.value])
         else:
             yield target
 
