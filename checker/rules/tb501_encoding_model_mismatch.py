@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import assignments, import_origins, qualified_names, string_constant
+from ._ast_gate import import_origins, qualified_names, string_constant, target_texts
 from ._index import ModuleIndex, positional_args, string_value, index_module
 from ._models import (_MODEL_KEYWORDS, project_lookup, is_claude, is_model_name_key, last_name_of_target, lookup,
                       model_uses, same_tokenizer)
@@ -244,6 +244,15 @@ INVALID = [
     settings["model"] = "gpt-4o"
     ENC = load("cl100k_base")
     """,
+    # libcst's parameters leave positional-only ones out, so gpt-4 below is no use of a model and
+    # does not excuse cl100k_base (the ast gate must not let it).
+    """
+    import tiktoken
+    MODEL = "gpt-4o"
+    ENC = tiktoken.get_encoding("cl100k_base")
+    def count(text, model="gpt-4", /):
+        return len(ENC.encode(text))
+    """,
     # A function defined in an `except` block is not the fallback (the ast gate stops at defs too).
     """
     import tiktoken
@@ -323,42 +332,62 @@ def _ast_encodings(nodes, lookup_model) -> list[str]:
 
 
 def _ast_model_literals(nodes):
-    """`_models._model_literals` on ast: model keywords, `{"model": ...}` entries, model-named
-    parameter defaults (positional-only ones too) and assignments to model-named targets."""
+    """(literal, certain) for `_models._model_literals` on ast: model keywords, `{"model": ...}`
+    entries, model-named parameter defaults and assignments to model-named targets. `certain` is
+    False where ast cannot tell whether libcst counts it: positional-only defaults (libcst leaves
+    them out) and `x["model",]` targets (libcst names `x[("model",)]` by nothing)."""
     for node in nodes:
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
                 if keyword.arg in _MODEL_KEYWORDS:
-                    yield string_constant(keyword.value)
+                    yield string_constant(keyword.value), True
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if string_constant(key) in _MODEL_KEYWORDS:
-                    yield string_constant(value)
+                    yield string_constant(value), True
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args
             positional = [*args.posonlyargs, *args.args]
             defaults = zip(positional[len(positional) - len(args.defaults):], args.defaults)
             for arg, default in [*defaults, *zip(args.kwonlyargs, args.kw_defaults)]:
                 if default is not None and is_model_name_key(arg.arg):
-                    yield string_constant(default)
-    for target, value in assignments(nodes):
-        if value is not None and is_model_name_key(last_name_of_target(target)):
-            yield string_constant(value)
+                    yield string_constant(default), arg not in args.posonlyargs
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        literal = string_constant(value)
+        if not literal:
+            continue
+        for target in targets:
+            for text in target_texts(target):
+                if is_model_name_key(last_name_of_target(text)):
+                    yield literal, "[" not in text or not _has_one_tuple_key(target)
+
+
+def _has_one_tuple_key(target) -> bool:
+    return any(isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Tuple) and len(n.slice.elts) == 1
+               for n in ast.walk(target))
 
 
 def _ast_may_report(nodes, settings) -> bool:
     """`find` on CPython's ast, with the same registry lookups: a fixed tiktoken encoding outside
-    an `except` fallback, and a model the module uses whose tokenizer matches none of them."""
+    an `except` fallback, and a model the module uses whose tokenizer matches none of them.
+    More encodings only add reports, but more model uses can also remove them (a matching one),
+    so the uses ast is unsure of only count towards "the module uses a model"."""
     lookup_model = project_lookup(settings.project_root)
     encodings = _ast_encodings(nodes, lookup_model)
     if not encodings:
         return False
-    tokenizers = set()
-    for literal in _ast_model_literals(nodes):
+    certain, possible = set(), set()
+    for literal, is_certain in _ast_model_literals(nodes):
         info = lookup_model(literal) if literal else None
         if info is not None:
-            tokenizers.add(info.tokenizer)
-    return bool(tokenizers) and any(not any(same_tokenizer(e, t) for t in tokenizers) for e in encodings)
+            (certain if is_certain else possible).add(info.tokenizer)
+    return bool(certain or possible) and any(not any(same_tokenizer(e, t) for t in certain) for e in encodings)
 
 
 class EncodingModelMismatch(Rule):

@@ -16,7 +16,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import number
+from ._ast_gate import last_names, number, string_constant
 from ._index import ModuleIndex, has_word, last_name, number_value, string_value, index_module
 from ._models import project_lookup, is_model_name_key, lookup
 
@@ -36,6 +36,8 @@ _NOT_WINDOW_WORDS = ("output", "completion", "response", "generation", "new", "r
 _HISTORIC_WINDOWS = {2048, 2049, 4097}
 _MIN_WINDOW = 1024
 _MAX_LOOKBACK = 3  # statements between a model assignment and its window constant
+# Text of a literal `_int` can accept (a text trigger).
+_NUMBER_TEXT = r"\d[_\d]{3}|[\d.][eE][-+]?\d|0[xXoObB]|[\d.](?:[\s)\\]|#[^\n]*\n)*\*"
 
 
 def _window_like(value: int, known_windows: frozenset[int]) -> bool:
@@ -284,6 +286,17 @@ VALID = [
     """
     PROFILES = {"text-embedding-ada-002": {"max_input_tokens": 8192, "dimensions": 1536}}
     """,
+    # The ast gate rejects these: too far apart (positions, not lines), a one-line class body
+    # (libcst's neighbour check reads indented class bodies only), an unknown model.
+    """
+    MODEL = "gpt-4o"
+    A = 1
+    B = 2; C = 3
+    D = 4
+    MAX_CONTEXT_TOKENS = 100_000
+    class Settings: model_name = "gpt-4"; max_context_tokens = 128_000
+    LIMITS = {"gpt-4o-max-pro": 4096}
+    """,
     # A round number under the window is headroom, not a stale figure.
     """
     llm.model = "gpt-4o"
@@ -335,23 +348,161 @@ INVALID = [
     """
     MAX_TOKENS_BY_MODEL = {"gpt-4o": 4097}
     """,
+    # Any case (the registry ignores it), and a product of literals.
+    """
+    MODEL = "GPT-4o"
+    MAX_CONTEXT_TOKENS = 64 * 64
+    """,
+    # Statements of one line are one position for the lookback (the ast gate groups them too).
+    """
+    MODEL = "o3-mini"; A = 1; B = 2; C = 3
+    D = 4
+    E = 5
+    CTX_WINDOW = 8192
+    """,
+    # A provider-prefixed name; a table named by a one-element tuple subscript (libcst keys it).
+    """
+    cfg = Config(model="openai/o3", context_window=1_000_000)
+    limits = {}
+    limits["context_window",] = {"gpt-4o": 8192}
+    """,
 ]
 
 
 
-def _ast_may_report(nodes, settings) -> bool:
-    """Every report is about a whole-number literal >= _MIN_WINDOW (see `_int`) written next to
-    a model name, which is a string literal."""
-    has_string = has_window = False
+def _ast_int(expr) -> int | None:
+    """`_int` on ast (`number` mirrors `number_value`)."""
+    value = number(expr)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= _MIN_WINDOW else None
+
+
+def _windowish_any(names, *, ambiguous_ok: bool) -> bool:
+    return any(_windowish_name(name, ambiguous_ok=ambiguous_ok) for name in names)
+
+
+def _ast_table_names(nodes) -> dict[int, tuple]:
+    """id(dict) -> what `_table_name` may give for it (`last_names`: candidates, see there)."""
+    names: dict[int, tuple] = {}
     for node in nodes:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            has_string = True
-        elif not has_window and isinstance(node, (ast.Constant, ast.BinOp)):
-            value = number(node)
-            has_window = value is not None and value >= _MIN_WINDOW
-        if has_string and has_window:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            names[id(node.value)] = last_names(node.targets[0])
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Dict):
+            names[id(node.value)] = last_names(node.target)
+        elif isinstance(node, ast.keyword) and node.arg is not None and isinstance(node.value, ast.Dict):
+            names[id(node.value)] = (node.arg,)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if key is not None and isinstance(value, ast.Dict):
+                    names[id(value)] = (string_constant(key),)
+    return names
+
+
+def _ast_tables(dicts, table_names, check) -> bool:
+    """`_tables` (an ambiguous table name counts as windowish, and as explicit, if any candidate is)."""
+    for d in dicts:
+        table = table_names.get(id(d), (None,))
+        table_is_windows = _windowish_any(table, ambiguous_ok=True)
+        for key, element in zip(d.keys, d.values):
+            if key is None:
+                continue
+            value = _ast_int(element)
+            records = [inner for inner_key, inner in zip(element.keys, element.values)
+                       if inner_key is not None and _windowish_name(string_constant(inner_key), ambiguous_ok=False)
+                       and _ast_int(inner) is not None] if isinstance(element, ast.Dict) else []
+            if not ((value is not None and table_is_windows) or records):
+                continue
+            model = string_constant(key)
+            if value is not None and check(value, model, explicit=_windowish_any(table, ambiguous_ok=False)):
+                return True
+            if any(check(_ast_int(inner), model) for inner in records):
+                return True
+    return False
+
+
+def _ast_keyword_pairs(calls, dicts, check) -> bool:
+    """`_keyword_pairs`: a model keyword and a window keyword in one call, or the same keys in
+    one dict (built as the rule builds `entries`: later duplicates win, first position kept)."""
+    for call in calls:
+        model = None
+        for keyword in call.keywords:
+            if keyword.arg is not None and is_model_name_key(keyword.arg):
+                model = string_constant(keyword.value) or model
+        if model and any(keyword.arg is not None and _windowish_name(keyword.arg, ambiguous_ok=False)
+                         and check(_ast_int(keyword.value), model) for keyword in call.keywords):
+            return True
+    for d in dicts:
+        entries = {string_constant(k): v for k, v in zip(d.keys, d.values) if k is not None}
+        model = next((string_constant(v) for k, v in entries.items() if is_model_name_key(k) and string_constant(v)), None)
+        if model and any(_windowish_name(k, ambiguous_ok=False) and check(_ast_int(v), model)
+                         for k, v in entries.items()):
             return True
     return False
+
+
+def _ast_blocks(nodes):
+    """The module body and every indented class body (a one-line `class A: x = 1` has its body
+    on the `class` line; with a header over several lines it is kept, which only adds), as lists
+    of positions: the statements of one line (`a = 1; b = 2`) share one, as in a
+    SimpleStatementLine."""
+    bodies = [n.body for n in nodes if isinstance(n, ast.Module)
+              or isinstance(n, ast.ClassDef) and n.body[0].lineno != n.lineno]
+    for body in bodies:
+        block: list[list[ast.stmt]] = []
+        last_line = None
+        for statement in body:
+            if statement.lineno == last_line:
+                block[-1].append(statement)
+            else:
+                block.append([statement])
+                last_line = statement.lineno
+        yield block
+
+
+def _ast_neighbour_constants(nodes, lookup_model, check) -> bool:
+    """`_neighbour_constants`, checking a window constant against every known model assigned
+    within `_MAX_LOOKBACK` positions before it (the rule's last one is among them)."""
+    for block in _ast_blocks(nodes):
+        models: list[tuple[int, str]] = []
+        for position, statements in enumerate(block):
+            for statement in statements:
+                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                    target, value = statement.targets[0], statement.value
+                elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                    target, value = statement.target, statement.value
+                else:
+                    continue
+                names = [name for name in last_names(target) if name]
+                if not names:
+                    continue
+                text = string_constant(value)
+                if text and any(is_model_name_key(name) for name in names):
+                    if lookup_model(text) is not None:
+                        models.append((position, text))
+                    continue
+                number_ = _ast_int(value)
+                if number_ is not None and _windowish_any(names, ambiguous_ok=False) and any(
+                        check(number_, model) for at, model in models if position - at <= _MAX_LOOKBACK):
+                    return True
+    return False
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """`find` on CPython's ast with the same registry answers: literals, names and keys as the
+    rule reads them (`last_names` gives every candidate where ast is ambiguous), and `_check`."""
+    lookup_model = project_lookup(settings.project_root)
+    known_windows = _registry_windows(settings.project_root)
+
+    def check(value, model, *, explicit: bool = True) -> bool:
+        info = lookup_model(model) if model and value is not None else None
+        return info is not None and _check(value, model, info, known_windows, explicit=explicit) is not None
+
+    dicts = [n for n in nodes if isinstance(n, ast.Dict)]
+    calls = [n for n in nodes if isinstance(n, ast.Call) and n.keywords]
+    return (bool(dicts) and _ast_tables(dicts, _ast_table_names(nodes), check)
+            or _ast_keyword_pairs(calls, dicts, check)
+            or _ast_neighbour_constants(nodes, lookup_model, check))
 
 
 class WrongContextWindow(Rule):
@@ -393,10 +544,18 @@ class WrongContextWindow(Rule):
     code = CODE
     name = NAME
     message = "a hard-coded context-window size that disagrees with the registry for the model next to it"
-    # Shipped model names, or (for models declared in pyproject.toml) "model" next to a limit.
-    triggers = (r"gpt-|claude|text-embedding|\"o1|\"o3|\"o4|'o1|'o3|'o4",
+    # Every report needs a model name, a window-ish name and a whole number >= _MIN_WINDOW.
+    # Model names: the shipped ones (the registry ignores case; `"openai/o3"`, `"ft:o4-mini:..."`
+    # are resolved too), or, for models declared in pyproject.toml, "model" next to a limit name.
+    # Window-ish names: every word `_windowish_name` accepts ("len" as in `max_len`: broad, but a
+    # regex to tell it from `len(` would cost more than it saves). The number: 4+ digits, an
+    # exponent, a hex/octal/binary literal, or a literal multiplied (`64 * 64`; a comment or a
+    # continuation may come before the `*`; each text matches one way, so the regex is linear).
+    triggers = ((r"(?i)gpt-|claude|text-embedding|\"o1|\"o3|\"o4|'o1|'o3|'o4|/o1|/o3|/o4|:o1|:o3|:o4",
+                 r"(?i)context|ctx|window|input|prompt|seq|token|limit|len", _NUMBER_TEXT),
                 (r"(?i)model", r"(?i)context_window|context_length|context_size|context_tokens|max_context|"
-                               r"ctx_len|ctx_window|n_ctx|max_input|input_tokens|prompt_tokens|token_limit"))
+                               r"ctx_len|ctx_window|n_ctx|max_input|input_tokens|prompt_tokens|token_limit",
+                 _NUMBER_TEXT))
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
