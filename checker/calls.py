@@ -819,30 +819,37 @@ _AST_LITELLM: frozenset[str] = frozenset({"completion", "acompletion", "text_com
 _LLM_ROOTS: tuple[str, ...] = ("openai", "anthropic", "litellm", "instructor")
 
 
-def ast_may_call_llm(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> bool:
+def ast_llm_calls(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> list[tuple[ast.Call, str]]:
     """Cheap test on CPython's ``ast`` (an order of magnitude faster to build than a libcst tree):
-    False when no call in the module has the shape of an LLM call the finder could report
-    (``<x>.completions.create``, ``<x>.messages.stream``, a LangChain chat model, a name imported
-    from an LLM package, a bound method stored from such an attribute, LiteLLM's functions).
-    Takes a tree or all of its nodes (the engine's list, which saves a second walk).
+    every call that has the shape of an LLM call the finder could report, with its shape: the API
+    resource (``completions``, ``messages``, ``responses``, ``ChatCompletion``, ``Completion``,
+    ``with_raw_response``, ``with_streaming_response``), ``langchain``, ``litellm``, or ``name``
+    (a name imported from an LLM package or a bound method stored from an API resource).
+    A superset of the finder's calls; takes a tree or all of its nodes (the engine's list, whose
+    last answer is kept: several rules' gates ask about the same file in a row).
     """
+    global _last_asked
+    if _last_asked is not None and _last_asked[0] is tree_or_nodes:
+        return _last_asked[1]
+    nodes = list(ast.walk(tree_or_nodes)) if isinstance(tree_or_nodes, ast.AST) else tree_or_nodes
     callable_names: set[str] = set(_LANGCHAIN_CHAT_MODELS)
-    called_names: set[str] = set()
     litellm_imported = False
-    nodes = ast.walk(tree_or_nodes) if isinstance(tree_or_nodes, ast.AST) else tree_or_nodes
+    found: list[tuple[ast.Call, str]] = []
+    name_calls: list[ast.Call] = []
+    litellm_calls: list[ast.Call] = []
     for node in nodes:
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute):
                 owner = func.value
                 if func.attr in _AST_METHODS and isinstance(owner, ast.Attribute) and owner.attr in _AST_RESOURCES:
-                    return True
-                if func.attr in _LANGCHAIN_CHAT_MODELS:
-                    return True
-                if func.attr in _AST_LITELLM:
-                    called_names.add("litellm:" + func.attr)
+                    found.append((node, owner.attr))
+                elif func.attr in _LANGCHAIN_CHAT_MODELS:
+                    found.append((node, "langchain"))
+                elif func.attr in _AST_LITELLM:
+                    litellm_calls.append(node)
             elif isinstance(func, ast.Name):
-                called_names.add(func.id)
+                name_calls.append(node)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0].startswith(_LLM_ROOTS):
             litellm_imported = litellm_imported or node.module.startswith("litellm")
             for alias in node.names:
@@ -853,9 +860,26 @@ def ast_may_call_llm(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> bool:
             value = node.value
             if value.attr in _AST_METHODS and isinstance(value.value, ast.Attribute) and value.value.attr in _AST_RESOURCES:
                 callable_names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    if litellm_imported and any(name.startswith("litellm:") for name in called_names):
-        return True
-    return not callable_names.isdisjoint(called_names)
+    if litellm_imported:
+        found.extend((call, "litellm") for call in litellm_calls)
+    for call in name_calls:
+        name = call.func.id  # type: ignore[attr-defined]
+        if name in _LANGCHAIN_CHAT_MODELS:
+            found.append((call, "langchain"))
+        elif name in callable_names:
+            found.append((call, "litellm" if name in _AST_LITELLM else "name"))
+    _last_asked = (tree_or_nodes, found)
+    return found
+
+
+_last_asked: Optional[tuple[object, list[tuple[ast.Call, str]]]] = None
+
+
+def ast_may_call_llm(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> bool:
+    """False when no call in the module has the shape of an LLM call the finder could report
+    (``<x>.completions.create``, ``<x>.messages.stream``, a LangChain chat model, a name imported
+    from an LLM package, a bound method stored from such an attribute, LiteLLM's functions)."""
+    return bool(ast_llm_calls(tree_or_nodes))
 
 
 def new_collector() -> _Collector:

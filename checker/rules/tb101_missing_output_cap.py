@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import ast
 from typing import Optional
 
 import libcst as cst
 
-from checker.calls import LLMCall
+from checker.calls import LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
 # APIs whose server-side default is a small cap: calls to them are capped already.
@@ -20,6 +21,72 @@ _API_LABEL = {
     "litellm.completion": "LiteLLM completion",
     "langchain.chat_model": "LangChain chat model",
 }
+
+# The caps each call shape of `calls.ast_llm_calls` accepts; shapes not listed (a stored bound
+# method, a name imported from an SDK, `with_raw_response.create`) may be any API.
+_SHAPE_CAPS = {
+    "chat.completions": ("max_completion_tokens", "max_tokens"),
+    "ChatCompletion": ("max_completion_tokens", "max_tokens"),
+    "messages": ("max_tokens",),
+    "responses": ("max_output_tokens",),
+    "litellm": ("max_tokens", "max_completion_tokens"),
+    "langchain": ("max_tokens", "max_completion_tokens", "max_tokens_to_sample"),
+    # `client.completions.create`: OpenAI's legacy completions (capped by default, never
+    # reported) or Anthropic's, which only accept max_tokens_to_sample.
+    "completions": ("max_tokens_to_sample",),
+}
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """Some LLM-shaped call (a superset of the finder's) passes no cap its API accepts, or
+    `cap=None`, or a `**` dict the finder may know the content of (or any `**` when strict)."""
+    assigned: Optional[dict[str, list[ast.AST]]] = None
+    for call, shape in ast_llm_calls(nodes):
+        if shape == "Completion":
+            continue  # legacy `openai.Completion.create`: capped by default
+        stars = [k.value for k in call.keywords if k.arg is None]
+        if stars and not settings.strict:
+            if assigned is None:
+                assigned = _assigned_names(nodes)
+            if not all(_may_be_known_dict(star, assigned) for star in stars):
+                continue  # the rule stays silent on unknown `**kwargs`
+        if shape == "completions" and isinstance(call.func.value.value, ast.Attribute) \
+                and call.func.value.value.attr == "chat":  # type: ignore[attr-defined]
+            shape = "chat.completions"
+        caps = _SHAPE_CAPS.get(shape)
+        if caps is None or stars:
+            return True
+        if not any(k.arg in caps and not (isinstance(k.value, ast.Constant) and k.value.value is None)
+                   for k in call.keywords):
+            return True
+    return False
+
+
+def _assigned_names(nodes) -> dict[str, list[ast.AST]]:
+    names: dict[str, list[ast.AST]] = {}
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and isinstance(node.target, ast.Name) \
+                and node.value is not None:
+            names.setdefault(node.target.id, []).append(node.value)
+    return names
+
+
+def _may_be_known_dict(expr: ast.AST, assigned: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset()) -> bool:
+    """What the finder's `_star_dict` may resolve: a dict literal or `dict(...)` call without
+    `**` inside, or a name assigned one (anywhere in the module: a superset of "in this scope").
+    A parameter such as `**kwargs`, or `{**defaults, **kwargs}`, is unknown to it."""
+    if isinstance(expr, ast.Dict):
+        return None not in expr.keys
+    if isinstance(expr, ast.Call):
+        return isinstance(expr.func, ast.Name) and expr.func.id == "dict" \
+            and all(k.arg is not None for k in expr.keywords)
+    if isinstance(expr, ast.Name) and expr.id not in seen:
+        return any(_may_be_known_dict(value, assigned, seen | {expr.id}) for value in assigned.get(expr.id, ()))
+    return False
 
 
 class MissingOutputCap(Rule):
@@ -70,6 +137,7 @@ class MissingOutputCap(Rule):
     severity = "warning"
     uses_llm_calls = True
     requires_llm_calls = True
+    ast_may_report = staticmethod(_ast_may_report)
     fixable = True
 
     VALID = [
@@ -104,6 +172,13 @@ def ask(prompt):
 from openai import OpenAI
 def ask(**kwargs):
     return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs)
+""",
+        # a dict merged from unknown ones: silent, as for **kwargs
+        """
+from openai import OpenAI
+def ask(defaults, **kwargs):
+    params = {**defaults, **kwargs}
+    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **params)
 """,
         # commented-out code is never reported
         """
@@ -251,6 +326,24 @@ OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=None)
 from openai import OpenAI
 OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=1024)
 """,
+        ),
+        # a dict reached through another name
+        Invalid(
+            """
+from openai import OpenAI
+def ask(prompt):
+    base = {"model": "gpt-4o", "messages": []}
+    params = base
+    return OpenAI().chat.completions.create(**params)
+""",
+        ),
+        # Anthropic's legacy completions only accept max_tokens_to_sample
+        Invalid(
+            """
+import anthropic
+anthropic.Anthropic().completions.create(model="claude-2.1", prompt="hi", max_tokens=300)
+""",
+            message_contains="max_tokens_to_sample",
         ),
         # strict: unknown **kwargs are reported, with an unsafe fix
         Invalid(

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import ast
 from typing import Optional
 
 import libcst as cst
 
+from checker.calls import API_CAP_NAMES, ast_may_call_llm
+from checker.models import smallest_max_output
 from checker.rule import Invalid, Rule
+
+_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
 
 
 def _int_literal(node: cst.BaseExpression) -> Optional[int]:
@@ -12,6 +17,25 @@ def _int_literal(node: cst.BaseExpression) -> Optional[int]:
         value = node.evaluated_value
         return value if isinstance(value, int) else None
     return None
+
+
+def _ast_may_report(nodes, settings) -> bool:
+    """An integer literal above the smallest maximum output of any known model, a cap's name
+    (as a keyword or a string: caps also arrive through `**params` dicts) and an LLM-shaped call."""
+    smallest = smallest_max_output(settings.project_root)
+    if smallest is None:
+        return False  # no registry: the rule knows no model's maximum
+    big_literal = cap_named = False
+    for node in nodes:
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if type(value) is int and value > smallest:
+                big_literal = True
+            elif type(value) is str and value in _CAP_NAMES:
+                cap_named = True
+        elif isinstance(node, ast.keyword) and node.arg in _CAP_NAMES:
+            cap_named = True
+    return big_literal and cap_named and ast_may_call_llm(nodes)
 
 
 class CapAboveModelMaximum(Rule):
@@ -48,6 +72,7 @@ class CapAboveModelMaximum(Rule):
     severity = "error"
     uses_llm_calls = True
     requires_llm_calls = True
+    ast_may_report = staticmethod(_ast_may_report)
     fixable = True
 
     VALID = [
