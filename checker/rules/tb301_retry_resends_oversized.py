@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import _SDK_LAST, Aliases, dotted_name, import_origins, last_names, may_be_llm_call
+from ._ast_gate import _SDK_LAST, Aliases, dotted_name, import_origins, last_names, may_be_llm_call, qualified_names
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
 from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call
 
@@ -693,13 +693,11 @@ class _Module:
             return func.id in _STRICT_LAST or not _STRICT_LAST.isdisjoint(self.last_of_origins(func.id))
         return False
 
-    def names_end_with(self, expr, suffix: str) -> bool:
-        """Could `index.qualified(expr)` end with ``suffix`` (an identifier)?"""
-        if isinstance(expr, ast.Attribute):
-            return expr.attr.endswith(suffix) and dotted_name(expr) is not None
-        if isinstance(expr, ast.Name):
-            return expr.id.endswith(suffix) or any(o.endswith(suffix) for o in self.origins(expr.id))
-        return False
+    def qualified(self, expr) -> set[str]:
+        """Every value `index.qualified(expr)` may have."""
+        if self._origins is None:
+            self._origins = import_origins(self.nodes)
+        return qualified_names(expr, self._origins)
 
 
 def _walk(statements, stop=()):
@@ -890,7 +888,7 @@ def _ast_may_report(nodes, settings) -> bool:
     for node in nodes:
         if isinstance(node, _LOOPS):
             if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Call) and \
-                    module.names_end_with(node.iter.func, "Retrying") and _tenacity_may_complain(node.iter) and \
+                    any(q.endswith("Retrying") for q in module.qualified(node.iter.func)) and _tenacity_may_complain(node.iter) and \
                     any(isinstance(n, ast.Call) and may_be_llm_call(n, module.aliases) for n in _walk(node.body)):
                 return True
             if _is_retry_loop_ast(node) and _loop_may_report(node, module):
@@ -899,8 +897,10 @@ def _ast_may_report(nodes, settings) -> bool:
             for decorator in node.decorator_list:
                 call = decorator if isinstance(decorator, ast.Call) else None
                 target = call.func if call is not None else decorator
-                tenacity = module.names_end_with(target, "retry") and _tenacity_may_complain(call)
-                backoff = module.names_end_with(target, "on_exception") and _backoff_may_complain(call)
+                qualified = module.qualified(target)
+                tenacity = "tenacity.retry" in qualified and _tenacity_may_complain(call)
+                backoff = any(q.endswith("on_exception") and "backoff" in q for q in qualified) and \
+                    _backoff_may_complain(call)
                 if (tenacity or backoff) and any(isinstance(n, ast.Call) and module.strict_send(n)
                                                  for n in _walk(node.body, _DEFS)):
                     return True
