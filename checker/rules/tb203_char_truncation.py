@@ -5,6 +5,7 @@ The rule's documentation is the docstring of CharTruncation below (`tokenbudget 
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from typing import Iterator
 
@@ -12,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, function_scopes, has_big_cut, may_call_llm
+from ._ast_gate import Aliases, last_names, libcst_scopes, may_call_llm, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -285,17 +286,129 @@ INVALID = [
         return client.messages.create(model="claude-3-5-sonnet-latest", max_tokens=4096,
             system="Translate to French.", messages=[{"role": "user", "content": str(text)[:30000]}])
     """,
+    # A name without a text word, text because of what it is assigned (the ast gate follows it).
+    """
+    def ask(client, blob):
+        blob = blob.strip()
+        return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": blob[:9000]}])
+    """,
 ]
 
 
 
+def _ast_dotted(expr: ast.AST) -> str | None:
+    """`dotted` on `ast`: "a.b.c" for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _ast_target_texts(target: ast.AST) -> list[str]:
+    """`target_texts` for the targets `_looks_like_text` can ask about (no subscripts)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [t for element in target.elts for t in _ast_target_texts(element)]
+    if isinstance(target, ast.Starred):
+        return _ast_target_texts(target.value)
+    text = _ast_dotted(target)
+    return [text] if text is not None else []
+
+
+def _ast_stringish(value: ast.AST | None) -> bool:
+    """A value that makes `_looks_like_text` say yes for the name assigned it."""
+    if isinstance(value, (ast.JoinedStr, ast.Constant)):
+        return isinstance(value, ast.JoinedStr) or isinstance(value.value, (str, bytes))
+    return isinstance(value, ast.Call) and any(name in _STRING_METHODS or name == "str"
+                                               for name in last_names(value.func))
+
+
+def _ast_may_be_text(expr: ast.AST, group: list[ast.AST]) -> bool:
+    """A superset of `_looks_like_text` (the list assignment that can make it say no is left out)."""
+    if isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Constant) and isinstance(expr.value, (str, bytes))):
+        return True  # SimpleString (bytes too), FormattedString, ConcatenatedString
+    if isinstance(expr, ast.Call):
+        return any(name in _STRING_METHODS or name in {"str", "repr"} or name.endswith("_text")
+                   or has_word(name, ("text", "prompt", "content", "str", "render", "format"))
+                   for name in (n or "" for n in last_names(expr.func)))
+    names = [n for n in last_names(expr) if n is not None and not has_word(n, _LIST_WORDS)
+             and not is_plural_collection(n)]
+    if not names:
+        return False
+    if any(has_word(name, _TEXT_WORDS) for name in names):
+        return True
+    text = _ast_dotted(expr)
+    if text is None:
+        return False
+    for node in group:  # `index.assignments_to(text, scope)` with a string value
+        if isinstance(node, ast.Assign):
+            if _ast_stringish(node.value) and any(text in _ast_target_texts(t) for t in node.targets):
+                return True
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            if _ast_stringish(node.value) and text in _ast_target_texts(node.target):
+                return True
+    return False
+
+
+def _ast_big_cuts(group: list[ast.AST]) -> list[ast.Subscript]:
+    """`_cut` + `_bound_is_big`: slices `x[a:b]` (no step) whose every bound is context-sized.
+    `x[a:b,]` is one slice to libcst too."""
+    found = []
+    for node in group:
+        if not isinstance(node, ast.Subscript):
+            continue
+        piece = node.slice
+        if isinstance(piece, ast.Tuple) and len(piece.elts) == 1:
+            piece = piece.elts[0]
+        if isinstance(piece, ast.Slice) and piece.step is None:
+            bounds = [b for b in (piece.lower, piece.upper) if b is not None]
+            if bounds and all(_ast_bound_is_big(b) for b in bounds):
+                found.append(node)
+    return found
+
+
+def _ast_bound_is_big(bound: ast.AST) -> bool:
+    value = number(bound)
+    if value is not None:
+        return abs(value) >= _MIN_CUT
+    if isinstance(bound, ast.UnaryOp):
+        return _ast_bound_is_big(bound.operand)
+    return True
+
+
+def _ast_token_slices(group: list[ast.AST]) -> set[int]:
+    """ids of slices that are surely `_is_token_slice`: an argument of a `decode(...)` call, or a
+    slice of `....encode(...)`."""
+    found: set[int] = set()
+    for node in group:
+        if isinstance(node, ast.Call) and all(name == "decode" for name in last_names(node.func)):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                found.add(id(arg.value if isinstance(arg, ast.Starred) else arg))
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and \
+                all(name == "encode" for name in last_names(node.value.func)):
+            found.add(id(node))
+    return found
+
+
 def _ast_may_report(nodes, settings) -> bool:
-    """A context-sized slice and a call that may send to a model in the same function
-    (`find` asks `flows_into_llm` about the slice's own scope)."""
-    if not has_big_cut(nodes, _MIN_CUT) or not may_call_llm(nodes):
+    """In one libcst scope (`find` asks `flows_into_llm` about the slice's own scope): a
+    context-sized slice of something that may be text and is not surely a token slice, and a call
+    that may send to a model. Display calls, tokenizer fallbacks, `tokenizer_used_on` and the flow
+    itself are left out (a superset)."""
+    if not _ast_big_cuts(nodes) or not may_call_llm(nodes):
         return False
     aliases = Aliases(nodes)
-    return any(has_big_cut(group, _MIN_CUT) and may_call_llm(group, aliases) for group in function_scopes(nodes))
+    for group in libcst_scopes(nodes):
+        cuts = _ast_big_cuts(group)
+        if not cuts or not may_call_llm(group, aliases):
+            continue
+        token_slices = _ast_token_slices(group)
+        if any(id(cut) not in token_slices and _ast_may_be_text(cut.value, group) for cut in cuts):
+            return True
+    return False
 
 
 class CharTruncation(Rule):
