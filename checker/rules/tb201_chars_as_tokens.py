@@ -477,6 +477,17 @@ INVALID = [
         input_tokens = max(1, len(prompt) // 4)  # rough estimate
         tracker.add(input_tokens)
     """,
+    # Factor first, and a word count split on a separator (the text triggers had missed both).
+    """
+    def cost(prompt, price):
+        input_tokens = 0.25 * len(prompt)
+        return input_tokens * price
+    """,
+    """
+    def tokens(line):
+        n_tokens = len(line.split(" "))
+        return n_tokens
+    """,
     # Through float(): the ast gate unwraps one-argument float()/int() as the rule does.
     """
     def approx_tokens(text):
@@ -600,7 +611,11 @@ class CharsAsTokens(Rule):
     # A len() divided or multiplied, near token words; a word count; or tokens * N.
     triggers = ((r"len\([^\n]*\)\s*(?://?|\*)", r"(?i)tok"),
                 (r"\.split\(\)\)", r"(?i)tok"),
-                (r"(?i)tokens \*|tokens\*|token \*|token\*",))
+                (r"(?i)tokens \*|tokens\*|token \*|token\*",),
+                # `0.25 * len(text)` (factor first) and `len(text.split(" "))` (split with arguments,
+                # or not followed by an operator): shapes the three above miss.
+                (r"(?i)tok", r"\*[\s(]*(?:(?:int|float)\()?len\("),
+                (r"(?i)tok", r"len\([^\n]*split\("))
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
