@@ -80,7 +80,17 @@ class RuleContext:
         return table.get(node, default)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        return self.get_metadata(PositionProvider, node)
+        table = self._metadata.get(PositionProvider)
+        if table is None:
+            # `resolve()` adds a visit of the whole module to the position codegen, which is all
+            # positions need: half the cost of a finding, in files that have one. Through libcst's
+            # provider interface (private, hence the fallback to the public way).
+            try:
+                table = PositionProvider()._gen(self.wrapper)
+            except Exception:  # noqa: BLE001 - an interface change in libcst: take the slow path
+                table = self.wrapper.resolve(PositionProvider)
+            self._metadata[PositionProvider] = table
+        return table[node]
 
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         """The syntactic parent of ``node`` (formatting nodes such as commas and whitespace are
