@@ -52,19 +52,48 @@ class _Trigger:
         if match:
             flags, body = match.group(1), pattern[match.end() :]
         self.words: Optional[tuple[bytes, ...]] = None
+        self.groups: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
         self.ignore_case = False
         parts = body.split("|")
         if set(flags) <= {"i"} and all(_LITERAL_PART.match(part) for part in parts):
             words = tuple(re.sub(r"\\(.)", r"\1", part).encode() for part in parts)
             self.ignore_case = "i" in flags
             self.words = tuple(w.lower() for w in words) if self.ignore_case else words
+            self.groups = _anchor_groups(self.words)
         self.regex = re.compile(_scoped(pattern).encode())
 
     def search(self, data: bytes, lowered: Callable[[], bytes]) -> bool:
         if self.words is not None:
             haystack = lowered() if self.ignore_case else data
-            return any(word in haystack for word in self.words)
+            return any(anchor in haystack and any(word in haystack for word in words)
+                       for anchor, words in self.groups)
         return self.regex.search(data) is not None
+
+
+# Most files contain none of a trigger's words, and each word missing costs a scan of the whole
+# file: words sharing a piece (`"o1`, `'o1`, `/o1`, `:o1`) are looked for through that piece
+# first, one scan for the group.
+_MIN_GROUP = 3
+
+
+def _anchor_groups(words: tuple[bytes, ...]) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:
+    groups = []
+    remaining = list(dict.fromkeys(words))
+    while remaining:
+        shared: dict[bytes, int] = {}
+        for word in remaining:
+            for piece in {word[i:j] for i in range(len(word)) for j in range(i + 2, len(word) + 1)}:
+                if len(piece) >= 3 or any(48 <= byte <= 57 for byte in piece):  # `te`, `e(`: everywhere
+                    shared[piece] = shared.get(piece, 0) + 1
+        # The piece in most words; among those, the longest (longer pieces are rarer and scan faster).
+        anchor, count = max(shared.items(), key=lambda item: (item[1], len(item[0])), default=(b"", 0))
+        if count < _MIN_GROUP:
+            groups.extend((word, (word,)) for word in remaining)
+            break
+        members = tuple(word for word in remaining if anchor in word)
+        groups.append((anchor, members))
+        remaining = [word for word in remaining if anchor not in word]
+    return tuple(groups)
 
 
 def rule_triggers(rule: type[Rule]) -> tuple[tuple[str, ...], ...]:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checker import engine
 from checker.engine import RuleSet, check_source
@@ -113,3 +114,20 @@ def test_generated_programs_never_raise(source: str) -> None:
     rule_set = RuleSet(ALL_RULES)
     found = engine.check_bytes(text.encode("utf-8", "surrogatepass"), "generated.py", rule_set, RuleSettings())
     assert all(d.line >= 1 and d.column >= 1 for d in found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="ao13\"'./(_x", min_size=1, max_size=6), min_size=1, max_size=12),
+    text=st.text(alphabet="ao13\"'./(_x \n", max_size=80),
+    ignore_case=st.booleans(),
+)
+def test_word_triggers_find_what_a_regex_finds(words, text, ignore_case) -> None:
+    # Words sharing a piece are looked for through it first: the answer must not change.
+    import re
+
+    pattern = ("(?i)" if ignore_case else "") + "|".join(re.escape(word) for word in words)
+    trigger = engine._Trigger(pattern)
+    data = text.encode()
+    assert trigger.words is not None
+    assert trigger.search(data, data.lower) == (re.search(pattern.encode(), data) is not None)
