@@ -36,7 +36,10 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
     from checker import engine
     from checker.registry import select_rules
 
+    from checker.registry import all_rules
+
     gc.disable()
+    all_rules()  # imported now, while the parent is still listing files
     rule_sets: dict[frozenset, engine.RuleSet] = {}
     while True:
         try:
@@ -78,46 +81,59 @@ class _Worker:
 
 
 def _context() -> Any:
-    # fork shares the already imported checker and libcst with the workers (fast start); it is
-    # only safe on Linux, where the parent has no threads at this point.
+    # fork is the fast start (no new interpreter); it is only safe on Linux, where the parent
+    # has no threads at this point.
     if sys.platform.startswith("linux"):
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 
-def check_in_pool(
-    tasks: list[Task], settings: RuleSettings, jobs: int, timeout: float = 120.0
-) -> dict[int, Checked]:
-    """Results by task index. ``timeout``: seconds one file may take before its worker is killed."""
-    context = _context()
-    pending: deque[Task] = deque(tasks)
-    results: dict[int, Checked] = {}
+class WorkerPool:
+    """Worker processes started before the work is known: each imports the rules (and libcst)
+    while the parent is still finding and stat-ing files, instead of the parent importing them
+    first. ``timeout``: seconds one file may take before its worker is killed."""
 
-    def spawn() -> _Worker:
-        parent, child = context.Pipe()
-        process = context.Process(target=_worker_main, args=(child, settings), daemon=True)
+    def __init__(self, settings: RuleSettings, jobs: int, timeout: float = 120.0) -> None:
+        self._context = _context()
+        self._settings = settings
+        self._timeout = timeout
+        self._workers = [self._spawn() for _ in range(max(1, jobs))]
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_worker_main, args=(child, self._settings), daemon=True)
         process.start()
         child.close()
         return _Worker(process, parent)
 
-    def assign(worker: _Worker) -> None:
-        if not worker.outstanding:
-            worker.started = time.monotonic()
-        queued = sum(_size(task) for task in worker.outstanding)
-        # Near the end, one at a time: a worker must not sit on queued files while another idles.
-        ahead = _AHEAD if len(pending) > _AHEAD * len(workers) else 1
-        while pending and len(worker.outstanding) < ahead:
-            if worker.outstanding and queued + _size(pending[0]) > _PIPE_ROOM:
-                break  # a full pipe would block us while the worker blocks sending us a result
-            task = pending.popleft()
-            queued += _size(task)
-            worker.outstanding.append(task)
-            worker.connection.send(task)
+    def run(self, tasks: list[Task]) -> dict[int, Checked]:
+        """Results by task index."""
+        pending: deque[Task] = deque(tasks)
+        results: dict[int, Checked] = {}
+        workers = self._workers
 
-    workers = [spawn() for _ in range(max(1, min(jobs, len(tasks))))]
-    for worker in workers:
-        assign(worker)
-    try:
+        def assign(worker: _Worker) -> None:
+            if not worker.outstanding:
+                worker.started = time.monotonic()
+            queued = sum(_size(task) for task in worker.outstanding)
+            # Near the end, one at a time: a worker must not sit on queued files while another idles.
+            ahead = _AHEAD if len(pending) > _AHEAD * len(workers) else 1
+            while pending and len(worker.outstanding) < ahead:
+                if worker.outstanding and queued + _size(pending[0]) > _PIPE_ROOM:
+                    break  # a full pipe would block us while the worker blocks sending us a result
+                task = pending.popleft()
+                queued += _size(task)
+                worker.outstanding.append(task)
+                worker.connection.send(task)
+
+        for worker in workers:
+            assign(worker)
         while any(w.outstanding for w in workers):
             busy = [w for w in workers if w.outstanding]
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
@@ -140,14 +156,14 @@ def check_in_pool(
                 if not worker.outstanding:
                     continue
                 died = not worker.process.is_alive()
-                late = time.monotonic() - worker.started > timeout
+                late = time.monotonic() - worker.started > self._timeout
                 if died or late:
                     if late and not died:
                         worker.process.kill()
                     worker.process.join(5)
                     code = worker.process.exitcode
                     reason = (
-                        f"checking this file took more than {timeout:.0f}s; it was skipped"
+                        f"checking this file took more than {self._timeout:.0f}s; it was skipped"
                         if late and not died
                         else f"the checker crashed on this file (worker exit code {code}); it was skipped"
                     )
@@ -155,18 +171,27 @@ def check_in_pool(
                     results[culprit[0]] = _crash(reason)
                     pending.extendleft(reversed(worker.outstanding))
                     worker.connection.close()
-                    replacement = spawn()
+                    replacement = self._spawn()
                     workers[position] = replacement
                     assign(replacement)
-    finally:
-        for worker in workers:
+        return results
+
+    def close(self) -> None:
+        for worker in self._workers:
             try:
                 worker.connection.send(None)
             except (OSError, ValueError):
                 pass
-        for worker in workers:
+        for worker in self._workers:
             worker.process.join(2)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
-    return results
+
+
+def check_in_pool(
+    tasks: list[Task], settings: RuleSettings, jobs: int, timeout: float = 120.0
+) -> dict[int, Checked]:
+    """Results by task index, from a pool started for these tasks."""
+    with WorkerPool(settings, min(jobs, len(tasks)), timeout) as pool:
+        return pool.run(tasks)

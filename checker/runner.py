@@ -13,7 +13,7 @@ from checker.diagnostics import Diagnostic
 if TYPE_CHECKING:
     from checker.engine import RuleSet
 
-# Below this many files to parse, worker start-up costs more than it saves.
+# Below this many files to check, worker start-up costs more than it saves.
 _POOL_THRESHOLD = 6
 
 
@@ -83,45 +83,49 @@ class Runner:
         diagnostics: list[Diagnostic] = []
         tasks = []
         stats: dict[int, tuple[int, int]] = {}
-        for index, path in enumerate(paths):
-            name = self.display_name(path)
-            try:
-                stat = os.stat(name)
-            except OSError as error:
-                from checker.engine import parse_error
+        pool = None
+        try:
+            for index, path in enumerate(paths):
+                name = self.display_name(path)
+                try:
+                    stat = os.stat(name)
+                except OSError as error:
+                    from checker.engine import parse_error
 
-                diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
-                continue
-            stats[index] = (stat.st_size, stat.st_mtime_ns)
-            data = None
-            if self.cache is not None and self.cache.knows(name):
-                cached = self.cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
-                if cached is None:
-                    # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
-                    try:
-                        with open(name, "rb") as handle:
-                            data = handle.read()
-                    except OSError:
-                        data = None  # the worker reports it
-                    else:
-                        cached = self.cache.get(name, digest(data))
-                        if cached is not None:
-                            self.cache.put(name, digest(data), *stats[index], cached)
-                if cached is not None:
-                    diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
+                    diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
                     continue
-            codes = self.codes_for(path)
-            self.rule_set(codes)  # built (and the rules imported) before workers fork
-            tasks.append((index, name, data, codes))
+                stats[index] = (stat.st_size, stat.st_mtime_ns)
+                data = None
+                if self.cache is not None and self.cache.knows(name):
+                    cached = self.cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                    if cached is None:
+                        # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
+                        try:
+                            with open(name, "rb") as handle:
+                                data = handle.read()
+                        except OSError:
+                            data = None  # the worker reports it
+                        else:
+                            cached = self.cache.get(name, digest(data))
+                            if cached is not None:
+                                self.cache.put(name, digest(data), *stats[index], cached)
+                    if cached is not None:
+                        diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
+                        continue
+                if pool is None and len(paths) >= _POOL_THRESHOLD and self.jobs > 1:
+                    from checker.pool import WorkerPool
 
-        # Reading, the text prefilter and parsing all run in the workers: most files stop at the
-        # prefilter, so one process doing it for all would leave the other cores idle.
-        if len(tasks) >= _POOL_THRESHOLD and self.jobs > 1:
-            from checker.pool import check_in_pool
+                    # Started at the first file to check, so that the workers' start-up overlaps
+                    # the rest of this loop (and a warm run starts none).
+                    pool = WorkerPool(self.settings, self.jobs)
+                tasks.append((index, name, data, self.codes_for(path)))
 
-            results = check_in_pool(tasks, self.settings, self.jobs)
-        else:
-            results = self._check_in_process(tasks)
+            # Reading, the text prefilter and parsing all run in the workers: most files stop at
+            # the prefilter, so one process doing it for all would leave the other cores idle.
+            results = pool.run(tasks) if pool is not None else self._check_in_process(tasks)
+        finally:
+            if pool is not None:
+                pool.close()
         for index, name, _, _ in tasks:
             checked = results[index]
             diagnostics.extend(Diagnostic.from_tuple(name, item) for item in checked.diagnostics)
