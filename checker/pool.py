@@ -39,6 +39,7 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
     from checker.registry import all_rules
 
     gc.disable()
+    engine.defer_libcst_import()
     all_rules()  # imported now, while the parent is still listing files
     rule_sets: dict[frozenset, engine.RuleSet] = {}
     while True:

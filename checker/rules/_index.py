@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Sequence, TypeAlias
 
 import libcst as cst
 
 from ..calls import dotted
 
-Scope = cst.CSTNode  # a FunctionDef, or the Module itself
+# A FunctionDef, or the Module itself. A string: libcst is only loaded when a file needs it.
+Scope: TypeAlias = "cst.CSTNode"
 
 
 @dataclass
@@ -258,7 +260,7 @@ class _Indexer:
     def walk(self, root: cst.CSTNode) -> None:
         parents = self.index.parents
         preorder = self.index.preorder
-        handlers = _HANDLERS
+        handlers = _handlers()
         order: list[cst.CSTNode] = []
         stack: list[cst.CSTNode] = [root]
         while stack:
@@ -347,7 +349,7 @@ class _Indexer:
 
 
 
-_PENDING: Scope = cst.Module(body=())  # replaced by the real scope once parents are known
+_PENDING: Any = None  # replaced by the real scope once parents are known
 
 # Fields that hold whitespace, comments or punctuation, never code a rule looks at.
 _SKIPPED_FIELDS = {"lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header",
@@ -372,23 +374,25 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return out
 
 
-_HANDLERS = {
-    cst.Return: _Indexer._return,
-    cst.Call: _Indexer._call,
-    cst.FunctionDef: _Indexer._function,
-    cst.ClassDef: _Indexer._class,
-    cst.Subscript: _Indexer._subscript,
-    cst.BinaryOperation: _Indexer._binop,
-    cst.Comparison: _Indexer._comparison,
-    cst.Dict: _Indexer._dict,
-    cst.For: _Indexer._loop,
-    cst.While: _Indexer._loop,
-    cst.Assign: _Indexer._assign,
-    cst.AnnAssign: _Indexer._ann_assign,
-    cst.AugAssign: _Indexer._aug_assign,
-    cst.Import: _Indexer._import,
-    cst.ImportFrom: _Indexer._import_from,
-}
+@lru_cache(maxsize=None)
+def _handlers() -> dict[type, Callable[..., None]]:
+    return {
+        cst.Return: _Indexer._return,
+        cst.Call: _Indexer._call,
+        cst.FunctionDef: _Indexer._function,
+        cst.ClassDef: _Indexer._class,
+        cst.Subscript: _Indexer._subscript,
+        cst.BinaryOperation: _Indexer._binop,
+        cst.Comparison: _Indexer._comparison,
+        cst.Dict: _Indexer._dict,
+        cst.For: _Indexer._loop,
+        cst.While: _Indexer._loop,
+        cst.Assign: _Indexer._assign,
+        cst.AnnAssign: _Indexer._ann_assign,
+        cst.AugAssign: _Indexer._aug_assign,
+        cst.Import: _Indexer._import,
+        cst.ImportFrom: _Indexer._import_from,
+    }
 
 _CACHE: list[tuple[cst.Module, ModuleIndex]] = []
 

@@ -32,7 +32,6 @@ _MIN_LITERAL_LIMIT = 1000
 # Below this a prompt-like name alone is not enough: the text must also reach a model in the same
 # function (`len(prompt) > 1000` also guards UI history, previews and logs).
 _NAME_ALONE_LITERAL_LIMIT = 8000
-_ORDER_OPS = (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)
 
 
 def _len_argument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -103,7 +102,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
     for comparison in index.comparisons:
         operands = [comparison.left] + [t.comparator for t in comparison.comparisons]
         ops = [t.operator for t in comparison.comparisons]
-        if not any(isinstance(op, _ORDER_OPS) for op in ops):
+        if not any(isinstance(op, (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)) for op in ops):
             continue
         if inside_display_call(comparison, index) or in_tokenizer_fallback(comparison, index):
             continue
