@@ -63,12 +63,20 @@ class _Trigger:
             self.groups = _anchor_groups(self.words)
         self.regex = re.compile(_scoped(pattern).encode())
 
-    def search(self, data: bytes, lowered: Callable[[], bytes]) -> bool:
-        if self.words is not None:
-            haystack = lowered() if self.ignore_case else data
-            return any(anchor in haystack and any(word in haystack for word in words)
-                       for anchor, words in self.groups)
-        return self.regex.search(data) is not None
+    def search(self, data: bytes, lowered: bytes) -> bool:
+        """``lowered``: ``data.lower()``, or empty when no case-insensitive trigger is selected."""
+        if self.words is None:
+            return self.regex.search(data) is not None
+        haystack = lowered if self.ignore_case else data
+        # Plain loops: this runs ~50 times per file, and generator frames cost more than the scans.
+        for anchor, words in self.groups:
+            if anchor in haystack:
+                if len(words) == 1:
+                    return True  # the anchor is the word
+                for word in words:
+                    if word in haystack:
+                        return True
+        return False
 
 
 # Most files contain none of a trigger's words, and each word missing costs a scan of the whole
@@ -125,6 +133,8 @@ class RuleSet:
                 self._per_rule.append((rule, compiled))
             else:
                 self._per_rule.append((rule, None))
+        self._ignores_case = any(t.ignore_case for _, alternatives in self._per_rule
+                                 for conjunction in alternatives or () for t in conjunction)
 
     @classmethod
     def _trigger(cls, pattern: str) -> _Trigger:
@@ -139,25 +149,23 @@ class RuleSet:
 
     def applicable(self, data: bytes) -> list[type[Rule]]:
         """The rules whose triggers occur in ``data`` (cheap: no parsing)."""
-        lowered_cache: list[bytes] = []
-
-        def lowered() -> bytes:
-            if not lowered_cache:
-                lowered_cache.append(data.lower())
-            return lowered_cache[0]
-
-        results: dict[int, bool] = {}
-
-        def hit(trigger: _Trigger) -> bool:
-            key = id(trigger)
-            if key not in results:
-                results[key] = trigger.search(data, lowered)
-            return results[key]
-
+        lowered = data.lower() if self._ignores_case else b""
+        results: dict[_Trigger, bool] = {}
         chosen = []
         for rule, alternatives in self._per_rule:
-            if alternatives is None or any(all(hit(t) for t in conjunction) for conjunction in alternatives):
+            if alternatives is None:
                 chosen.append(rule)
+                continue
+            for conjunction in alternatives:
+                for trigger in conjunction:
+                    found = results.get(trigger)
+                    if found is None:
+                        found = results[trigger] = trigger.search(data, lowered)
+                    if not found:
+                        break
+                else:
+                    chosen.append(rule)
+                    break
         return chosen
 
 

@@ -130,4 +130,4 @@ def test_word_triggers_find_what_a_regex_finds(words, text, ignore_case) -> None
     trigger = engine._Trigger(pattern)
     data = text.encode()
     assert trigger.words is not None
-    assert trigger.search(data, data.lower) == (re.search(pattern.encode(), data) is not None)
+    assert trigger.search(data, data.lower()) == (re.search(pattern.encode(), data) is not None)
