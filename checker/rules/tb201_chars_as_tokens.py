@@ -609,8 +609,8 @@ class CharsAsTokens(Rule):
     name = NAME
     message = "a token count estimated from characters or words"
     # A len() divided or multiplied, near token words; a word count; or tokens * N.
-    triggers = ((r"len\([^\n]*\)\s*(?://?|\*)", r"(?i)tok"),
-                (r"\.split\(\)\)", r"(?i)tok"),
+    triggers = ((r"(?i)tok", r"len\([^\n]*\)\s*(?://?|\*)"),
+                (r"(?i)tok", r"\.split\(\)\)"),
                 (r"(?i)tokens \*|tokens\*|token \*|token\*",),
                 # `0.25 * len(text)` (factor first) and `len(text.split(" "))` (split with arguments,
                 # or not followed by an operator): shapes the three above miss.

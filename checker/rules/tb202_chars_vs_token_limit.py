@@ -472,10 +472,12 @@ _TRIGGERS = (
     (r"(?i)tok|ctx|context", _LEN_THEN_OP + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
      r"(?m)^(?=([^\n]*?" + _LIMIT_NAME + r"))\1" + _OP_THEN_LEN),
-    (_LITERAL_WORDS, _LEN_THEN_OP + _LIMIT_LITERAL),
+    # The words match most files and cost ~18 scans: after the regexes, which jump from `len(`
+    # to `len(` and rule out almost every file.
+    (_LEN_THEN_OP + _LIMIT_LITERAL, _LITERAL_WORDS),
     # `100_000 < len(x)`: a line with both (faster than the name's form; the line before is
     # left out: a literal limit split from its operator is not how code is written).
-    (_LITERAL_WORDS, _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
+    (_OP_BEFORE_LEN, r"[<>]=?\s*len\(", _LITERAL_WORDS,
      r"(?m)^(?=[^\n]*[<>]=?[ \t]*len\()[^\n]*?" + _LIMIT_LITERAL),
 )
 

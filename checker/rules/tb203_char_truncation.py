@@ -447,7 +447,7 @@ class CharTruncation(Rule):
     name = NAME
     message = "text cut by characters that is then sent to a model"
     # A slice with a bound in a file that sends to a model.
-    triggers = ((r"\[[^\]\n]*:", SENDS_TRIGGER),)
+    triggers = ((SENDS_TRIGGER, r"\[[^\]\n]*:"),)
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]

@@ -228,10 +228,14 @@ def _ast_may_report(nodes, settings) -> bool:
     if not llm_calls:
         return False
     senders = set()
+    call_positions = [(call.lineno, call.col_offset) for call in llm_calls]
     for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             params = {a.arg for a in node.args.args}
-            if params and any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
+            # Only functions with an LLM call within their body's span are walked.
+            start, end = (node.body[0].lineno, node.body[0].col_offset), (node.end_lineno, node.end_col_offset)
+            if params and any(start <= position <= end for position in call_positions) \
+                    and any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
                               and not params.isdisjoint(_identifiers(_call_values(n)))
                               for statement in node.body for n in ast.walk(statement)):
                 senders.add(node.name)
@@ -873,7 +877,8 @@ class UnboundedHistory(Rule):
     message = "a message history that grows without a bound and is sent whole on every call"
     # A list that grows (`append` / `extend` / `insert`, maybe spaced or split over lines,
     # `+=`, or `x = x + [...]`: hence the bare `+`) in a file that sends to a model.
-    triggers = ((r"append|extend|insert|\+", SENDS_TRIGGER),)
+    # SENDS_TRIGGER first: rarer, and already searched for TB203 in the same file.
+    triggers = ((SENDS_TRIGGER, r"append|extend|insert|\+"),)
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
