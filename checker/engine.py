@@ -80,9 +80,16 @@ class _Trigger:
 
 
 # Most files contain none of a trigger's words, and each word missing costs a scan of the whole
-# file: words sharing a piece (`"o1`, `'o1`, `/o1`, `:o1`) are looked for through that piece
-# first, one scan for the group.
-_MIN_GROUP = 3
+# file: words sharing a piece (`"o1`, `'o1`, `/o1`, `:o1`; `.invoke(`, `.ainvoke(`) are looked
+# for through that piece first, one scan for the group. Short pieces (`ate`, `e(`) are in almost
+# every file and would save nothing: a piece stands for two words from 5 bytes on, for three from
+# 3 bytes on, and one with a digit (rare in code) for three from 2 bytes on.
+
+
+def _enough(piece: bytes, words: int) -> bool:
+    if any(48 <= byte <= 57 for byte in piece):
+        return words >= 3
+    return words >= 2 if len(piece) >= 5 else words >= 3 and len(piece) >= 3
 
 
 def _anchor_groups(words: tuple[bytes, ...]) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:
@@ -92,15 +99,14 @@ def _anchor_groups(words: tuple[bytes, ...]) -> tuple[tuple[bytes, tuple[bytes, 
         shared: dict[bytes, int] = {}
         for word in remaining:
             for piece in {word[i:j] for i in range(len(word)) for j in range(i + 2, len(word) + 1)}:
-                if len(piece) >= 3 or any(48 <= byte <= 57 for byte in piece):  # `te`, `e(`: everywhere
-                    shared[piece] = shared.get(piece, 0) + 1
-        # The piece in most words; among those, the longest (longer pieces are rarer and scan faster).
-        anchor, count = max(shared.items(), key=lambda item: (item[1], len(item[0])), default=(b"", 0))
-        if count < _MIN_GROUP:
+                shared[piece] = shared.get(piece, 0) + 1
+        eligible = [(count, len(piece), piece) for piece, count in shared.items() if _enough(piece, count)]
+        if not eligible:
             groups.extend((word, (word,)) for word in remaining)
             break
-        members = tuple(word for word in remaining if anchor in word)
-        groups.append((anchor, members))
+        # The piece in most words; among those, the longest (longer pieces are rarer and scan faster).
+        _, _, anchor = max(eligible)
+        groups.append((anchor, tuple(word for word in remaining if anchor in word)))
         remaining = [word for word in remaining if anchor not in word]
     return tuple(groups)
 

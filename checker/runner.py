@@ -122,7 +122,12 @@ class Runner:
 
             # Reading, the text prefilter and parsing all run in the workers: most files stop at
             # the prefilter, so one process doing it for all would leave the other cores idle.
-            results = pool.run(tasks) if pool is not None else self._check_in_process(tasks)
+            if pool is not None:
+                # Largest first: the files that take longest to parse then do not end up alone
+                # on one worker at the end of the run while the other waits.
+                results = pool.run(sorted(tasks, key=lambda task: -stats[task[0]][0]))
+            else:
+                results = self._check_in_process(tasks)
         finally:
             if pool is not None:
                 pool.close()
