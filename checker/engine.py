@@ -193,6 +193,21 @@ class Checked(NamedTuple):
 
     digest: Optional[bytes]  # of the file's content; None: do not cache the result
     diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
+    needs_libcst: bool = False  # not checked: it needs libcst, which this process may not load
+
+
+class NeedsLibcst(Exception):
+    """Raised instead of loading libcst in a process not allowed to (see ``allow_libcst``)."""
+
+
+_libcst_allowed = True
+
+
+def allow_libcst(allowed: bool) -> None:
+    """Whether this process may load libcst (~0.35 s) for the few files that need it. Worker
+    pools keep it to as few workers as keep up, and send such files there."""
+    global _libcst_allowed
+    _libcst_allowed = allowed
 
 
 class _DeferredModule(types.ModuleType):
@@ -239,7 +254,11 @@ def check_file(filename: str, data: Optional[bytes], rule_set: RuleSet, settings
                 data = handle.read()
         except OSError as error:
             return Checked(None, (parse_error(filename, f"cannot read file: {error.strerror or error}").to_tuple(),))
-    return Checked(digest(data), tuple(d.to_tuple() for d in check_bytes(data, filename, rule_set, settings)))
+    try:
+        found = check_bytes(data, filename, rule_set, settings)
+    except NeedsLibcst:
+        return Checked(None, (), needs_libcst=True)
+    return Checked(digest(data), tuple(d.to_tuple() for d in found))
 
 
 # Parsing allocates millions of short-lived objects that reference counting frees; the cyclic
@@ -366,6 +385,8 @@ def check_source(
     if all(rule.code == PARSE_ERROR for rule in rules):
         return []
     del tree, nodes
+    if not _libcst_allowed:
+        raise NeedsLibcst
 
     import libcst as cst
 

@@ -6,6 +6,10 @@ worker is the one it is working on: a segfault, ``os._exit`` or a hang becomes a
 diagnostic for *that* file, the worker is replaced, its other files go back in the queue, and
 the run goes on. A few files are sent ahead so that a worker never waits for the next one (most
 files take microseconds: they stop at the text prefilter).
+
+Loading libcst costs a worker ~0.35 s, and most runs have only a few files that get that far:
+workers start without it, hand such files back, and they go to one worker allowed to load it
+(more when the files needing it pile up).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
     from checker.registry import all_rules
 
     gc.disable()
+    engine.allow_libcst(False)
     engine.defer_libcst_import()
     all_rules()  # imported now, while the parent is still listing files
     rule_sets: dict[frozenset, engine.RuleSet] = {}
@@ -49,7 +54,9 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
             return
         if task is None:
             return
-        index, name, data, codes = task
+        index, name, data, codes = task[:4]
+        if len(task) > 4 and task[4]:
+            engine.allow_libcst(True)
         try:
             rule_set = rule_sets.get(codes)
             if rule_set is None:
@@ -79,6 +86,7 @@ class _Worker:
     connection: Connection
     outstanding: deque = field(default_factory=deque)  # Tasks sent, oldest (the current one) first
     started: float = 0.0  # when the current file started: its predecessor's answer arrived
+    loads_libcst: bool = False
 
 
 def _context() -> Any:
@@ -116,26 +124,34 @@ class WorkerPool:
     def run(self, tasks: list[Task]) -> dict[int, Checked]:
         """Results by task index."""
         pending: deque[Task] = deque(tasks)
+        needing_libcst: deque[Task] = deque()  # handed back by workers without it
         results: dict[int, Checked] = {}
         workers = self._workers
 
         def assign(worker: _Worker) -> None:
             if not worker.outstanding:
                 worker.started = time.monotonic()
+            if needing_libcst and not worker.loads_libcst and (
+                len(needing_libcst) > _AHEAD or not any(w.loads_libcst for w in workers)
+            ):
+                worker.loads_libcst = True  # the first such file, or more than the others keep up with
+            queue = needing_libcst if worker.loads_libcst and needing_libcst else pending
             queued = sum(_size(task) for task in worker.outstanding)
             # Near the end, one at a time: a worker must not sit on queued files while another idles.
             ahead = _AHEAD if len(pending) > _AHEAD * len(workers) else 1
-            while pending and len(worker.outstanding) < ahead:
-                if worker.outstanding and queued + _size(pending[0]) > _PIPE_ROOM:
+            while queue and len(worker.outstanding) < ahead:
+                if worker.outstanding and queued + _size(queue[0]) > _PIPE_ROOM:
                     break  # a full pipe would block us while the worker blocks sending us a result
-                task = pending.popleft()
+                task = queue.popleft()
                 queued += _size(task)
                 worker.outstanding.append(task)
-                worker.connection.send(task)
+                worker.connection.send((*task, worker.loads_libcst))
+                if queue is needing_libcst and not needing_libcst:
+                    queue = pending
 
         for worker in workers:
             assign(worker)
-        while any(w.outstanding for w in workers):
+        while any(w.outstanding for w in workers) or needing_libcst:
             busy = [w for w in workers if w.outstanding]
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for position, worker in enumerate(workers):
@@ -147,8 +163,11 @@ class WorkerPool:
                         index, result = worker.connection.recv()
                     except (EOFError, OSError):
                         break
-                    results[index] = result
-                    worker.outstanding.popleft()
+                    task = worker.outstanding.popleft()
+                    if result.needs_libcst:
+                        needing_libcst.append(task)
+                    else:
+                        results[index] = result
                     worker.started = time.monotonic()
                     received = True
                 if received:
@@ -175,6 +194,9 @@ class WorkerPool:
                     replacement = self._spawn()
                     workers[position] = replacement
                     assign(replacement)
+            for worker in workers:
+                if not worker.outstanding:
+                    assign(worker)  # an idle worker may take files handed back by another
         return results
 
     def close(self) -> None:

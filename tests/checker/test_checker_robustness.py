@@ -131,3 +131,24 @@ def test_word_triggers_find_what_a_regex_finds(words, text, ignore_case) -> None
     data = text.encode()
     assert trigger.words is not None
     assert trigger.search(data, data.lower()) == (re.search(pattern.encode(), data) is not None)
+
+
+def test_a_process_not_allowed_libcst_hands_the_file_back() -> None:
+    rule_set = RuleSet(select_rules(CODES))
+    engine.allow_libcst(False)
+    try:
+        handed_back = engine.check_file("app.py", UNCAPPED, rule_set, RuleSettings())
+        stopped_earlier = engine.check_file("plain.py", b"x = 1\n", rule_set, RuleSettings())
+    finally:
+        engine.allow_libcst(True)
+    assert handed_back.needs_libcst and handed_back.digest is None
+    assert not stopped_earlier.needs_libcst and stopped_earlier.diagnostics == ()
+
+
+def test_files_needing_libcst_are_checked_by_a_worker_allowed_to_load_it() -> None:
+    tasks = [(index, f"f{index}.py", UNCAPPED if index % 5 == 0 else b"x = 1\n", CODES) for index in range(80)]
+    results = check_in_pool(tasks, RuleSettings(), jobs=2)
+    assert sorted(results) == list(range(80))
+    assert all(results[index].diagnostics[0][0] == "TB101" for index in range(0, 80, 5))
+    assert all(results[index].diagnostics == () for index in range(80) if index % 5)
+    assert not any(result.needs_libcst for result in results.values())
