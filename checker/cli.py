@@ -116,9 +116,6 @@ def _rule(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from checker.config import PathMatcher
-    from checker.engine import defer_libcst_import
-
-    defer_libcst_import()  # a run whose files all stop at the prefilter never needs it
 
     cwd = Path.cwd()
     if args.config is not None:

@@ -143,7 +143,9 @@ class Runner:
     def _check_in_process(self, tasks: list) -> dict:
         import gc
 
-        from checker.engine import check_file, collect_garbage_between_files
+        from checker.engine import check_file, collect_garbage_between_files, defer_libcst_import
+
+        defer_libcst_import()  # a run whose files all stop at the prefilter never needs it
 
         results = {}
         enabled = gc.isenabled()
