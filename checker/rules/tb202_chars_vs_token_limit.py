@@ -362,6 +362,11 @@ INVALID = [
         if 4000 < len(text):
             text = text[-4000:]
         return llm.invoke(text)
+    """,    # The limit after a line continuation, and on the right of arithmetic.
+    """
+    def fits(prompt, cfg):
+        return len(prompt) <= \\
+            500 + cfg.max_context_tokens
     """,
 ]
 
@@ -447,38 +452,40 @@ def _ast_may_report(nodes, settings) -> bool:
 _AST_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
 
 
-# Text triggers: a superset of `find` as far as one comparison stays within two lines
-# (`len(` and its `)` on one line, as before; the limit on that line, the line after the
-# operator, or, for `LIMIT < len(x)`, the line before). Lookaheads are atomic in `re`:
-# `(?=(X))\1` commits to the first X, which keeps these regexes linear in the line length
-# (no retry from each later X).
-# - `_token_limit`: a word starting with "tok" or the word "context"/"ctx" in the limit's name.
+# Text triggers: a superset of `find` for comparisons whose `len(` and `)` are on one line (as
+# before). The limit is the operand next to the operator, so the triggers look there and only
+# there; an operand is what may stand in one (names, literals, arithmetic, brackets, line breaks),
+# never past a keyword (`len(x) > 1 or tokens`). Lookaheads are atomic in `re`: `(?=(X))\1`
+# commits to the first X, which keeps the `len(` regexes linear in the line length.
+# - `_token_limit`: a word starting with "tok" or the word "context"/"ctx" in the limit's name,
+#   also on either side of arithmetic (`max_context - reserved`).
 _LIMIT_NAME = r"(?i:tok|ctx|context)"
-# - `_limit_message` literal: `number_value` int >= 1000: 4+ digits, `1_000`, hex/octal/binary,
-#   or a product of literals (`32 * 32`).
-_LIMIT_LITERAL = r"(?:\d{4}|\d_\d|0[xXoObB]|\d\)*\s*\*)"
+_OPERAND_CHAR = r"""(?:(?!\b(?:and|or|not|if|else|for|in|is|lambda)\b)[\w.\[\]'"\s+\-*/%()\\])"""
+# - `_limit_message` literal: `number_value` int >= 1000 starting the operand: 4+ digits, `1_000`,
+#   hex/octal/binary, or a product of literals (`32 * 32`; not a power, `2 ** n`).
+_LIMIT_LITERAL = r"(?:\d{4}|\d[\d_]*_\d|0[xXoObB]|\d[\d_.]*\)*\s*\*(?!\*)\s*\(*\s*\d)"
+_LITERAL_OPERAND = r"[\d_.xXoObBa-fA-F\s*()\\]*"
 # ... and `_prompt_like`: a prompt-ish name (`_PROMPTISH_WORDS`) or an LLM call in the module
 # (`flows_into_llm` / `_sent_directly` use `is_llm_call`, whose every callee's last name contains
 # one of the first nine words: SDK create/parse/stream/generate_content, LiteLLM *completion,
 # framework invoke/predict/chat/complete/generate/stream_*).
 _LITERAL_WORDS = (r"(?i)create|parse|stream|generate|complet|invoke|predict|chat|"
                   + "|".join(_PROMPTISH_WORDS))
-_LEN_THEN_OP = r"len\((?=([^\n]*?\)\s*[<>]))\1[^\n]*(?:\n[^\n]*)?"
+_LEN_THEN_OP = r"len\((?=([^\n]*?\)\s*[<>]=?))\1"
 # `[<>]=?\s*len\(` itself scans every byte of the file; this superset of it only looks behind each
 # `len(` (0 or 1 whitespace after the operator, or any `len(` after 2+ whitespace characters).
 _OP_BEFORE_LEN = r"len\((?:(?<=[<>]len\()|(?<=[<>]=len\()|(?<=[<>]\slen\()|(?<=[<>]=\slen\()|(?<=\s\slen\())"
-_OP_THEN_LEN = r"[^\n]*(?:\n[^\n]*)?[<>]=?\s*len\("
+_OP_THEN_LEN = r"\s*[<>]=?\s*len\("
 _TRIGGERS = (
-    (r"(?i)tok|ctx|context", _LEN_THEN_OP + _LIMIT_NAME),
+    (r"(?i)tok|ctx|context", _LEN_THEN_OP + _OPERAND_CHAR + "*?" + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
-     r"(?m)^(?=([^\n]*?" + _LIMIT_NAME + r"))\1" + _OP_THEN_LEN),
+     _LIMIT_NAME + _OPERAND_CHAR + "*?" + _OP_THEN_LEN),
     # The words match most files and cost ~18 scans: after the regexes, which jump from `len(`
     # to `len(` and rule out almost every file.
-    (_LEN_THEN_OP + _LIMIT_LITERAL, _LITERAL_WORDS),
-    # `100_000 < len(x)`: a line with both (faster than the name's form; the line before is
-    # left out: a literal limit split from its operator is not how code is written).
+    (_LEN_THEN_OP + r"[\s(\\]*" + _LIMIT_LITERAL, _LITERAL_WORDS),
+    # `100_000 < len(x)`: the whole left operand a literal.
     (_OP_BEFORE_LEN, r"[<>]=?\s*len\(", _LITERAL_WORDS,
-     r"(?m)^(?=[^\n]*[<>]=?[ \t]*len\()[^\n]*?" + _LIMIT_LITERAL),
+     r"(?<![\w.])" + _LIMIT_LITERAL + _LITERAL_OPERAND + _OP_THEN_LEN),
 )
 
 
