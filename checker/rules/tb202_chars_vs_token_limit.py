@@ -362,7 +362,8 @@ INVALID = [
         if 4000 < len(text):
             text = text[-4000:]
         return llm.invoke(text)
-    """,    # The limit after a line continuation, and on the right of arithmetic.
+    """,
+    # The limit after a line continuation, and on the right of arithmetic.
     """
     def fits(prompt, cfg):
         return len(prompt) <= \\
