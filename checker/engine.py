@@ -104,8 +104,9 @@ def _anchor_groups(words: tuple[bytes, ...]) -> tuple[tuple[bytes, tuple[bytes, 
         if not eligible:
             groups.extend((word, (word,)) for word in remaining)
             break
-        # The piece in most words; among those, the longest (longer pieces are rarer and scan faster).
-        _, _, anchor = max(eligible)
+        # Words covered weighed by length: longer pieces are rarer (their words then need looking
+        # for less often) and scan faster.
+        _, _, anchor = max(eligible, key=lambda item: (item[0] * (item[1] - 2), item[1]))
         groups.append((anchor, tuple(word for word in remaining if anchor in word)))
         remaining = [word for word in remaining if anchor not in word]
     return tuple(groups)
