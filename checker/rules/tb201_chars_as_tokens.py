@@ -414,6 +414,14 @@ VALID = [
 ]
 
 INVALID = [
+    # A product of literals as the divisor, and a factor before `len(` across a line break.
+    """
+    def count_tokens(text, doc):
+        estimate = len(text) / (2 * 2)
+        n_tokens = 0.25 * \\
+            len(doc)
+        return estimate + n_tokens
+    """,
     """
     def estimate_tokens(text: str) -> int:
         return len(text) // 4
@@ -609,13 +617,17 @@ class CharsAsTokens(Rule):
     name = NAME
     message = "a token count estimated from characters or words"
     # A len() divided or multiplied, near token words; a word count; or tokens * N.
-    triggers = ((r"(?i)tok", r"len\([^\n]*\)\s*(?://?|\*)"),
-                (r"(?i)tok", r"\.split\(\)\)"),
+    # The number next to the operator must be able to be in range: a divisor of 2.5-6 (or a named
+    # ratio, or a product of literals), a factor of 0.2-2.0 (or a product), so `// 2`, `"0" * len(x)`
+    # and `[None] * len(x)` do not count.
+    triggers = ((r"(?i)tok", r"len\([^\n]*\)\s*(?://?[\s(\\]*(?:2\.|[3-6]|0[xXoObB]|[A-Za-z_]|\d[\w.]*[\s)]*\*)"
+                              r"|\*[\s(\\]*(?:[0-2]|\.\d|\d[\w.]*[\s)]*\*))"),
                 (r"(?i)tokens \*|tokens\*|token \*|token\*",),
-                # `0.25 * len(text)` (factor first) and `len(text.split(" "))` (split with arguments,
-                # or not followed by an operator): shapes the three above miss.
-                (r"(?i)tok", r"\*[\s(]*(?:(?:int|float)\()?len\("),
-                (r"(?i)tok", r"len\([^\n]*split\("))
+                (r"(?i)tok", r"\*[\s(]*(?:(?:int|float)\()?len\(",
+                 r"(?:(?<![\w.])[0-2][\d_.eE]*|(?<![\w.])\.\d[\d_eE]*|\d[\w.]*[\s(]*\*[\s(]*\d[\w.]*)\)*[\s\\]*\*[\s(\\]*"
+                 r"(?:(?:int|float)\()?len\("),
+                # `len(text.split())`, also with `len(` ending its line.
+                (r"(?i)tok", r"len\([ \t]*(?:\\?\r?\n)?[^\n]*split\("))
     ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
