@@ -484,9 +484,10 @@ _TRIGGERS = (
     # The words match most files and cost ~18 scans: after the regexes, which jump from `len(`
     # to `len(` and rule out almost every file.
     (_LEN_THEN_OP + r"[\s(\\]*" + _LIMIT_LITERAL, _LITERAL_WORDS),
-    # `100_000 < len(x)`: the whole left operand a literal.
-    (_OP_BEFORE_LEN, r"[<>]=?\s*len\(", _LITERAL_WORDS,
-     r"(?<![\w.])" + _LIMIT_LITERAL + _LITERAL_OPERAND + _OP_THEN_LEN),
+    # `100_000 < len(x)`: the whole left operand a literal. First what can end one (a digit, a
+    # hex digit after x, a dot, a bracket), a cheap regex; the exact one starts with a digit.
+    (_OP_BEFORE_LEN, r"[<>]=?\s*len\(", r"(?:\d|[xX][\da-fA-F_]+|\.)[ \t)\\]*\s*[<>]=?[ \t]*len\(",
+     _LITERAL_WORDS, r"(?=\d)(?<![\w.])" + _LIMIT_LITERAL + _LITERAL_OPERAND + _OP_THEN_LEN),
 )
 
 
