@@ -477,6 +477,12 @@ _LEN_THEN_OP = r"len\((?=([^\n]*?\)\s*[<>]=?))\1"
 # `len(` (0 or 1 whitespace after the operator, or any `len(` after 2+ whitespace characters).
 _OP_BEFORE_LEN = r"len\((?:(?<=[<>]len\()|(?<=[<>]=len\()|(?<=[<>]\slen\()|(?<=[<>]=\slen\()|(?<=\s\slen\())"
 _OP_THEN_LEN = r"\s*[<>]=?\s*len\("
+# `_OP_BEFORE_LEN` where the operator follows what can end a literal; whitespace runs (line breaks)
+# before or after the operator are let through.
+_LITERAL_BEFORE_OP = "len\\((?:" + "|".join(
+    f"(?<={before}{op}{after}len\\()"
+    for before in (r"[\da-fA-F.)]", r"[\da-fA-F.)]\s", r"\s\s") for op in ("[<>]", "[<>]=") for after in ("", r"\s")
+) + r"|(?<=\s\slen\())"
 _TRIGGERS = (
     (r"(?i)tok|ctx|context", _LEN_THEN_OP + _OPERAND_CHAR + "*?" + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
@@ -484,10 +490,10 @@ _TRIGGERS = (
     # The words match most files and cost ~18 scans: after the regexes, which jump from `len(`
     # to `len(` and rule out almost every file.
     (_LEN_THEN_OP + r"[\s(\\]*" + _LIMIT_LITERAL, _LITERAL_WORDS),
-    # `100_000 < len(x)`: the whole left operand a literal. First what can end one (a digit, a
-    # hex digit after x, a dot, a bracket), a cheap regex; the exact one starts with a digit.
-    (_OP_BEFORE_LEN, r"[<>]=?\s*len\(", r"(?:\d|[xX][\da-fA-F_]+|\.)[ \t)\\]*\s*[<>]=?[ \t]*len\(",
-     _LITERAL_WORDS, r"(?=\d)(?<![\w.])" + _LIMIT_LITERAL + _LITERAL_OPERAND + _OP_THEN_LEN),
+    # `100_000 < len(x)`: the whole left operand a literal. First, cheaply, what can end one (a
+    # digit, a hex digit, a dot, a bracket) before the operator; the exact regex starts at a digit.
+    (_LITERAL_BEFORE_OP, r"[<>]=?\s*len\(", _LITERAL_WORDS,
+     r"(?=\d)(?<![\w.])" + _LIMIT_LITERAL + _LITERAL_OPERAND + _OP_THEN_LEN),
 )
 
 
