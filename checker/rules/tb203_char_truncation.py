@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, last_names, libcst_scopes, may_call_llm, number
+from ._ast_gate import Aliases, dotted_name, last_names, libcst_scopes, may_call_llm, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -296,25 +296,13 @@ INVALID = [
 
 
 
-def _ast_dotted(expr: ast.AST) -> str | None:
-    """`dotted` on `ast`: "a.b.c" for a Name/Attribute chain, else None."""
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 def _ast_target_texts(target: ast.AST) -> list[str]:
     """`target_texts` for the targets `_looks_like_text` can ask about (no subscripts)."""
     if isinstance(target, (ast.Tuple, ast.List)):
         return [t for element in target.elts for t in _ast_target_texts(element)]
     if isinstance(target, ast.Starred):
         return _ast_target_texts(target.value)
-    text = _ast_dotted(target)
+    text = dotted_name(target)
     return [text] if text is not None else []
 
 
@@ -340,7 +328,7 @@ def _ast_may_be_text(expr: ast.AST, group: list[ast.AST]) -> bool:
         return False
     if any(has_word(name, _TEXT_WORDS) for name in names):
         return True
-    text = _ast_dotted(expr)
+    text = dotted_name(expr)
     if text is None:
         return False
     for node in group:  # `index.assignments_to(text, scope)` with a string value

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Invalid, Rule, Valid
 
-from ._ast_gate import last_names, number
+from ._ast_gate import dotted_name, last_names, number
 from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
 
 CODE = "TB302"
@@ -234,7 +234,7 @@ def _ast_may_report(nodes, settings) -> bool:
         if "with_options" not in names:
             if not any(name in _CLIENT_CLASSES for name in names):
                 continue
-            text = dotted_text(node.func)
+            text = dotted_name(node.func)
             if text is not None and "." in text and not any(m in text for m in _CLIENT_MODULES):
                 # `qualified` of `x.OpenAI` is `x.OpenAI` (no LLM module: not a client) unless `x`
                 # is an import alias, which may expand to one.
@@ -245,18 +245,6 @@ def _ast_may_report(nodes, settings) -> bool:
         if _may_exceed(value, nodes, threshold):
             return True
     return False
-
-
-def dotted_text(expr) -> str | None:
-    """`calls.dotted` on the ast form: `a.b.c` for Name/Attribute chains, else None."""
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _bound_by_imports(nodes) -> set[str]:
@@ -276,7 +264,7 @@ def _may_exceed(value, nodes, threshold) -> bool:
     if isinstance(value, ast.Call):
         # `float("inf")`: any `float(...)` with an argument (the rule reads the literal's text).
         return "float" in last_names(value.func) and bool(value.args or value.keywords)
-    text = dotted_text(value)
+    text = dotted_name(value)
     if text in {"sys.maxsize", "math.inf"}:
         return True
     if text is None or "." in text:

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, last_names, may_be_llm_call
+from ._ast_gate import Aliases, dotted_name, last_names, may_be_llm_call
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -91,17 +91,6 @@ def _string_key(index) -> str | None:
     return None
 
 
-def _dotted_text(expr) -> str | None:
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 # `_is_list_growth` (libcst's Name also covers True / False / None).
 _AST_LIST_GROWTH = (ast.List, ast.ListComp, ast.Name, ast.Attribute, ast.Call, ast.Subscript)
 
@@ -135,7 +124,7 @@ def _ast_growth(nodes) -> dict[str, list]:
             value = node.value
             if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and _is_ast_list_growth(value.right):
                 left = _ast_path(value.left)
-                if left is not None and any(_dotted_text(t) == left for t in _flat_targets(node.targets)):
+                if left is not None and any(dotted_name(t) == left for t in _flat_targets(node.targets)):
                     name = left
         if name:
             grown.setdefault(name, []).append(node)
@@ -296,7 +285,7 @@ class _Tree:
             value = node.value
             if not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
                 continue
-            if any(_dotted_text(t) == name for t in targets):
+            if any(dotted_name(t) == name for t in targets):
                 yield node
 
 
