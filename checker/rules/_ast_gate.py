@@ -141,28 +141,6 @@ def _bound_is_big(bound: ast.AST, min_cut: int) -> bool:
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def function_scopes(tree_nodes: Sequence[ast.AST]) -> list[list[ast.AST]]:
-    """The module's nodes grouped by their nearest enclosing function (module-level and class-body
-    code in one group): rules that need two things "in the same scope" can test each group.
-    Lambdas and comprehensions stay in their function's group, which only makes groups larger."""
-    roots = [n for n in tree_nodes if isinstance(n, ast.Module)] + [n for n in tree_nodes if isinstance(n, _FUNCTIONS)]
-    groups = []
-    for root in roots:
-        group: list[ast.AST] = []
-        stack = list(ast.iter_child_nodes(root))
-        while stack:
-            node = stack.pop()
-            if isinstance(node, _FUNCTIONS):
-                # Its decorators, defaults and annotations run in the enclosing scope.
-                stack.extend(node.decorator_list)
-                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None)
-                continue
-            group.append(node)
-            stack.extend(ast.iter_child_nodes(node))
-        groups.append(group)
-    return groups
-
-
 # ---- TB201/TB202: lengths and names as libcst's helpers in `_index` see them -----------------
 
 def single_argument(call: ast.Call) -> ast.AST | None:
@@ -307,8 +285,8 @@ def assignments(nodes: Sequence[ast.AST]):
 def libcst_scopes(tree_nodes: Sequence[ast.AST]) -> list[list[ast.AST]]:
     """The module's nodes grouped as `_index.ModuleIndex.scope_of` groups libcst nodes: by the
     nearest enclosing (async) function, its decorators, defaults and annotations included (they
-    have the FunctionDef as an ancestor); module-level and class-body code in one group. Unlike
-    `function_scopes`, which puts decorators and defaults in the enclosing scope."""
+    have the FunctionDef as an ancestor); module-level and class-body code in one group. Rules
+    that need two things "in the same function" test each group."""
     roots = [n for n in tree_nodes if isinstance(n, ast.Module)] + [n for n in tree_nodes if isinstance(n, _FUNCTIONS)]
     groups = []
     for root in roots:
