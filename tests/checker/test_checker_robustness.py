@@ -152,3 +152,20 @@ def test_files_needing_libcst_are_checked_by_a_worker_allowed_to_load_it() -> No
     assert all(results[index].diagnostics[0][0] == "TB101" for index in range(0, 80, 5))
     assert all(results[index].diagnostics == () for index in range(80) if index % 5)
     assert not any(result.needs_libcst for result in results.values())
+
+
+def test_importing_every_rule_does_not_load_libcst() -> None:
+    # The engine defers libcst (~0.35 s) until a file needs it: a rule module that uses libcst
+    # at import time would make every worker pay for it.
+    import subprocess
+
+    probe = (
+        "import sys\n"
+        "from checker import engine\n"
+        "engine.defer_libcst_import()\n"
+        "from checker.registry import all_rules\n"
+        "all_rules()\n"
+        "print('libcst._nodes.expression' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"
