@@ -38,9 +38,7 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
     import gc
 
     from checker import engine
-    from checker.registry import select_rules
-
-    from checker.registry import all_rules
+    from checker.registry import all_rules, select_rules
 
     gc.disable()
     engine.allow_libcst(False)
@@ -55,7 +53,7 @@ def _worker_main(connection: Connection, settings: RuleSettings) -> None:
         if task is None:
             return
         index, name, data, codes = task[:4]
-        if len(task) > 4 and task[4]:
+        if len(task) > 4 and task[4]:  # the pool lets this worker load libcst from now on
             engine.allow_libcst(True)
         try:
             rule_set = rule_sets.get(codes)
@@ -98,9 +96,9 @@ def _context() -> Any:
 
 
 class WorkerPool:
-    """Worker processes started before the work is known: each imports the rules (and libcst)
-    while the parent is still finding and stat-ing files, instead of the parent importing them
-    first. ``timeout``: seconds one file may take before its worker is killed."""
+    """Worker processes started before the work is known: each imports the rules while the
+    parent is still finding and stat-ing files, instead of the parent importing them first.
+    ``timeout``: seconds one file may take before its worker is killed."""
 
     def __init__(self, settings: RuleSettings, jobs: int, timeout: float = 120.0) -> None:
         self._context = _context()
