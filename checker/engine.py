@@ -14,6 +14,7 @@ import tokenize
 import types
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
+from checker.cache import digest
 from checker.triggers import CALL_TRIGGERS
 from checker.diagnostics import Diagnostic, Edit, Fix
 from checker.rule import Rule
@@ -247,8 +248,6 @@ def defer_libcst_import() -> None:
 def check_file(filename: str, data: Optional[bytes], rule_set: RuleSet, settings: RuleSettings) -> Checked:
     """``data`` None: read the file here, so that reading and the prefilter run in the worker
     processes too."""
-    from checker.cache import digest
-
     if data is None:
         try:
             with open(filename, "rb") as handle:

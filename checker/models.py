@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -42,6 +43,7 @@ def lookup_model(name: str, project_root: Optional[Path] = None) -> Any:
         return None
 
 
+@lru_cache(maxsize=None)
 def smallest_max_output(project_root: Optional[Path] = None) -> Optional[int]:
     """The lowest maximum output of any model the project knows (None without a registry): a
     cap at or below it is within every model's maximum."""

@@ -27,7 +27,6 @@ from checker.settings import RuleSettings
 
 # (index, display name, file bytes or None for "read it in the worker", rule codes)
 Task = tuple[int, str, Optional[bytes], frozenset]
-Result = tuple[Any, ...]  # diagnostics as Diagnostic.to_tuple()
 
 
 def _crash(message: str) -> Checked:

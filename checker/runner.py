@@ -106,9 +106,10 @@ class Runner:
                         except OSError:
                             data = None  # the worker reports it
                         else:
-                            cached = self.cache.get(name, digest(data))
+                            content_digest = digest(data)
+                            cached = self.cache.get(name, content_digest)
                             if cached is not None:
-                                self.cache.put(name, digest(data), *stats[index], cached)
+                                self.cache.put(name, content_digest, *stats[index], cached)
                     if cached is not None:
                         diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
                         continue

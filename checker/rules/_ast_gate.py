@@ -61,44 +61,6 @@ def may_be_llm_call(node: ast.Call, aliases: Aliases) -> bool:
     return False
 
 
-def last_identifier(expr: ast.AST) -> str | None:
-    """`messages`, `self.messages` -> "messages"; `state["messages"]` -> "messages"."""
-    if isinstance(expr, ast.Name):
-        return expr.id
-    if isinstance(expr, ast.Attribute):
-        return expr.attr
-    if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and isinstance(expr.slice.value, str):
-        return expr.slice.value
-    return None
-
-
-def argument_identifiers(call: ast.Call) -> set[str]:
-    """Names, attributes and string constants anywhere in the call's arguments."""
-    found: set[str] = set()
-    for arg in [*call.args, *(k.value for k in call.keywords)]:
-        for node in ast.walk(arg):
-            if isinstance(node, ast.Name):
-                found.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                found.add(node.attr)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                found.add(node.value)
-    return found
-
-
-def identifier_text(expr: ast.AST) -> str:
-    """Every identifier and string constant inside ``expr``, lower-cased, space-joined."""
-    parts = []
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Name):
-            parts.append(node.id)
-        elif isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            parts.append(node.value)
-    return " ".join(parts).lower()
-
-
 def number(expr: ast.AST):
     """Like `_index.number_value`: an int/float literal, `-x`, or a product of literals."""
     if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool):
@@ -111,31 +73,6 @@ def number(expr: ast.AST):
         if left is not None and right is not None:
             return left * right
     return None
-
-
-def is_len_call(expr: ast.AST) -> bool:
-    return (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len"
-            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred))
-
-
-def has_big_cut(nodes: Sequence[ast.AST], min_cut: int) -> bool:
-    """A slice `x[a:b]` (no step) whose every bound is a name/expression or a literal >= min_cut
-    in magnitude (TB203's `_cut` / `_bound_is_big`)."""
-    for node in nodes:
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.step is None:
-            bounds = [b for b in (node.slice.lower, node.slice.upper) if b is not None]
-            if bounds and all(_bound_is_big(b, min_cut) for b in bounds):
-                return True
-    return False
-
-
-def _bound_is_big(bound: ast.AST, min_cut: int) -> bool:
-    value = number(bound)
-    if value is not None:
-        return abs(value) >= min_cut
-    if isinstance(bound, ast.UnaryOp):
-        return _bound_is_big(bound.operand, min_cut)
-    return True
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -154,10 +91,35 @@ def single_argument(call: ast.Call) -> ast.AST | None:
     return call.keywords[0].value
 
 
+def argument_values(call: ast.Call) -> list[ast.AST]:
+    """The `arg.value`s of libcst's `call.args`, keywords included (a starred argument's value is
+    what it stars)."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
+
+
+def identifier_of(node: ast.AST) -> str | None:
+    """The identifier libcst holds as a `Name` for this node: a name, an attribute, a keyword
+    argument's name or a parameter."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, (ast.keyword, ast.arg)):
+        return node.arg
+    return None
+
+
+def subscript_key(index: ast.AST) -> str | None:
+    """`_index.subscript_key` on a subscript's slice: a string literal, also as `x["k",]` (one
+    element: libcst keys that by "k" where ast sees a tuple)."""
+    if isinstance(index, ast.Tuple) and len(index.elts) == 1:
+        index = index.elts[0]
+    return string_constant(index)
+
+
 def len_argument(expr: ast.AST) -> ast.AST | None:
     """``x`` in `len(x)` or `len(k=x)` (one argument, not starred): the rules'
-    `_len_argument` (libcst counts a keyword argument as one of `call.args`). `is_len_call`
-    leaves out the keyword form."""
+    `_len_argument` (libcst counts a keyword argument as one of `call.args`)."""
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
             and len(expr.args) + len(expr.keywords) == 1:
         if expr.args:
@@ -260,10 +222,7 @@ def target_texts(target: ast.AST) -> list[str]:
         return [text]
     if isinstance(target, ast.Subscript):
         base = dotted_name(target.value)
-        key = target.slice
-        if isinstance(key, ast.Tuple) and len(key.elts) == 1:
-            key = key.elts[0]
-        key_text = string_constant(key)
+        key_text = subscript_key(target.slice)
         if base is not None and key_text is not None:
             return [f"{base}[{key_text!r}]"]
     return []

@@ -5,7 +5,7 @@ from typing import Optional
 
 import libcst as cst
 
-from checker.calls import LLMCall, ast_llm_calls
+from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
 # APIs whose server-side default is a small cap: calls to them are capped already.
@@ -22,18 +22,18 @@ _API_LABEL = {
     "langchain.chat_model": "LangChain chat model",
 }
 
-# The caps each call shape of `calls.ast_llm_calls` accepts; shapes not listed (a stored bound
-# method, a name imported from an SDK, `with_raw_response.create`) may be any API.
-_SHAPE_CAPS = {
-    "chat.completions": ("max_completion_tokens", "max_tokens"),
-    "ChatCompletion": ("max_completion_tokens", "max_tokens"),
-    "messages": ("max_tokens",),
-    "responses": ("max_output_tokens",),
-    "litellm": ("max_tokens", "max_completion_tokens"),
-    "langchain": ("max_tokens", "max_completion_tokens", "max_tokens_to_sample"),
+# The API each call shape of `calls.ast_llm_calls` can be, for its caps; shapes not listed (a
+# stored bound method, a name imported from an SDK, `with_raw_response.create`) may be any API.
+_SHAPE_API = {
+    "chat.completions": "openai.chat",
+    "ChatCompletion": "openai.chat",
+    "messages": "anthropic.messages",
+    "responses": "openai.responses",
+    "litellm": "litellm.completion",
+    "langchain": "langchain.chat_model",
     # `client.completions.create`: OpenAI's legacy completions (capped by default, never
-    # reported) or Anthropic's, which only accept max_tokens_to_sample.
-    "completions": ("max_tokens_to_sample",),
+    # reported) or Anthropic's.
+    "completions": "anthropic.completions",
 }
 
 
@@ -53,10 +53,10 @@ def _ast_may_report(nodes, settings) -> bool:
         if shape == "completions" and isinstance(call.func.value.value, ast.Attribute) \
                 and call.func.value.value.attr == "chat":  # type: ignore[attr-defined]
             shape = "chat.completions"
-        caps = _SHAPE_CAPS.get(shape)
-        if caps is None or stars:
+        api = _SHAPE_API.get(shape)
+        if api is None or stars:
             return True
-        if not any(k.arg in caps and not (isinstance(k.value, ast.Constant) and k.value.value is None)
+        if not any(k.arg in API_CAP_NAMES[api] and not (isinstance(k.value, ast.Constant) and k.value.value is None)
                    for k in call.keywords):
             return True
     return False

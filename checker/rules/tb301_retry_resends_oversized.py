@@ -13,7 +13,8 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import _SDK_LAST, Aliases, dotted_name, import_origins, last_names, may_be_llm_call, qualified_names
+from ._ast_gate import (_SDK_LAST, Aliases, argument_values, dotted_name, identifier_of, import_origins, last_names,
+                        may_be_llm_call, qualified_names)
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
 from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call
 
@@ -725,10 +726,6 @@ def _ast_names(exprs) -> set[str]:
     return found
 
 
-def _argument_values(call: ast.Call) -> list:
-    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
-
-
 def _has_no_names(expr) -> bool:
     """`not names_in(expr)`: libcst has a Name for every name, attribute, keyword, lambda
     parameter and True / False / None."""
@@ -765,7 +762,7 @@ def _broad_filter(expr) -> bool:
         return _broad_filter(expr.left) or _broad_filter(expr.right)
     if not isinstance(expr, ast.Call):
         return False
-    values = _argument_values(expr)
+    values = argument_values(expr)
     names = last_names(expr.func)
     if "retry_if_exception_type" in names and (not values or any(_broad_types_ast(v) for v in values)):
         return True
@@ -815,14 +812,9 @@ def _test_may_name_retries(test) -> bool:
     for node in ast.walk(test):
         if isinstance(node, (ast.JoinedStr, ast.Constant)) and isinstance(getattr(node, "value", ""), (str, bytes)):
             return True
-        if isinstance(node, ast.Name):
-            words.append(node.id)
-        elif isinstance(node, ast.Attribute):
-            words.append(node.attr)
-        elif isinstance(node, ast.keyword) and node.arg:
-            words.append(node.arg)
-        elif isinstance(node, ast.arg):
-            words.append(node.arg)
+        name = identifier_of(node)
+        if name:
+            words.append(name)
     text = " ".join(words).lower()
     return any(w in text for w in ("retr", "attempt", "tries", "try"))
 
@@ -862,7 +854,7 @@ def _loop_may_report(loop, module: _Module) -> bool:
         for call in _walk(try_node.body):
             if not isinstance(call, ast.Call) or not module.strict_send(call):
                 continue
-            request = _ast_names(_argument_values(call))
+            request = _ast_names(argument_values(call))
             if request & loop_names or request & changed or _constant_content_ast(call):
                 continue  # a batch loop, a re-built prompt, a fixed probe
             viable = True

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, dotted_name, last_names, may_be_llm_call
+from ._ast_gate import Aliases, argument_values, dotted_name, identifier_of, last_names, may_be_llm_call, subscript_key
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
 from ._llm import SENDS_TRIGGER, is_llm_call
 
@@ -77,17 +77,9 @@ def _ast_path(expr) -> str | None:
         base = _ast_path(expr.value)
         return f"{base}.{expr.attr}" if base is not None else None
     if isinstance(expr, ast.Subscript):
-        key = _string_key(expr.slice)
+        key = subscript_key(expr.slice)
         base = _ast_path(expr.value)
         return f"{base}.{key}" if key is not None and base is not None else None
-    return None
-
-
-def _string_key(index) -> str | None:
-    if isinstance(index, ast.Tuple) and len(index.elts) == 1:
-        index = index.elts[0]
-    if isinstance(index, ast.Constant) and isinstance(index.value, str):
-        return index.value
     return None
 
 
@@ -138,24 +130,14 @@ def _identifiers(exprs) -> set[str]:
     found: set[str] = set()
     for expr in exprs:
         for node in ast.walk(expr):
-            if isinstance(node, ast.Name):
-                found.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                found.add(node.attr)
-            elif isinstance(node, ast.keyword) and node.arg:
-                found.add(node.arg)
-            elif isinstance(node, ast.arg):
-                found.add(node.arg)
+            name = identifier_of(node)
+            if name:
+                found.add(name)
             elif isinstance(node, ast.Subscript):
-                key = _string_key(node.slice)
+                key = subscript_key(node.slice)
                 if key is not None:
                     found.add(key)  # the last segment of a dotted history's path
     return found
-
-
-def _call_values(call: ast.Call) -> list:
-    """The `arg.value`s of libcst's `call.args` (a starred argument's value is what it stars)."""
-    return [a.value if isinstance(a, ast.Starred) else a for a in call.args] + [k.value for k in call.keywords]
 
 
 def _whole_identifiers(call: ast.Call) -> set[str]:
@@ -163,7 +145,7 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
     not under an attribute's or subscript's base or inside a call other than a whole-list wrapper
     (`list(x)`, `copy(x)`, `x.copy(...)`'s arguments). Subscript indexes are not barriers there."""
     found: set[str] = set()
-    stack = _call_values(call)
+    stack = argument_values(call)
     while stack:
         node = stack.pop()
         if isinstance(node, ast.Name):
@@ -171,7 +153,7 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
         elif isinstance(node, ast.Attribute):
             found.add(node.attr)  # `x.messages`, or its `messages` as a reference to a plain name
         elif isinstance(node, ast.Subscript):
-            key = _string_key(node.slice)
+            key = subscript_key(node.slice)
             if key is not None:
                 found.add(key)  # `st.session_state["messages"]`
             stack.append(node.slice)
@@ -180,7 +162,7 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
             if any(n in _WHOLE_WRAPPERS for n in names) or \
                     (isinstance(node.func, ast.Attribute) and node.func.attr == "copy"):
                 stack.append(node.func)
-                stack.extend(_call_values(node))
+                stack.extend(argument_values(node))
                 found.update(k.arg for k in node.keywords if k.arg)
         elif isinstance(node, ast.arg):
             found.add(node.arg)
@@ -225,7 +207,7 @@ def _ast_may_report(nodes, settings) -> bool:
             start, end = (node.body[0].lineno, node.body[0].col_offset), (node.end_lineno, node.end_col_offset)
             if params and any(start <= position <= end for position in call_positions) \
                     and any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
-                              and not params.isdisjoint(_identifiers(_call_values(n)))
+                              and not params.isdisjoint(_identifiers(argument_values(n)))
                               for statement in node.body for n in ast.walk(statement)):
                 senders.add(node.name)
     sends = llm_calls

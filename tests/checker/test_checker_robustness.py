@@ -22,16 +22,22 @@ CODES = frozenset({"TB000", "TB101", "TB102"})
 fork_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="patching workers needs fork")
 
 
-@fork_only
-def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def _crash_on(monkeypatch: pytest.MonkeyPatch, crashing_name: str) -> None:
+    """Workers (forked after this) die on ``crashing_name`` as a C stack overflow in the parser
+    looks from outside."""
     real = engine.check_bytes
 
     def crashing(data, filename, rule_set, settings):
-        if filename == "boom.py":
-            os._exit(139)  # what a C stack overflow in the parser looks like from outside
+        if filename == crashing_name:
+            os._exit(139)
         return real(data, filename, rule_set, settings)
 
     monkeypatch.setattr(engine, "check_bytes", crashing)
+
+
+@fork_only
+def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    _crash_on(monkeypatch, "boom.py")
     tasks = [(index, name, UNCAPPED, CODES) for index, name in enumerate(["a.py", "boom.py", "b.py", "c.py"])]
     results = check_in_pool(tasks, RuleSettings(), jobs=2)
     assert results[1].diagnostics[0][0] == "TB000" and "crashed" in results[1].diagnostics[0][1]
@@ -40,14 +46,7 @@ def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch)
 
 @fork_only
 def test_files_queued_behind_a_crash_are_checked_by_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = engine.check_bytes
-
-    def crashing(data, filename, rule_set, settings):
-        if filename == "boom.py":
-            os._exit(139)
-        return real(data, filename, rule_set, settings)
-
-    monkeypatch.setattr(engine, "check_bytes", crashing)
+    _crash_on(monkeypatch, "boom.py")
     names = [f"f{index}.py" for index in range(60)]
     names[5] = "boom.py"  # early: files are sent ahead, so several wait behind it in its worker
     results = check_in_pool([(index, name, UNCAPPED, CODES) for index, name in enumerate(names)], RuleSettings(), jobs=2)
