@@ -19,57 +19,72 @@ from checker.settings import RuleSettings
 UNCAPPED = b"from openai import OpenAI\nOpenAI().chat.completions.create(model='gpt-4o', messages=[])\n"
 CODES = frozenset({"TB000", "TB101", "TB102"})
 
-fork_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="patching workers needs fork")
+
+def _pool_in_a_fresh_process(names: list[str], *, crash: set[str] = frozenset(), jobs: int = 2) -> dict[int, tuple[str, str]]:
+    """Check ``names`` in a pool whose workers die (as a C stack overflow in a parser looks from
+    outside) when they start checking a file named in ``crash``. The pool runs in a new,
+    single-threaded process, whose workers are forked and so inherit the patched engine: what
+    they check is the same as in the CLI, and no test thread can be forked with them."""
+    import json
+    import subprocess
+
+    program = (
+        "import json, os, sys\n"
+        "from checker import engine\n"
+        "from checker.pool import check_in_pool\n"
+        "from checker.settings import RuleSettings\n"
+        "names, crash, jobs, source = json.loads(sys.argv[1])\n"
+        "real = engine.check_bytes\n"
+        "def check_bytes(data, filename, rule_set, settings):\n"
+        "    if filename in crash:\n"
+        "        os._exit(139)\n"
+        "    return real(data, filename, rule_set, settings)\n"
+        "engine.check_bytes = check_bytes\n"
+        "codes = frozenset(['TB000', 'TB101', 'TB102'])\n"
+        "tasks = [(i, name, source.encode(), codes) for i, name in enumerate(names)]\n"
+        "results = check_in_pool(tasks, RuleSettings(), jobs=jobs)\n"
+        "print(json.dumps({i: r.diagnostics[0][:2] for i, r in results.items()}))\n"
+    )
+    argument = json.dumps([names, sorted(crash), jobs, UNCAPPED.decode()])
+    done = subprocess.run([sys.executable, "-c", program, argument], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {int(index): tuple(found) for index, found in json.loads(done.stdout).items()}
 
 
-def _crash_on(monkeypatch: pytest.MonkeyPatch, crashing_name: str) -> None:
-    """Workers (forked after this) die on ``crashing_name`` as a C stack overflow in the parser
-    looks from outside."""
-    real = engine.check_bytes
-
-    def crashing(data, filename, rule_set, settings):
-        if filename == crashing_name:
-            os._exit(139)
-        return real(data, filename, rule_set, settings)
-
-    monkeypatch.setattr(engine, "check_bytes", crashing)
+def test_a_worker_that_dies_costs_only_its_file() -> None:
+    results = _pool_in_a_fresh_process(["a.py", "boom.py", "b.py", "c.py"], crash={"boom.py"})
+    assert results[1][0] == "TB000" and "crashed" in results[1][1] and "exit code 139" in results[1][1]
+    assert {results[i][0] for i in (0, 2, 3)} == {"TB101"}
 
 
-@fork_only
-def test_a_worker_that_dies_costs_only_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    _crash_on(monkeypatch, "boom.py")
-    tasks = [(index, name, UNCAPPED, CODES) for index, name in enumerate(["a.py", "boom.py", "b.py", "c.py"])]
-    results = check_in_pool(tasks, RuleSettings(), jobs=2)
-    assert results[1].diagnostics[0][0] == "TB000" and "crashed" in results[1].diagnostics[0][1]
-    assert {results[i].diagnostics[0][0] for i in (0, 2, 3)} == {"TB101"}
-
-
-@fork_only
-def test_files_queued_behind_a_crash_are_checked_by_the_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
-    _crash_on(monkeypatch, "boom.py")
+def test_files_queued_behind_a_crash_are_checked_by_the_replacement() -> None:
     names = [f"f{index}.py" for index in range(60)]
     names[5] = "boom.py"  # early: files are sent ahead, so several wait behind it in its worker
-    results = check_in_pool([(index, name, UNCAPPED, CODES) for index, name in enumerate(names)], RuleSettings(), jobs=2)
-    assert "crashed" in results[5].diagnostics[0][1]
-    assert all(results[index].diagnostics[0][0] == "TB101" for index in range(60) if index != 5)
+    results = _pool_in_a_fresh_process(names, crash={"boom.py"})
+    assert sorted(results) == list(range(60))
+    assert "crashed" in results[5][1]
+    assert all(results[index][0] == "TB101" for index in range(60) if index != 5)
 
 
-@fork_only
-def test_a_file_that_hangs_is_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
+def test_several_crashes_in_a_row_and_a_single_worker() -> None:
+    names = [f"f{index}.py" for index in range(30)]
+    crash = {names[index] for index in (3, 4, 5, 6, 29)}
+    for jobs in (1, 2):
+        results = _pool_in_a_fresh_process(names, crash=crash, jobs=jobs)
+        assert sorted(results) == list(range(30))
+        assert {names[i] for i, (code, _) in results.items() if code == "TB000"} == crash
+        assert all(code == "TB101" for i, (code, _) in results.items() if names[i] not in crash)
 
-    real = engine.check_bytes
 
-    def hanging(data, filename, rule_set, settings):
-        if filename == "slow.py":
-            time.sleep(60)
-        return real(data, filename, rule_set, settings)
-
-    monkeypatch.setattr(engine, "check_bytes", hanging)
-    tasks = [(0, "slow.py", UNCAPPED, CODES), (1, "fine.py", UNCAPPED, CODES)]
+def test_a_file_that_hangs_is_timed_out(tmp_path) -> None:
+    # A FIFO with no writer: opening it blocks for ever, as a file on a stuck network mount does.
+    fifo = tmp_path / "stuck.py"
+    os.mkfifo(fifo)
+    tasks = [(0, str(fifo), None, CODES), (1, "fine.py", UNCAPPED, CODES), (2, "also.py", UNCAPPED, CODES)]
     results = check_in_pool(tasks, RuleSettings(), jobs=2, timeout=2)
     assert "took more than 2s" in results[0].diagnostics[0][1]
-    assert results[1].diagnostics[0][0] == "TB101"
+    assert [results[i].diagnostics[0][0] for i in (1, 2)] == ["TB101", "TB101"]
+
 
 
 class _Exploding(Rule):
@@ -168,3 +183,30 @@ def test_importing_every_rule_does_not_load_libcst() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "False"
+
+
+def test_the_cli_reports_a_file_that_kills_its_worker_as_tb000(tmp_path) -> None:
+    # As a user sees it: `tokenbudget check` over a folder in which one file takes its worker
+    # down prints a TB000 for that file, checks the others and exits 1, without a traceback.
+    import subprocess
+
+    for index in range(12):
+        (tmp_path / f"app{index}.py").write_bytes(UNCAPPED)
+    program = (
+        "import os, sys\n"
+        "from checker import engine\n"
+        "from checker.cli import main\n"
+        "real = engine.check_bytes\n"
+        "def check_bytes(data, filename, rule_set, settings):\n"
+        "    if filename.endswith('app3.py'):\n"
+        "        os._exit(139)\n"
+        "    return real(data, filename, rule_set, settings)\n"
+        "engine.check_bytes = check_bytes\n"
+        "sys.exit(main(['check', '--no-cache', '-j', '2', '--output-format', 'concise', '.']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()
+    assert any("app3.py" in line and "TB000" in line and "crashed" in line for line in lines), done.stdout
+    assert sum("TB101" in line for line in lines) == 11, done.stdout
