@@ -338,7 +338,8 @@ class WorkerPool:
         rule_sets: dict[frozenset, engine.RuleSet] = {}
         for index, name, data, codes in leftovers:
             if index in run.suspected:
-                run.results[index] = _crash(f"the checker crashed on this file and no worker was left to retry it ({cause}); it was skipped")
+                message = f"the checker crashed on this file and no worker was left to retry it ({cause}); it was skipped"
+                run.results[index] = _crash(message)
                 continue
             try:
                 if codes not in rule_sets:

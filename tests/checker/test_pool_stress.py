@@ -9,7 +9,6 @@ import random
 import signal
 import sys
 import threading
-import time
 import warnings
 
 import pytest
