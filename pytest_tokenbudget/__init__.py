@@ -22,6 +22,8 @@ _EXPORTS = {
     "RequestBodyError": "_errors",
     "TokenBudgetError": "_errors",
     "UnknownModelError": "_errors",
+    "FitError": "_fitting",
+    "fit_messages": "_fitting",
     "image_size": "_images",
     "ModelInfo": "_models",
     "Registry": "_models",
@@ -38,6 +40,7 @@ __all__ = sorted([*_EXPORTS, "image_tokens"])
 if TYPE_CHECKING:
     from ._budget import Budget, BudgetExceeded, Violation
     from ._errors import ConfigError, EncodingUnavailableError, RequestBodyError, TokenBudgetError, UnknownModelError
+    from ._fitting import FitError, fit_messages
     from ._images import image_size
     from ._models import ModelInfo, Registry, get_model
     from ._requests import Part, RequestCount, count_messages, count_request, count_tokens
