@@ -83,6 +83,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on."""
+    return free_port()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[int]:
     """A real redis-server on a free loopback port, for this test session; yields the port."""
