@@ -34,6 +34,7 @@ _EXPORTS = {
     "fit_messages": "_fitting",
     "image_size": "_images",
     "ModelInfo": "_models",
+    "PromptPlan": "_planning",
     "Registry": "_models",
     "get_model": "_models",
     "Part": "_requests",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from ._guard import Alert, RequestRefused, UnsupportedClient, guard
     from ._images import image_size
     from ._models import ModelInfo, Registry, get_model
+    from ._planning import PromptPlan
     from ._requests import Part, RequestCount, count_messages, count_request, count_tokens
     from ._windows import MemoryWindow, RedisWindow, WindowDecision, WindowUnavailable
 
