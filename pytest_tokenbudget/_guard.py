@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -205,7 +206,9 @@ def _guard_by_transport(client: Any, state: Guard) -> Any:
     inner = getattr(client, "_client", None)
     if inner is None or not hasattr(inner, "send"):
         raise UnsupportedClient(f"{type(client).__name__} has no HTTP client to send through")
-    return client.with_options(http_client=guarded_http_client(inner, state))
+    sdk = sys.modules[type(client).__module__.split(".")[0]]
+    sdk_error = getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError")
+    return client.with_options(http_client=guarded_http_client(inner, state, sdk_error))
 
 
 def parse_body(content: bytes) -> Any:
