@@ -22,8 +22,19 @@ _EXPORTS = {
     "RequestBodyError": "_errors",
     "TokenBudgetError": "_errors",
     "UnknownModelError": "_errors",
+    "FitError": "_fitting",
+    "Alert": "_guard",
+    "RequestRefused": "_guard",
+    "UnsupportedClient": "_guard",
+    "guard": "_guard",
+    "MemoryWindow": "_windows",
+    "RedisWindow": "_windows",
+    "WindowDecision": "_windows",
+    "WindowUnavailable": "_windows",
+    "fit_messages": "_fitting",
     "image_size": "_images",
     "ModelInfo": "_models",
+    "PromptPlan": "_planning",
     "Registry": "_models",
     "get_model": "_models",
     "Part": "_requests",
@@ -38,9 +49,13 @@ __all__ = sorted([*_EXPORTS, "image_tokens"])
 if TYPE_CHECKING:
     from ._budget import Budget, BudgetExceeded, Violation
     from ._errors import ConfigError, EncodingUnavailableError, RequestBodyError, TokenBudgetError, UnknownModelError
+    from ._fitting import FitError, fit_messages
+    from ._guard import Alert, RequestRefused, UnsupportedClient, guard
     from ._images import image_size
     from ._models import ModelInfo, Registry, get_model
+    from ._planning import PromptPlan
     from ._requests import Part, RequestCount, count_messages, count_request, count_tokens
+    from ._windows import MemoryWindow, RedisWindow, WindowDecision, WindowUnavailable
 
 
 def __getattr__(name: str) -> Any:
