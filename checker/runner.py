@@ -44,7 +44,8 @@ class Runner:
         self.cache: Optional[ResultCache] = None
         if use_cache:
             directory = cache_dir or config.cache_dir or (config.root / ".tokenbudget_cache")
-            self.cache = ResultCache(directory, config.fingerprint() + repr(sorted(enabled)))
+            self._cache_key = config.fingerprint() + repr(sorted(enabled))
+            self.cache = ResultCache(directory, self._cache_key)
 
     def relative(self, path: "Path | str") -> str:
         path = Path(path)
@@ -75,18 +76,81 @@ class Runner:
         return str(path)
 
     def check_stdin(self, data: bytes, filename: Path) -> list[Diagnostic]:
-        from checker.engine import check_bytes
+        import dataclasses
 
+        from checker.engine import check_bytes
+        from checker.summaries import SummaryStore
+
+        # An editor's buffer: the project's wrappers as the last run's cache knows them.
+        directory = self.config.cache_dir or (self.config.root / ".tokenbudget_cache")
+        table = SummaryStore(directory, self._root).sinks(skip=[str(filename)])
+        self.settings = dataclasses.replace(self.settings, sinks=table)
         return check_bytes(data, self.display_name(filename), self.rule_set(self.codes_for(filename)), self.settings)
 
     def check_files(self, paths: "list[Path] | list[str]") -> list[Diagnostic]:
+        """Check ``paths`` in two phases: the project's LLM wrappers (``checker.summaries``) are
+        known from the summaries cached for the project's files; files whose new summaries change
+        that table are summarised as they are checked, and the files calling the changed wrappers
+        are checked again (a few rounds at most, one per hop)."""
+        import dataclasses
+
+        from checker.summaries import MAX_HOPS, SummaryStore, calls_sinks
+
+        names = [self.display_name(path) for path in paths]
+        store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
+        table = store.sinks(skip=set(names))
+        settings = dataclasses.replace(self.settings, sinks=table)
+        results, diagnostics, stats = self._check_round(names, settings, self._results_cache(table))
+        store.update(results, names, stats)
+        for _ in range(MAX_HOPS):
+            new_table = store.sinks()
+            if new_table.digest == table.digest:
+                break
+            table = new_table
+            settings = dataclasses.replace(self.settings, sinks=table)
+            again = [name for index, name in enumerate(names)
+                     if calls_sinks(store.imports(name), name, settings)]
+            if not again:
+                break
+            redone, _, _ = self._check_round(again, settings, None)
+            positions = {name: index for index, name in enumerate(names)}
+            for index, result in redone.items():
+                results[positions[again[index]]] = result
+            store.update(results, names, stats)
+        cache = self._results_cache(table)
+        final: list[Diagnostic] = list(diagnostics)
+        for index, name in enumerate(names):
+            result = results.get(index)
+            if result is None:
+                continue
+            final.extend(Diagnostic.from_tuple(name, item) for item in result.diagnostics)
+            if cache is not None and result.digest is not None and index in stats:
+                cache.put(name, result.digest, *stats[index], result.diagnostics)
+        if cache is not None:
+            cache.save()
+        store.save()
+        self.settings = settings  # with the project's sinks, for the fixes that follow
+        return sorted(final, key=Diagnostic.sort_key)
+
+    def _results_cache(self, table) -> Optional[ResultCache]:
+        if self.cache is None:
+            return None
+        if table.digest:
+            return ResultCache(self.cache.directory, self._cache_key + "sinks:" + table.digest)
+        return self.cache
+
+    def _check_round(self, names: list[str], settings, cache: Optional[ResultCache]):
+        """({index: Checked} of the files checked or found in ``cache``, diagnostics of files that
+        cannot be read, {index: (size, mtime)})."""
+        from checker.engine import Checked
+
         diagnostics: list[Diagnostic] = []
         tasks = []
         stats: dict[int, tuple[int, int]] = {}
+        results: dict[int, Checked] = {}
         pool = None
         try:
-            for index, path in enumerate(paths):
-                name = self.display_name(path)
+            for index, name in enumerate(names):
                 try:
                     stat = os.stat(name)
                 except OSError as error:
@@ -96,8 +160,9 @@ class Runner:
                     continue
                 stats[index] = (stat.st_size, stat.st_mtime_ns)
                 data = None
-                if self.cache is not None and self.cache.knows(name):
-                    cached = self.cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                if cache is not None and cache.knows(name):
+                    cached = cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                    content_digest = None
                     if cached is None:
                         # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
                         try:
@@ -107,41 +172,32 @@ class Runner:
                             data = None  # the worker reports it
                         else:
                             content_digest = digest(data)
-                            cached = self.cache.get(name, content_digest)
-                            if cached is not None:
-                                self.cache.put(name, content_digest, *stats[index], cached)
+                            cached = cache.get(name, content_digest)
                     if cached is not None:
-                        diagnostics.extend(Diagnostic.from_tuple(name, item) for item in cached)
+                        results[index] = Checked(content_digest or cache.entries[name][0], cached)
                         continue
-                if pool is None and len(paths) >= _POOL_THRESHOLD and self.jobs > 1:
+                if pool is None and len(names) >= _POOL_THRESHOLD and self.jobs > 1:
                     from checker.pool import WorkerPool
 
                     # Started at the first file to check, so that the workers' start-up overlaps
                     # the rest of this loop (and a warm run starts none).
-                    pool = WorkerPool(self.settings, self.jobs)
-                tasks.append((index, name, data, self.codes_for(path)))
+                    pool = WorkerPool(settings, self.jobs)
+                tasks.append((index, name, data, self.codes_for(name)))
 
             # Reading, the text prefilter and parsing all run in the workers: most files stop at
             # the prefilter, so one process doing it for all would leave the other cores idle.
             if pool is not None:
                 # Largest first: the files that take longest to parse then do not end up alone
                 # on one worker at the end of the run while the other waits.
-                results = pool.run(sorted(tasks, key=lambda task: -stats[task[0]][0]))
+                results.update(pool.run(sorted(tasks, key=lambda task: -stats[task[0]][0])))
             else:
-                results = self._check_in_process(tasks)
+                results.update(self._check_in_process(tasks, settings))
         finally:
             if pool is not None:
                 pool.close()
-        for index, name, _, _ in tasks:
-            checked = results[index]
-            diagnostics.extend(Diagnostic.from_tuple(name, item) for item in checked.diagnostics)
-            if self.cache is not None and checked.digest is not None:
-                self.cache.put(name, checked.digest, *stats[index], checked.diagnostics)
-        if self.cache is not None:
-            self.cache.save()
-        return sorted(diagnostics, key=Diagnostic.sort_key)
+        return results, diagnostics, stats
 
-    def _check_in_process(self, tasks: list) -> dict:
+    def _check_in_process(self, tasks: list, settings=None) -> dict:
         import gc
 
         from checker.engine import check_file, collect_garbage_between_files, defer_libcst_import
@@ -153,7 +209,7 @@ class Runner:
         gc.disable()
         try:
             for index, name, data, codes in tasks:
-                results[index] = check_file(name, data, self.rule_set(codes), self.settings)
+                results[index] = check_file(name, data, self.rule_set(codes), settings or self.settings)
                 collect_garbage_between_files()
         finally:
             if enabled:

@@ -27,10 +27,10 @@ def _crash_on(monkeypatch: pytest.MonkeyPatch, crashing_name: str) -> None:
     looks from outside."""
     real = engine.check_bytes
 
-    def crashing(data, filename, rule_set, settings):
+    def crashing(data, filename, rule_set, settings, *rest):
         if filename == crashing_name:
             os._exit(139)
-        return real(data, filename, rule_set, settings)
+        return real(data, filename, rule_set, settings, *rest)
 
     monkeypatch.setattr(engine, "check_bytes", crashing)
 
@@ -60,10 +60,10 @@ def test_a_file_that_hangs_is_timed_out(monkeypatch: pytest.MonkeyPatch) -> None
 
     real = engine.check_bytes
 
-    def hanging(data, filename, rule_set, settings):
+    def hanging(data, filename, rule_set, settings, *rest):
         if filename == "slow.py":
             time.sleep(60)
-        return real(data, filename, rule_set, settings)
+        return real(data, filename, rule_set, settings, *rest)
 
     monkeypatch.setattr(engine, "check_bytes", hanging)
     tasks = [(0, "slow.py", UNCAPPED, CODES), (1, "fine.py", UNCAPPED, CODES)]
