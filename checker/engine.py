@@ -422,6 +422,16 @@ def check_source(
             facts["summary"] = summarize_tree(tree, nodes)
         except Exception:  # noqa: BLE001 - code the summaries do not understand: no wrappers from it
             facts["summary"] = None
+        if facts["summary"] is not None:
+            # The file's own wrappers count at once: calls of them need no second round.
+            import dataclasses
+
+            from checker.summaries import with_local_sinks
+
+            table, calls_own = with_local_sinks(settings.sinks, facts["summary"], filename, settings.project_root)
+            if table is not settings.sinks:
+                settings = dataclasses.replace(settings, sinks=table)
+                sink_caller = sink_caller or calls_own
     if sink_caller is None and settings.sinks:
         from checker.summaries import calls_sinks, imported_modules
 

@@ -94,7 +94,7 @@ class Runner:
         are checked again (a few rounds at most, one per hop)."""
         import dataclasses
 
-        from checker.summaries import MAX_HOPS, SummaryStore, calls_sinks
+        from checker.summaries import MAX_HOPS, SummaryStore, reachable_sinks
 
         names = [self.display_name(path) for path in paths]
         store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
@@ -106,10 +106,16 @@ class Runner:
             new_table = store.sinks()
             if new_table.digest == table.digest:
                 break
+            # Again: the files that reach other modules' sinks which differ from those they were
+            # checked with (their own sinks were counted while they were checked).
+            again = []
+            for name in names:
+                reached = reachable_sinks(store.imports(name), name, new_table, self._root)
+                if reached != reachable_sinks(store.imports(name), name, table, self._root) \
+                        and _may_call_any(name, reached):
+                    again.append(name)
             table = new_table
             settings = dataclasses.replace(self.settings, sinks=table)
-            again = [name for index, name in enumerate(names)
-                     if calls_sinks(store.imports(name), name, settings)]
             if not again:
                 break
             redone, _, _ = self._check_round(again, settings, None)
@@ -215,3 +221,18 @@ class Runner:
             if enabled:
                 gc.enable()
         return results
+
+
+def _may_call_any(name: str, sinks) -> bool:
+    """Whether the file's text calls or reads one of ``sinks`` by name (``ask(``, ``.aask``):
+    a module that only re-exports a wrapper (``__init__.py``) is not checked again for it."""
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return True
+    for sink in sinks:
+        short = sink.qualname.rsplit(".", 1)[-1].encode()
+        if short + b"(" in data or b"." + short in data or data.count(short) > 1:
+            return True
+    return False

@@ -298,9 +298,10 @@ def module_name(path: Path, root: Path) -> Optional[str]:
     parts = list(relative.with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
-    if not parts or not all(p.isidentifier() for p in parts):
-        return None
-    return ".".join(parts)
+    # Directories that cannot be packages (`langchain-0.4.2/`, `my project/`) hold the import root.
+    while parts and not all(p.isidentifier() for p in parts):
+        parts.pop(0)
+    return ".".join(parts) or None
 
 
 @dataclass(frozen=True)
@@ -516,17 +517,46 @@ def file_module(filename: str, root: Optional[Path]) -> tuple[Optional[str], boo
 def calls_sinks(imports: Iterable[str], filename: str, settings: Any) -> bool:
     """Whether a file may call one of the project's sinks: it imports a sink's module or class,
     or defines sinks itself (and may call them)."""
-    table: SinkTable = settings.sinks
+    return bool(reachable_sinks(imports, filename, settings.sinks, settings.project_root))
+
+
+def reachable_sinks(imports: Iterable[str], filename: str, table: "SinkTable", root: Optional[Path]) -> frozenset:
+    """The sinks of other modules that a file's imports reach (their module, class or name)."""
     if not table:
-        return False
-    module, is_package = file_module(filename, settings.project_root)
-    if module in table.defining:
-        return True
+        return frozenset()
+    module, is_package = file_module(filename, root)
+    found = set()
     for name in imports:
         absolute = resolve_path(name, module, is_package)
-        if absolute is not None and absolute in table.modules:
-            return True
-    return False
+        if absolute is None or absolute not in table.modules:
+            continue
+        for sink in table.sinks.values():
+            # `app.llm`, `app.llm.ask`, `app.llm.Assistant`, or a suffix of them (src layouts)
+            if sink.module != module and f".{absolute}." in f".{sink.qualname}.":
+                found.add(sink)
+    return frozenset(found)
+
+
+def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str, root: Optional[Path]):
+    """``table`` plus the sinks the file defines itself, and whether the file calls any of them
+    (then it is checked as a caller of sinks)."""
+    if not summary:
+        return table, False
+    module, is_package = file_module(filename, root)
+    if module is None:
+        return table, False
+    try:
+        display = Path(filename).resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        display = filename
+    local = build_sinks({module: (display, is_package, summary)})
+    if not local:
+        return table, False
+    merged = SinkTable({**table.sinks, **local.sinks}) if table else local
+    calls_own = any(merged.lookup(call[1], module, is_package) is not None
+                    for function in summary["functions"].values() for call in function[5]
+                    if call[1].startswith(LOCAL + "."))
+    return merged, calls_own
 
 
 # The lookup of the file being checked (set by the engine): `_llm.is_llm_call` has no context.
