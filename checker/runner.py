@@ -233,6 +233,7 @@ def _may_call_any(name: str, sinks) -> bool:
         return True
     for sink in sinks:
         short = sink.qualname.rsplit(".", 1)[-1].encode()
-        if short + b"(" in data or b"." + short in data or data.count(short) > 1:
+        is_method = sink.qualname.count(".") > sink.module.count(".") + 1
+        if (b"." + short + b"(" in data) if is_method else (short + b"(" in data or b"." + short in data):
             return True
     return False

@@ -24,6 +24,7 @@ for relative imports.
 from __future__ import annotations
 
 import ast
+import bisect
 import hashlib
 import os
 import sys
@@ -97,21 +98,45 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> O
             constants[statement.targets[0].id] = statement.value.value
     # Imports inside functions (`def f(): from app.llm import ask`) are rare enough to leave out.
     resolver = _Resolver(imports, local_defs, aliases, constants)
-    functions: dict[str, tuple] = {}
+    # Top-level functions and methods of top-level classes never overlap: each call and
+    # assignment of the module belongs to the one whose lines hold it (found by bisection, one
+    # pass over the engine's node list instead of a walk per function).
+    spans: list[tuple[int, int, str, Any, Optional[ast.ClassDef]]] = []
     for statement in tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions[statement.name] = _summarize_function(statement, resolver, sdk_calls, None, {})
+            spans.append((statement.lineno, statement.end_lineno or statement.lineno, statement.name, statement, None))
         elif isinstance(statement, ast.ClassDef):
-            attributes = _self_attributes(statement, resolver)
             for item in statement.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    functions[f"{statement.name}.{item.name}"] = _summarize_function(
-                        item, resolver, sdk_calls, statement.name, attributes)
-    if not functions:
+                    spans.append((item.lineno, item.end_lineno or item.lineno, f"{statement.name}.{item.name}",
+                                  item, statement))
+    if not spans:
         return None
+    spans.sort(key=lambda span: span[0])
+    starts = [span[0] for span in spans]
+    owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
+    for node in nodes if nodes is not None else ast.walk(tree):
+        if type(node) in _OWNED:
+            line = node.lineno  # type: ignore[attr-defined]
+            at = bisect.bisect_right(starts, line) - 1
+            if at >= 0 and line <= spans[at][1]:
+                owned[spans[at][2]].append(node)
+    attributes_of: dict[str, dict[str, str]] = {}
+    functions: dict[str, tuple] = {}
+    for _, _, key, function, cls in spans:
+        attributes: Mapping[str, str] = {}
+        if cls is not None:
+            if cls.name not in attributes_of:
+                attributes_of[cls.name] = _self_attributes(cls, owned, resolver)
+            attributes = attributes_of[cls.name]
+        summary = _summarize_function(function, owned[key], resolver, sdk_calls, cls.name if cls else None, attributes)
+        if summary is not None:
+            functions[key] = summary
     # Only functions that call something worth following are kept: sinks are built from them.
-    kept = {name: fn for name, fn in functions.items() if fn[4] or fn[5]}
-    return {"functions": kept} if kept else None
+    return {"functions": functions} if functions else None
+
+
+_OWNED = (ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign)
 
 
 class _Resolver:
@@ -153,14 +178,14 @@ class _Resolver:
         return None
 
 
-def _self_attributes(cls: ast.ClassDef, resolver: _Resolver) -> dict[str, str]:
+def _self_attributes(cls: ast.ClassDef, owned: Mapping[str, list[ast.AST]], resolver: _Resolver) -> dict[str, str]:
     """`self.x = Assistant()` anywhere in the class: x -> path of the instance."""
     found: dict[str, str] = {}
     for item in cls.body:
         if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or not item.args.args:
             continue
         self_name = item.args.args[0].arg
-        for node in ast.walk(item):
+        for node in owned.get(f"{cls.name}.{item.name}", ()):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
@@ -180,8 +205,9 @@ def _decorator_retries(function: ast.AST) -> bool:
     return False
 
 
-def _summarize_function(function, resolver: _Resolver, sdk_calls: Mapping[int, str],
-                        class_name: Optional[str], attributes: Mapping[str, str]) -> tuple:
+def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver, sdk_calls: Mapping[int, str],
+                        class_name: Optional[str], attributes: Mapping[str, str]) -> Optional[tuple]:
+    """The function's summary, or None when it neither sends nor calls anything of the project."""
     args = function.args
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
     self_name = None
@@ -189,50 +215,35 @@ def _summarize_function(function, resolver: _Resolver, sdk_calls: Mapping[int, s
             isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list):
         self_name = positional[0]
         positional = positional[1:]
-    params = set(positional) | {a.arg for a in args.kwonlyargs}
     kwarg = args.kwarg.arg if args.kwarg else None
-    # Which parameters each local name carries (flow-insensitive, to a fixpoint), and the
-    # instances bound to locals (`bot = Assistant()`).
-    carries: dict[str, set[str]] = {p: {p} for p in params}
+    # The instances bound to locals (`bot = Assistant()`).
     locals_: dict[str, str] = {}
-    body_nodes = [n for statement in function.body for n in ast.walk(statement)]
-    assigns = []
     for node in body_nodes:
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    assigns.append((target.id, node.value))
-                    if isinstance(node.value, ast.Call):
-                        path = resolver.path(node.value, {}, self_name, class_name, attributes)
-                        if path:
-                            locals_[target.id] = path
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in ("append", "extend", "insert") and isinstance(node.func.value, ast.Name):
-            for arg in node.args:
-                assigns.append((node.func.value.id, arg))
-    changed = True
-    while changed:
-        changed = False
-        for target, value in assigns:
-            found = _carried(value, carries)
-            if found - carries.get(target, set()):
-                carries[target] = carries.get(target, set()) | found
-                changed = True
-    sends = []
-    calls = []
+        if type(node) is ast.Assign and type(node.value) is ast.Call:
+            for target in node.targets:
+                if type(target) is ast.Name:
+                    path = resolver.path(node.value, {}, self_name, class_name, attributes)
+                    if path:
+                        locals_[target.id] = path
+    sending = []
+    calling = []
     for node in body_nodes:
-        if not isinstance(node, ast.Call):
+        if type(node) is not ast.Call:
             continue
         shape = sdk_calls.get(id(node))
         if shape is not None:
-            send = _send(node, shape, carries, kwarg, resolver)
-            if send is not None:
-                sends.append(send)
+            sending.append((node, shape))
             continue
         path = resolver.path(node.func, locals_, self_name, class_name, attributes)
         if path is None or path.split(".")[0] in _STDLIB:
             continue  # only the project's own functions can be sinks
+        calling.append((node, path))
+    if not sending and not calling:
+        return None
+    carries = _carries(body_nodes, {p for p in positional} | {a.arg for a in args.kwonlyargs})
+    sends = [send for send in (_send(node, shape, carries, kwarg, resolver) for node, shape in sending) if send]
+    calls = []
+    for node, path in calling:
         positional_sets = tuple(tuple(sorted(_carried(a, carries))) if not isinstance(a, ast.Starred) else ("*",)
                                 for a in node.args)
         keyword_sets = {}
@@ -246,6 +257,41 @@ def _summarize_function(function, resolver: _Resolver, sdk_calls: Mapping[int, s
                       and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
         calls.append((node.lineno, path, positional_sets, keyword_sets, tuple(stars), model))
     return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls))
+
+
+def _carries(body_nodes: list[ast.AST], params: set[str]) -> dict[str, set[str]]:
+    """Which parameters each local name carries (flow-insensitive, to a fixpoint): through
+    assignments and `list.append/extend/insert`."""
+    carries: dict[str, set[str]] = {p: {p} for p in params}
+    assigns: list[tuple[str, set[str]]] = []
+    for node in body_nodes:
+        kind = type(node)
+        if kind is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is ast.Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is ast.Name:
+                for arg in node.args:  # type: ignore[attr-defined]
+                    assigns.append((func.value.id, _names(arg)))
+        elif node.value is not None:  # type: ignore[attr-defined]
+            targets = node.targets if kind is ast.Assign else [node.target]  # type: ignore[attr-defined]
+            for target in targets:
+                if type(target) is ast.Name:
+                    assigns.append((target.id, _names(node.value)))  # type: ignore[attr-defined]
+    changed = True
+    while changed:
+        changed = False
+        for target, names in assigns:
+            found: set[str] = set()
+            for name in names:
+                if name in carries:
+                    found |= carries[name]
+            if found - carries.get(target, set()):
+                carries[target] = carries.get(target, set()) | found
+                changed = True
+    return carries
+
+
+def _names(expr: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(expr) if type(node) is ast.Name}
 
 
 def _carried(expr: ast.AST, carries: Mapping[str, set[str]]) -> set[str]:
@@ -291,11 +337,11 @@ def _send(call: ast.Call, shape: str, carries, kwarg: Optional[str], resolver: _
 
 def module_name(path: Path, root: Path) -> Optional[str]:
     """`app.llm` for `<root>/app/llm.py` (`app` for `app/__init__.py`); None outside the root."""
-    try:
-        relative = path.resolve().relative_to(root.resolve())
-    except (ValueError, OSError):
+    # Paths as given, made absolute without resolving links: this runs for every file checked.
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if relative.startswith(".."):
         return None
-    parts = list(relative.with_suffix("").parts)
+    parts = list(Path(relative).with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
     # Directories that cannot be packages (`langchain-0.4.2/`, `my project/`) hold the import root.
@@ -524,9 +570,12 @@ def reachable_sinks(imports: Iterable[str], filename: str, table: "SinkTable", r
     """The sinks of other modules that a file's imports reach (their module, class or name)."""
     if not table:
         return frozenset()
+    candidates = [name for name in imports if name.startswith(".") or name in table.modules]
+    if not candidates:
+        return frozenset()
     module, is_package = file_module(filename, root)
     found = set()
-    for name in imports:
+    for name in candidates:
         absolute = resolve_path(name, module, is_package)
         if absolute is None or absolute not in table.modules:
             continue

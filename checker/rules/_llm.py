@@ -191,3 +191,9 @@ def through_sink(call: cst.Call | None) -> str:
     """` (through ask() in app/llm.py:8)` when `call` sends by way of a project wrapper, else ``."""
     sink = sink_of(call) if call is not None else None
     return f" (through {sink.display})" if sink is not None else ""
+
+
+def sent_to(call: cst.Call | None) -> str:
+    """`ask() in app/llm.py:8` when `call` sends by way of a project wrapper, else `the model`."""
+    sink = sink_of(call) if call is not None else None
+    return sink.display if sink is not None else "the model"
