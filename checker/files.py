@@ -3,95 +3,27 @@
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 from checker.config import CheckConfig, PathMatcher
 
 
-@dataclass(frozen=True)
-class _IgnoreRule:
-    regex: re.Pattern[str]
-    negated: bool
-    directory_only: bool
-
-
-def _gitignore_regex(pattern: str) -> str:
-    anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-            continue
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    body = "".join(out)
-    return ("" if anchored else "(?:.*/)?") + body + r"\Z"
-
-
 class GitIgnore:
-    """The rules of one ``.gitignore`` (or ``.git/info/exclude``), relative to its directory."""
+    """One ``.gitignore`` (or ``.git/info/exclude``), relative to its directory, matched with
+    git's rules as ``pathspec`` implements them."""
 
     def __init__(self, base: Path, text: str) -> None:
+        from pathspec import GitIgnoreSpec
+
         self.base = base
         self.base_str = str(base).rstrip(os.sep) + os.sep
-        self.rules: list[_IgnoreRule] = []
-        for raw in text.splitlines():
-            line = raw.rstrip("\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            # trailing spaces are ignored unless escaped
-            stripped = line.rstrip(" ")
-            if stripped.endswith("\\") and len(line) > len(stripped):
-                stripped += " "
-            line = stripped
-            negated = line.startswith("!")
-            if negated:
-                line = line[1:]
-            elif line.startswith("\\!") or line.startswith("\\#"):
-                line = line[1:]
-            directory_only = line.endswith("/")
-            line = line.rstrip("/")
-            if not line:
-                continue
-            self.rules.append(_IgnoreRule(re.compile(_gitignore_regex(line)), negated, directory_only))
+        self.spec = GitIgnoreSpec.from_lines(text.splitlines())
+        self.has_rules = any(pattern.include is not None for pattern in self.spec.patterns)
 
     def match(self, relative: str, is_dir: bool) -> Optional[bool]:
         """True ignored, False re-included by a ``!`` rule, None no opinion."""
-        result: Optional[bool] = None
-        for rule in self.rules:
-            if rule.directory_only and not is_dir:
-                continue
-            if rule.regex.match(relative):
-                result = not rule.negated
-        return result
+        return self.spec.check_file(relative + "/" if is_dir else relative).include
 
 
 def _read_gitignore(directory: Path, name: str = ".gitignore") -> Optional[GitIgnore]:
@@ -100,8 +32,10 @@ def _read_gitignore(directory: Path, name: str = ".gitignore") -> Optional[GitIg
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    if not any(line.strip() and not line.startswith("#") for line in text.splitlines()):
+        return None  # nothing to match: pathspec is not even imported
     ignore = GitIgnore(directory if name == ".gitignore" else directory.parent.parent, text)
-    return ignore if ignore.rules else None
+    return ignore if ignore.has_rules else None
 
 
 def _ignored(path: Path, is_dir: bool, stack: list[GitIgnore]) -> bool:
