@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Iterator, Optional
@@ -20,10 +21,29 @@ class GitIgnore:
         self.base_str = str(base).rstrip(os.sep) + os.sep
         self.spec = GitIgnoreSpec.from_lines(text.splitlines())
         self.has_rules = any(pattern.include is not None for pattern in self.spec.patterns)
+        self.skip: frozenset[int] = frozenset()
 
     def match(self, relative: str, is_dir: bool) -> Optional[bool]:
         """True ignored, False re-included by a ``!`` rule, None no opinion."""
-        return self.spec.check_file(relative + "/" if is_dir else relative).include
+        result = self.spec.check_file(relative + "/" if is_dir else relative)
+        return None if result.index in self.skip else result.include
+
+    def below(self, directory: Path) -> "GitIgnore":
+        """This file's rules for a walk that starts in ``directory``. As git and ruff walk, a
+        rule applies to the entries it meets, not to the directories around the walk: a walk
+        started inside an ignored directory (``bench/.corpus/`` in the repository's own
+        ``.gitignore``) checks what it finds there. pathspec matches whole paths, so the rules
+        matching the start directory itself are set aside."""
+        try:
+            relative = directory.relative_to(self.base).as_posix()
+        except ValueError:
+            return self
+        if relative in ("", "."):
+            return self
+        scoped = copy.copy(self)
+        scoped.skip = frozenset(index for index, pattern in enumerate(self.spec.patterns)
+                                if pattern.include is not None and pattern.match_file(relative + "/") is not None)
+        return scoped
 
 
 def _read_gitignore(directory: Path, name: str = ".gitignore") -> Optional[GitIgnore]:
@@ -96,7 +116,7 @@ class FileFinder:
                     seen.add(str(path))
                     yield str(path)
                 continue
-            stack = _ancestor_ignores(path) if self.config.respect_gitignore else []
+            stack = [ignore.below(path) for ignore in _ancestor_ignores(path)] if self.config.respect_gitignore else []
             for found in self._walk(path, stack):
                 if found not in seen:
                     seen.add(found)

@@ -188,6 +188,17 @@ def test_gitignore_follows_gits_rules(write, cli) -> None:
     assert names == ["build.py", "deep/top.py", "logs/keep.py", "va.py"]
 
 
+def test_a_walk_started_inside_an_ignored_directory_checks_it(write, cli, monkeypatch) -> None:
+    # as git and ruff walk: `cd ignored && check .` checks the files there (the repository's
+    # own bench corpus lives under an ignored directory)
+    write(".gitignore", "ignored/\n*_gen.py\n")
+    write("ignored/sub/a.py", UNCAPPED)
+    write("ignored/sub/b_gen.py", UNCAPPED)
+    monkeypatch.chdir(Path.cwd() / "ignored")
+    names = sorted(Path(d["filename"]).name for d in cli("check", "--output-format", "json", ".").json())
+    assert names == ["a.py"]
+
+
 def test_exclude_globs(write, cli) -> None:
     write("pyproject.toml", "[tool.tokenbudget.check]\nextend-exclude = [\"gen_*.py\", \"pkg/**/vendored\", \"./only_root\"]\n")
     for name in ("gen_a.py", "sub/gen_b.py", "pkg/x/y/vendored/z.py", "only_root/a.py", "sub/only_root/b.py", "kept.py"):
