@@ -60,21 +60,34 @@ def package_version() -> str:
 class ResultCache:
     def __init__(self, directory: Path, key_material: str) -> None:
         self.directory = directory
+        self.key_material = key_material
         key = hashlib.sha256(
             "\0".join((str(_FORMAT), sys.version, _code_signature(), key_material)).encode()
         ).hexdigest()[:24]
         self.path = directory / f"v{_FORMAT}" / f"{key}.cache"
-        # path -> (content digest, size, mtime_ns, diagnostics)
-        self.entries: dict[str, tuple[bytes, int, int, tuple[Any, ...]]] = {}
-        self.written_ns = 0
+        self._entries: Optional[dict[str, tuple[bytes, int, int, tuple[Any, ...]]]] = None
+        self._written_ns = 0
         self.dirty = False
-        try:
-            with open(self.path, "rb") as handle:
-                loaded = marshal.load(handle)
-            if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
-                self.written_ns, self.entries = loaded
-        except (OSError, EOFError, ValueError, TypeError):
-            self.entries = {}
+
+    @property
+    def entries(self) -> dict[str, tuple[bytes, int, int, tuple[Any, ...]]]:
+        """path -> (content digest, size, mtime_ns, diagnostics); read on first use (a run may
+        pick another cache file once it knows the project's LLM wrappers)."""
+        if self._entries is None:
+            self._entries = {}
+            try:
+                with open(self.path, "rb") as handle:
+                    loaded = marshal.load(handle)
+                if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
+                    self._written_ns, self._entries = loaded
+            except (OSError, EOFError, ValueError, TypeError):
+                self._entries = {}
+        return self._entries
+
+    @property
+    def written_ns(self) -> int:
+        self.entries  # noqa: B018 - loads the file, which records when it was written
+        return self._written_ns
 
     def knows(self, path: str) -> bool:
         return path in self.entries

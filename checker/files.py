@@ -19,14 +19,23 @@ class GitIgnore:
 
         self.base = base
         self.base_str = str(base).rstrip(os.sep) + os.sep
-        self.spec = GitIgnoreSpec.from_lines(text.splitlines())
+        lines = text.splitlines()
+        self.spec = GitIgnoreSpec.from_lines(lines)
+        # Directory-only rules (`build/`) never decide about a file the walk meets (its
+        # directories were decided before it): files are matched against the other rules only,
+        # which in most .gitignore files are few.
+        self.file_spec = GitIgnoreSpec.from_lines([line for line in lines if not line.rstrip().endswith("/")])
         self.has_rules = any(pattern.include is not None for pattern in self.spec.patterns)
         self.skip: frozenset[int] = frozenset()
+        self.file_skip: frozenset[int] = frozenset()
 
     def match(self, relative: str, is_dir: bool) -> Optional[bool]:
         """True ignored, False re-included by a ``!`` rule, None no opinion."""
-        result = self.spec.check_file(relative + "/" if is_dir else relative)
-        return None if result.index in self.skip else result.include
+        if is_dir:
+            result = self.spec.check_file(relative + "/")
+            return None if result.index in self.skip else result.include
+        result = self.file_spec.check_file(relative)
+        return None if result.index in self.file_skip else result.include
 
     def below(self, directory: Path) -> "GitIgnore":
         """This file's rules for a walk that starts in ``directory``. As git and ruff walk, a
@@ -41,8 +50,11 @@ class GitIgnore:
         if relative in ("", "."):
             return self
         scoped = copy.copy(self)
-        scoped.skip = frozenset(index for index, pattern in enumerate(self.spec.patterns)
-                                if pattern.include is not None and pattern.match_file(relative + "/") is not None)
+        scoped.skip, scoped.file_skip = (
+            frozenset(index for index, pattern in enumerate(spec.patterns)
+                      if pattern.include is not None and pattern.match_file(relative + "/") is not None)
+            for spec in (self.spec, self.file_spec)
+        )
         return scoped
 
 

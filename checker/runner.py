@@ -139,10 +139,13 @@ class Runner:
         return sorted(final, key=Diagnostic.sort_key)
 
     def _results_cache(self, table) -> Optional[ResultCache]:
+        """The results cache for this sink table: a wrapper changing changes its callers'
+        results, so each table has its own (the common case, no change, reuses it)."""
         if self.cache is None:
             return None
-        if table.digest:
-            return ResultCache(self.cache.directory, self._cache_key + "sinks:" + table.digest)
+        key = self._cache_key + ("sinks:" + table.digest if table.digest else "")
+        if self.cache.key_material != key:
+            self.cache = ResultCache(self.cache.directory, key)
         return self.cache
 
     def _check_round(self, names: list[str], settings, cache: Optional[ResultCache]):

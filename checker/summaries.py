@@ -628,7 +628,7 @@ _STORE_FORMAT = 1
 
 
 class SummaryStore:
-    """Every file's (size, mtime, digest, imports, summary) by absolute path, kept next to the
+    """Summarised files' (size, mtime, digest, imports, summary) by absolute path, kept next to the
     results cache: a run checking one file builds the sink table from the summaries of the rest
     of the project recorded by earlier runs (re-summarising those that changed since)."""
 
@@ -636,6 +636,7 @@ class SummaryStore:
         self.root = root
         self.path: Optional[Path] = None
         self.entries: dict[str, tuple] = {}
+        self._imports: dict[str, tuple[str, ...]] = {}
         self.dirty = False
         self._table: Optional[SinkTable] = None
         if directory is not None:
@@ -652,16 +653,35 @@ class SummaryStore:
                 self.entries = {}
 
     def imports(self, name: str) -> tuple[str, ...]:
-        entry = self.entries.get(os.path.abspath(name))
-        return entry[3] if entry is not None else ()
+        """What a file imports: from its summary, this run's check, or (files whose results came
+        from the cache, asked only when the sink table changed) read again."""
+        key = os.path.abspath(name)
+        entry = self.entries.get(key)
+        if entry is not None:
+            return entry[3]
+        found = self._imports.get(key)
+        if found is None:
+            try:
+                with open(key, "rb") as handle:
+                    found = imported_modules(handle.read())
+            except OSError:
+                found = ()
+            self._imports[key] = found
+        return found
 
     def update(self, results: Mapping[int, Any], names: list[str], stats: Mapping[int, tuple[int, int]]) -> None:
         for index, result in results.items():
             if result.facts is None or result.digest is None or index not in stats:
                 continue  # from the results cache: the entry recorded with it still holds
             imports, summary = result.facts
-            entry = (*stats[index], result.digest, tuple(imports), summary)
             key = os.path.abspath(names[index])
+            self._imports[key] = tuple(imports)
+            if summary is None:
+                # Only summaries are kept: the store stays small enough to read in every run.
+                if self.entries.pop(key, None) is not None:
+                    self.dirty, self._table = True, None
+                continue
+            entry = (*stats[index], result.digest, tuple(imports), summary)
             if self.entries.get(key) != entry:
                 self.entries[key] = entry
                 self.dirty = True
@@ -672,7 +692,7 @@ class SummaryStore:
         checked (their summaries are refreshed by the check itself)."""
         skipped = {os.path.abspath(name) for name in skip}
         for key, entry in list(self.entries.items()):
-            if entry[4] is None or key in skipped:
+            if key in skipped:
                 continue
             try:
                 stat = os.stat(key)
@@ -714,7 +734,10 @@ class SummaryStore:
                 summary = summarize_tree(ast.parse(data))
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 summary = None
-        self.entries[key] = (stat.st_size, stat.st_mtime_ns, digest(data), imported_modules(data), summary)
+        if summary is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = (stat.st_size, stat.st_mtime_ns, digest(data), imported_modules(data), summary)
         self.dirty, self._table = True, None
 
     def save(self) -> None:
