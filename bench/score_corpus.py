@@ -47,12 +47,17 @@ def _normal(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
+def _archive_of(wheels: Path, spec: str) -> Path | None:
+    """The downloaded wheel or sdist of ``name==version`` (file names spell the name either way)."""
+    name = _normal(spec.split("==")[0])
+    return next((p for p in sorted(wheels.iterdir()) if _normal(p.name.split("-")[0]) == name), None)
+
+
 def ensure_corpus() -> dict[str, Path]:
     wheels = CORPUS / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     roots = {}
-    missing = [spec for spec in PACKAGES.values()
-               if not any(_normal(p.name).startswith(_normal(spec.split("==")[0]) + "-") for p in wheels.iterdir())]
+    missing = [spec for spec in PACKAGES.values() if _archive_of(wheels, spec) is None]
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), *missing], check=True)
     for label, spec in PACKAGES.items():
@@ -60,8 +65,8 @@ def ensure_corpus() -> dict[str, Path]:
         roots[label] = target
         if target.is_dir() and any(target.iterdir()):
             continue
-        prefix = _normal(spec.split("==")[0]) + "-"
-        archive = next(p for p in sorted(wheels.iterdir()) if _normal(p.name).startswith(prefix))
+        archive = _archive_of(wheels, spec)
+        assert archive is not None
         target.mkdir(parents=True, exist_ok=True)
         if archive.suffix == ".whl":
             with zipfile.ZipFile(archive) as opened:

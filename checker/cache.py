@@ -90,7 +90,8 @@ class ResultCache:
         return self._written_ns
 
     def knows(self, path: str) -> bool:
-        return path in self.entries
+        entries = self._entries if self._entries is not None else self.entries
+        return path in entries
 
     def get_by_stat(self, path: str, size: int, mtime_ns: int) -> Optional[tuple[Any, ...]]:
         """Diagnostics when the file's size and mtime are those recorded with its content digest

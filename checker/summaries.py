@@ -690,7 +690,7 @@ class SummaryStore:
     def sinks(self, skip: Iterable[str] = ()) -> SinkTable:
         """The sink table from every summary still current; ``skip``: files about to be
         checked (their summaries are refreshed by the check itself)."""
-        skipped = {os.path.abspath(name) for name in skip}
+        skipped = {name if os.path.isabs(name) else os.path.abspath(name) for name in skip} if self.entries else set()
         for key, entry in list(self.entries.items()):
             if key in skipped:
                 continue
