@@ -122,18 +122,25 @@ class ResultCache:
             if not tag.exists():
                 tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# tokenbudget check cache\n")
                 (self.directory / ".gitignore").write_text("*\n")
-            import tempfile
-
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    marshal.dump((time.time_ns(), self.entries), handle)
-                os.replace(temp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
-                raise
+            write_marshal(self.path, (time.time_ns(), self.entries))
         except OSError:
             pass  # a read-only checkout still gets its results, only slower next time
+
+
+def write_marshal(path: Path, value: Any) -> None:
+    """``marshal`` ``value`` into ``path`` atomically (temp file + rename): a run interrupted
+    half-way, or two runs at once, never leave a torn cache file."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            marshal.dump(value, handle)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

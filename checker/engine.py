@@ -282,6 +282,11 @@ def check_file(filename: str, data: Optional[bytes], rule_set: RuleSet, settings
         except OSError as error:
             return Checked(None, (parse_error(filename, f"cannot read file: {error.strerror or error}").to_tuple(),))
     facts: dict[str, Any] = {}
+    current = getattr(settings.sinks, "current", None)
+    if current is not None:  # checker.summaries.LiveSinks: the table as the parent last wrote it
+        import dataclasses
+
+        settings = dataclasses.replace(settings, sinks=current())
     try:
         found = check_bytes(data, filename, rule_set, settings, facts)
     except NeedsLibcst:

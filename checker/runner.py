@@ -100,6 +100,23 @@ class Runner:
         store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
         table = store.sinks(skip=set(names))
         settings = dataclasses.replace(self.settings, sinks=table)
+        self._pool, self._live = None, None
+        try:
+            return self._check_rounds(names, store, table, settings)
+        finally:
+            if self._pool is not None:
+                self._pool.close()
+            if self._live is not None:
+                try:
+                    os.unlink(self._live.path)
+                except OSError:
+                    pass
+
+    def _check_rounds(self, names: list[str], store, table, settings) -> list[Diagnostic]:
+        import dataclasses
+
+        from checker.summaries import MAX_HOPS, reachable_sinks
+
         results, diagnostics, stats = self._check_round(names, settings, self._results_cache(table))
         store.update(results, names, stats)
         for _ in range(MAX_HOPS):
@@ -157,53 +174,60 @@ class Runner:
         tasks = []
         stats: dict[int, tuple[int, int]] = {}
         results: dict[int, Checked] = {}
-        pool = None
-        try:
-            for index, name in enumerate(names):
-                try:
-                    stat = os.stat(name)
-                except OSError as error:
-                    from checker.engine import parse_error
+        pool = self._pool
+        if pool is not None and self._live is not None:
+            self._live.publish(settings.sinks)  # the workers of the last round read it from here
+        for index, name in enumerate(names):
+            try:
+                stat = os.stat(name)
+            except OSError as error:
+                from checker.engine import parse_error
 
-                    diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
+                diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
+                continue
+            stats[index] = (stat.st_size, stat.st_mtime_ns)
+            data = None
+            if cache is not None and cache.knows(name):
+                cached = cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+                content_digest = None
+                if cached is None:
+                    # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
+                    try:
+                        with open(name, "rb") as handle:
+                            data = handle.read()
+                    except OSError:
+                        data = None  # the worker reports it
+                    else:
+                        content_digest = digest(data)
+                        cached = cache.get(name, content_digest)
+                if cached is not None:
+                    results[index] = Checked(content_digest or cache.entries[name][0], cached)
                     continue
-                stats[index] = (stat.st_size, stat.st_mtime_ns)
-                data = None
-                if cache is not None and cache.knows(name):
-                    cached = cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
-                    content_digest = None
-                    if cached is None:
-                        # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
-                        try:
-                            with open(name, "rb") as handle:
-                                data = handle.read()
-                        except OSError:
-                            data = None  # the worker reports it
-                        else:
-                            content_digest = digest(data)
-                            cached = cache.get(name, content_digest)
-                    if cached is not None:
-                        results[index] = Checked(content_digest or cache.entries[name][0], cached)
-                        continue
-                if pool is None and len(names) >= _POOL_THRESHOLD and self.jobs > 1:
-                    from checker.pool import WorkerPool
+            if pool is None and len(names) >= _POOL_THRESHOLD and self.jobs > 1:
+                import dataclasses
+                import tempfile
 
-                    # Started at the first file to check, so that the workers' start-up overlaps
-                    # the rest of this loop (and a warm run starts none).
-                    pool = WorkerPool(settings, self.jobs)
-                tasks.append((index, name, data, self.codes_for(name)))
+                from checker.pool import WorkerPool
+                from checker.summaries import LiveSinks
 
-            # Reading, the text prefilter and parsing all run in the workers: most files stop at
-            # the prefilter, so one process doing it for all would leave the other cores idle.
-            if pool is not None:
-                # Largest first: the files that take longest to parse then do not end up alone
-                # on one worker at the end of the run while the other waits.
-                results.update(pool.run(sorted(tasks, key=lambda task: -stats[task[0]][0])))
-            else:
-                results.update(self._check_in_process(tasks, settings))
-        finally:
-            if pool is not None:
-                pool.close()
+                # Started at the first file to check, so that the workers' start-up overlaps
+                # the rest of this loop (and a warm run starts none). They read the sink
+                # table from a file, so that the next rounds can use them too.
+                handle, path = tempfile.mkstemp(prefix="tokenbudget-sinks-")
+                os.close(handle)
+                self._live = LiveSinks(path)
+                self._live.publish(settings.sinks)
+                pool = self._pool = WorkerPool(dataclasses.replace(settings, sinks=self._live), self.jobs)
+            tasks.append((index, name, data, self.codes_for(name)))
+
+        # Reading, the text prefilter and parsing all run in the workers: most files stop at
+        # the prefilter, so one process doing it for all would leave the other cores idle.
+        if pool is not None and tasks:
+            # Largest first: the files that take longest to parse then do not end up alone
+            # on one worker at the end of the run while the other waits.
+            results.update(pool.run(sorted(tasks, key=lambda task: -stats[task[0]][0])))
+        elif tasks:
+            results.update(self._check_in_process(tasks, settings))
         return results, diagnostics, stats
 
     def _check_in_process(self, tasks: list, settings=None) -> dict:

@@ -441,6 +441,53 @@ class SinkTable:
 EMPTY = SinkTable({})
 
 
+class LiveSinks:
+    """A sink table that worker processes re-read from a file whenever the parent rewrites it:
+    the second round of a run goes to the workers of the first, which have loaded libcst
+    already, instead of a new pool or the parent (the pool takes its settings once, at start)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: Optional[tuple[int, int, int]] = None
+        self._table = EMPTY
+
+    def publish(self, table: SinkTable) -> None:
+        from checker.cache import write_marshal
+
+        write_marshal(Path(self.path), {name: tuple(vars(sink).values()) for name, sink in table.sinks.items()})
+
+    def current(self) -> SinkTable:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return self._table
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if stamp != self._stamp:
+            import marshal
+
+            try:
+                with open(self.path, "rb") as handle:
+                    loaded = marshal.load(handle)
+                self._table = SinkTable({name: Sink(*fields) for name, fields in loaded.items()})
+            except (OSError, EOFError, ValueError, TypeError):
+                self._table = EMPTY
+            self._stamp = stamp
+        return self._table
+
+    @property
+    def digest(self) -> str:
+        return self.current().digest
+
+    def __bool__(self) -> bool:
+        return bool(self.current())
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+
 def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX_HOPS) -> SinkTable:
     """`summaries`: module name -> (display path, is package, summary) for every summarised file.
     Sinks are found hop by hop: direct senders first, then callers of sinks."""
@@ -743,21 +790,9 @@ class SummaryStore:
     def save(self) -> None:
         if not self.dirty or self.path is None:
             return
-        import marshal
-        import tempfile
+        from checker.cache import write_marshal
 
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    marshal.dump(self.entries, handle)
-                os.replace(temp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
-                raise
+            write_marshal(self.path, self.entries)
         except OSError:
             pass  # a read-only checkout still gets its results

@@ -238,3 +238,12 @@ def test_summaries_know_parameters_caps_models_and_retries() -> None:
     assert "pkg.mod.unrelated" not in table.sinks
     assert table.lookup("<module>.chat", "pkg.mod") is chat
     assert table.lookup("..mod.chat", "pkg.sub.other") is chat
+
+
+def test_the_second_round_in_worker_processes_sees_the_new_wrappers(two_modules, write, cli) -> None:
+    # enough files for a worker pool: the callers are checked again by the same workers, which
+    # read the sink table the first round produced
+    for number in range(6):
+        write(f"app/filler_{number}.py", f"VALUE = {number}\n")
+    result = cli("check", "--output-format", "concise", "--no-cache", "--jobs", "2", ".")
+    assert _found(result) == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
