@@ -136,7 +136,8 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> O
     return {"functions": functions} if functions else None
 
 
-_OWNED = (ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign)
+_OWNED = (ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.For, ast.AsyncFor, ast.While)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
 class _Resolver:
@@ -256,7 +257,20 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
         model = next((k.value.value for k in node.keywords if k.arg == "model"
                       and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
         calls.append((node.lineno, path, positional_sets, keyword_sets, tuple(stars), model))
-    return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls))
+    return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls),
+            _retry_spots(body_nodes))
+
+
+def _retry_spots(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
+    """Line spans of `try` bodies inside a loop: where a call may be sent again after a failure."""
+    loops = [(n.lineno, n.end_lineno or n.lineno) for n in body_nodes if type(n) in _LOOPS]
+    spots = []
+    for node in body_nodes:
+        if type(node) is ast.Try and node.body:
+            start, end = node.body[0].lineno, node.body[-1].end_lineno or node.lineno  # type: ignore[attr-defined]
+            if any(first <= start and end <= last for first, last in loops):
+                spots.append((start, end))
+    return tuple(spots)
 
 
 def _carries(body_nodes: list[ast.AST], params: set[str]) -> dict[str, set[str]]:
@@ -271,7 +285,7 @@ def _carries(body_nodes: list[ast.AST], params: set[str]) -> dict[str, set[str]]
             if type(func) is ast.Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is ast.Name:
                 for arg in node.args:  # type: ignore[attr-defined]
                     assigns.append((func.value.id, _names(arg)))
-        elif node.value is not None:  # type: ignore[attr-defined]
+        elif kind in (ast.Assign, ast.AnnAssign, ast.AugAssign) and node.value is not None:  # type: ignore[attr-defined]
             targets = node.targets if kind is ast.Assign else [node.target]  # type: ignore[attr-defined]
             for target in targets:
                 if type(target) is ast.Name:
@@ -497,7 +511,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX
         for name, function in summary.get("functions", {}).items():
             functions.append((f"{module}.{name}", module, is_package, display, function))
     for qualname, module, _, display, function in functions:
-        line, params, kwarg, retries, sends, _ = function
+        line, params, kwarg, retries, sends, _ = function[:6]
         if not sends:
             continue
         content = tuple(sorted({p for send in sends for p in send[2]}))
@@ -513,7 +527,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX
         for qualname, module, is_package, display, function in functions:
             if qualname in sinks:
                 continue
-            line, params, kwarg, retries, _, calls = function
+            line, params, kwarg, retries, _, calls = function[:6]
             through = []
             for call in calls:
                 sink = table.lookup(call[1], module, is_package)
@@ -649,9 +663,22 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
     if not local:
         return table, False
     merged = SinkTable({**table.sinks, **local.sinks}) if table else local
-    calls_own = any(merged.lookup(call[1], module, is_package) is not None
-                    for function in summary["functions"].values() for call in function[5]
-                    if call[1].startswith(LOCAL + "."))
+    # A call of the file's own wrapper is worth the libcst rules (which the `ast` gates, knowing
+    # only SDK calls, would keep from running) where one of them can report it: no cap passed to
+    # a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local calls are
+    # left to the gates: checking every file that wraps its own SDK call costs more than it finds.
+    calls_own = False
+    for function in summary["functions"].values():
+        spots = function[6] if len(function) > 6 else ()
+        for line, path, _, keywords, stars, _ in function[5]:
+            if not path.startswith(LOCAL + "."):
+                continue
+            sink = merged.lookup(path, module, is_package)
+            if sink is None:
+                continue
+            uncapped = sink.cap == "forwards" and not stars and not any(k in _CAP_KEYWORDS for k in keywords)
+            if uncapped or function[3] or any(start <= line <= end for start, end in spots):
+                calls_own = True
     return merged, calls_own
 
 

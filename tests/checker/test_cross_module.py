@@ -247,3 +247,28 @@ def test_the_second_round_in_worker_processes_sees_the_new_wrappers(two_modules,
         write(f"app/filler_{number}.py", f"VALUE = {number}\n")
     result = cli("check", "--output-format", "concise", "--no-cache", "--jobs", "2", ".")
     assert _found(result) == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
+
+
+SAME_FILE_CALLERS = """
+
+def quick(question):
+    return ask([{"role": "user", "content": question}])  # TB101
+
+
+def review(code):
+    while True:
+        try:
+            return Assistant("...").aask(code)
+        except Exception:  # TB301
+            pass
+
+
+def capped(question):
+    return ask([{"role": "user", "content": question}], max_tokens=100)
+"""
+
+
+def test_a_files_own_wrappers_count_in_the_same_run(write, cli) -> None:
+    write("bot.py", LLM + SAME_FILE_CALLERS)
+    found = _found(cli("check", "--output-format", "concise", "--no-cache", "bot.py"))
+    assert {(line, code) for _, line, code in found} == _marked(LLM + SAME_FILE_CALLERS)
