@@ -62,21 +62,19 @@ def ensure_corpus() -> dict[str, Path]:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), *missing], check=True)
     for label, spec in PACKAGES.items():
         target = CORPUS / "src" / label
-        roots[label] = target
-        if target.is_dir() and any(target.iterdir()):
-            continue
         archive = _archive_of(wheels, spec)
         assert archive is not None
-        target.mkdir(parents=True, exist_ok=True)
-        if archive.suffix == ".whl":
-            with zipfile.ZipFile(archive) as opened:
-                opened.extractall(target)
-        else:
-            with tarfile.open(archive) as opened:
-                opened.extractall(target, filter="data") if sys.version_info >= (3, 12) else opened.extractall(target)
-            inner = [p for p in target.iterdir() if p.is_dir()]
-            if len(inner) == 1:  # an sdist unpacks into name-version/: check its content
-                roots[label] = inner[0]
+        if not (target.is_dir() and any(target.iterdir())):
+            target.mkdir(parents=True, exist_ok=True)
+            if archive.suffix == ".whl":
+                with zipfile.ZipFile(archive) as opened:
+                    opened.extractall(target)
+            else:
+                with tarfile.open(archive) as opened:
+                    opened.extractall(target, filter="data") if sys.version_info >= (3, 12) else opened.extractall(target)
+        inner = [p for p in target.iterdir() if p.is_dir()]
+        # an sdist unpacks into name-version/: its content is the project
+        roots[label] = inner[0] if archive.suffix != ".whl" and len(inner) == 1 else target
     return roots
 
 
