@@ -94,7 +94,7 @@ class Runner:
         are checked again (a few rounds at most, one per hop)."""
         import dataclasses
 
-        from checker.summaries import MAX_HOPS, SummaryStore, reachable_sinks
+        from checker.summaries import SummaryStore
 
         names = [self.display_name(path) for path in paths]
         store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
