@@ -60,24 +60,38 @@ def package_version() -> str:
 class ResultCache:
     def __init__(self, directory: Path, key_material: str) -> None:
         self.directory = directory
+        self.key_material = key_material
         key = hashlib.sha256(
             "\0".join((str(_FORMAT), sys.version, _code_signature(), key_material)).encode()
         ).hexdigest()[:24]
         self.path = directory / f"v{_FORMAT}" / f"{key}.cache"
-        # path -> (content digest, size, mtime_ns, diagnostics)
-        self.entries: dict[str, tuple[bytes, int, int, tuple[Any, ...]]] = {}
-        self.written_ns = 0
+        self._entries: Optional[dict[str, tuple[bytes, int, int, tuple[Any, ...]]]] = None
+        self._written_ns = 0
         self.dirty = False
-        try:
-            with open(self.path, "rb") as handle:
-                loaded = marshal.load(handle)
-            if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
-                self.written_ns, self.entries = loaded
-        except (OSError, EOFError, ValueError, TypeError):
-            self.entries = {}
+
+    @property
+    def entries(self) -> dict[str, tuple[bytes, int, int, tuple[Any, ...]]]:
+        """path -> (content digest, size, mtime_ns, diagnostics); read on first use (a run may
+        pick another cache file once it knows the project's LLM wrappers)."""
+        if self._entries is None:
+            self._entries = {}
+            try:
+                with open(self.path, "rb") as handle:
+                    loaded = marshal.load(handle)
+                if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
+                    self._written_ns, self._entries = loaded
+            except (OSError, EOFError, ValueError, TypeError):
+                self._entries = {}
+        return self._entries
+
+    @property
+    def written_ns(self) -> int:
+        self.entries  # noqa: B018 - loads the file, which records when it was written
+        return self._written_ns
 
     def knows(self, path: str) -> bool:
-        return path in self.entries
+        entries = self._entries if self._entries is not None else self.entries
+        return path in entries
 
     def get_by_stat(self, path: str, size: int, mtime_ns: int) -> Optional[tuple[Any, ...]]:
         """Diagnostics when the file's size and mtime are those recorded with its content digest
@@ -108,18 +122,25 @@ class ResultCache:
             if not tag.exists():
                 tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# tokenbudget check cache\n")
                 (self.directory / ".gitignore").write_text("*\n")
-            import tempfile
-
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    marshal.dump((time.time_ns(), self.entries), handle)
-                os.replace(temp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
-                raise
+            write_marshal(self.path, (time.time_ns(), self.entries))
         except OSError:
             pass  # a read-only checkout still gets its results, only slower next time
+
+
+def write_marshal(path: Path, value: Any) -> None:
+    """``marshal`` ``value`` into ``path`` atomically (temp file + rename): a run interrupted
+    half-way, or two runs at once, never leave a torn cache file."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            marshal.dump(value, handle)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 from checker.triggers import CALL_TRIGGERS  # noqa: E402 - re-exported
+from checker.summaries import LOCAL  # noqa: E402
 
 _BUILTIN_NAMES: frozenset[str] = frozenset(vars(builtins))
 
@@ -248,8 +249,11 @@ def _string_value(node: Optional[cst.CSTNode]) -> Optional[str]:
 
 
 def _import_module_name(node: cst.ImportFrom) -> Optional[str]:
+    """The module imported from; relative imports (the project's own modules) keep their leading
+    dots (``.llm``, ``.`` for ``from . import x``), resolved against the file's module later."""
     if node.relative:
-        return None  # relative imports are the project's own modules
+        module = dotted(node.module) if node.module is not None else ""
+        return "." * len(node.relative) + (module or "") if module is not None else None
     if node.module is None:
         return None
     return dotted(node.module)
@@ -270,7 +274,11 @@ class _Collector:
     # -- scopes --------------------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._tick()
-        self.scope.bind(node.name.value, _Binding(self.order, self.scope, None))
+        # The module's own classes and functions resolve to `<module>.name` (checker.summaries
+        # resolves it against the file's module, for calls of the project's LLM wrappers).
+        top = self.scope.kind == "module"
+        self.scope.bind(node.name.value, _Binding(self.order, self.scope, None, "import" if top else "expr",
+                                                  f"{LOCAL}.{node.name.value}" if top else None))
         self.scope = _Scope("class", self.scope, node)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -279,7 +287,16 @@ class _Collector:
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._tick()
-        self.scope.bind(node.name.value, _Binding(self.order, self.scope, None))
+        name = node.name.value
+        if self.scope.kind == "module":
+            self.scope.bind(name, _Binding(self.order, self.scope, None, "import", f"{LOCAL}.{name}"))
+        else:
+            self.scope.bind(name, _Binding(self.order, self.scope, None))
+        outer = self.scope
+        if outer.kind == "class" and outer.parent is not None and outer.parent.kind == "module" \
+                and isinstance(outer.node, cst.ClassDef) and name not in outer.attrs:
+            # `self.aask(...)` inside the class: the method of an instance of this class
+            outer.attrs[name] = [_Binding(self.order, outer, None, "import", f"{LOCAL}.{outer.node.name.value}().{name}")]
         new = _Scope("function", self.scope, node)
         if self.scope.kind == "class":
             new.owner_class = self.scope
@@ -327,7 +344,7 @@ class _Collector:
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         self._tick()
         module = _import_module_name(node)
-        if module is not None:
+        if module is not None and not module.startswith("."):
             self.imported_roots.add(module.split(".")[0])
         if isinstance(node.names, cst.ImportStar):
             return
@@ -336,7 +353,7 @@ class _Collector:
             if name is None:
                 continue
             local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            path = f"{module}.{name}" if module is not None else None
+            path = None if module is None else f"{module}{name}" if module.endswith(".") else f"{module}.{name}"
             self.scope.bind(local, _Binding(self.order, self.scope, None, "import" if path else "expr", path))
 
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -481,6 +498,11 @@ class CallFinder:
             return None
         value = self._eval(node, where[0], where[1])
         return value.path if isinstance(value, _Value) else None
+
+    @property
+    def call_nodes(self) -> list[cst.Call]:
+        """Every call of the module, in source order."""
+        return [node for node, _, _ in self._collector.calls]
 
     @property
     def calls(self) -> list[LLMCall]:

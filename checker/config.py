@@ -197,70 +197,46 @@ def enabled_codes(select: Sequence[str], extend_select: Sequence[str], ignore: S
     return frozenset(chosen)
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """gitignore/ruff-style glob: ``*`` within a segment, ``**`` across segments."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out) + r"(?:/.*)?\Z")
-
-
 class PathMatcher:
     """Matches paths (relative to the project root, '/' separated) against ruff-style globs:
-    a pattern without '/' matches any path component or the file name."""
+    a pattern without '/' matches any path component or the file name, one with '/' is anchored
+    at the root, ``**`` spans directories. These are git's wildmatch rules, matched by
+    ``pathspec``; plain names (the default excludes) are a set lookup, and pathspec is only
+    imported when a pattern needs it."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        self.anchored: list[re.Pattern[str]] = []
-        self.names: list[re.Pattern[str]] = []
         self.literal_names: set[str] = set()
+        self._globs: list[str] = []
+        self._spec: Any = None
         for pattern in patterns:
             pattern = pattern.strip()
+            if pattern.startswith("./"):
+                pattern = "/" + pattern[2:]
+            pattern = pattern.rstrip("/")
             if not pattern:
                 continue
-            if "/" in pattern.rstrip("/"):
-                self.anchored.append(glob_to_regex(pattern.lstrip("./").rstrip("/")))
-            elif not any(char in pattern for char in "*?["):
-                self.literal_names.add(pattern.rstrip("/"))
+            if "/" not in pattern and not any(char in pattern for char in "*?[\\!"):
+                self.literal_names.add(pattern)
             else:
-                self.names.append(glob_to_regex(pattern.rstrip("/")))
+                self._globs.append(pattern)
 
     def __bool__(self) -> bool:
-        return bool(self.anchored or self.names or self.literal_names)
+        return bool(self._globs or self.literal_names)
 
-    def matches_name(self, name: str) -> bool:
-        return name in self.literal_names or any(p.fullmatch(name) for p in self.names)
+    def _glob_match(self, relative: str) -> bool:
+        if not self._globs:
+            return False
+        if self._spec is None:
+            from pathspec import GitIgnoreSpec
+
+            self._spec = GitIgnoreSpec.from_lines(self._globs)
+        return self._spec.match_file(relative)
 
     def matches_entry(self, relative: str, name: str) -> bool:
-        """For a walk that already pruned excluded parents: test the entry's own name only."""
-        return self.matches_name(name) or any(p.match(relative) for p in self.anchored)
+        """For a walk that already pruned excluded parents: the entry's own name, or a glob."""
+        return name in self.literal_names or self._glob_match(relative)
 
     def matches(self, relative: str) -> bool:
-        if any(p.match(relative) for p in self.anchored):
+        if self.literal_names and any(part in self.literal_names for part in relative.split("/")):
             return True
-        return any(self.matches_name(part) for part in relative.split("/"))
+        return self._glob_match(relative)

@@ -13,6 +13,7 @@ from checker.settings import RuleSettings
 
 if TYPE_CHECKING:
     from checker.rule import Report
+    from checker.summaries import Sink
 
 _T = TypeVar("_T")
 
@@ -58,6 +59,17 @@ class RuleContext:
         """``"tiktoken.get_encoding"`` for ``get_encoding`` / ``tk.get_encoding`` / ``enc = tiktoken.get_encoding``
         (through imports and assignments in this module); ``"openai.OpenAI()"`` for a client instance."""
         return self.call_finder.qualified_name(node)
+
+    def sink_of(self, call: cst.Call) -> Optional["Sink"]:
+        """The project function this call sends its LLM request through
+        (:class:`checker.summaries.Sink`), or None."""
+        table = self.settings.sinks
+        if not table:
+            return None
+        from checker.summaries import file_module
+
+        module, is_package = file_module(self.path, self.settings.project_root)
+        return table.lookup(self.call_finder.qualified_name(call.func), module, is_package)
 
     @property
     def imported_roots(self) -> set[str]:

@@ -15,7 +15,7 @@ import types
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from checker.cache import digest
-from checker.triggers import CALL_TRIGGERS
+from checker.triggers import CALL_TRIGGERS, SEND_PATTERNS
 from checker.diagnostics import Diagnostic, Edit, Fix
 from checker.rule import Rule
 from checker.settings import RuleSettings
@@ -132,6 +132,8 @@ class RuleSet:
     def __init__(self, rules: Sequence[type[Rule]]) -> None:
         self.rules = list(rules)
         self._per_rule: list[tuple[type[Rule], Optional[list[list[_Trigger]]]]] = []
+        # For files that call the project's own LLM wrappers: "sends a request" is known already.
+        self._per_rule_sending: list[tuple[type[Rule], Optional[list[list[_Trigger]]]]] = []
         for rule in self.rules:
             alternatives = rule_triggers(rule)
             if alternatives:
@@ -139,8 +141,12 @@ class RuleSet:
                 # for the least scanning (RULES_API.md, "Performance").
                 compiled = [[self._trigger(p) for p in conjunction] for conjunction in alternatives]
                 self._per_rule.append((rule, compiled))
+                sending = [[self._trigger(p) for p in conjunction if p not in SEND_PATTERNS] for conjunction in alternatives]
+                self._per_rule_sending.append((rule, sending))
             else:
                 self._per_rule.append((rule, None))
+                self._per_rule_sending.append((rule, None))
+        self._calls = [[self._trigger(p) for p in conjunction] for conjunction in CALL_TRIGGERS]
         self._ignores_case = any(t.ignore_case for _, alternatives in self._per_rule
                                  for conjunction in alternatives or () for t in conjunction)
 
@@ -155,12 +161,31 @@ class RuleSet:
     def codes(self) -> frozenset[str]:
         return frozenset(rule.code for rule in self.rules)
 
-    def applicable(self, data: bytes) -> list[type[Rule]]:
-        """The rules whose triggers occur in ``data`` (cheap: no parsing)."""
+    def may_call_llm(self, data: bytes) -> bool:
+        """Whether ``data`` has the text of an SDK call (``checker.triggers.CALL_TRIGGERS``);
+        reuses the answers of the last :meth:`applicable` on the same bytes."""
+        results = self._last[1] if self._last[0] is data else {}
+        for conjunction in self._calls:
+            for trigger in conjunction:
+                found = results.get(trigger)
+                if found is None:
+                    found = results[trigger] = trigger.search(data, b"")
+                if not found:
+                    break
+            else:
+                return True
+        return False
+
+    _last: tuple[Optional[bytes], dict] = (None, {})
+
+    def applicable(self, data: bytes, sends: bool = False) -> list[type[Rule]]:
+        """The rules whose triggers occur in ``data`` (cheap: no parsing). ``sends``: the file
+        calls one of the project's LLM wrappers, which counts as the text of a request."""
         lowered = data.lower() if self._ignores_case else b""
         results: dict[_Trigger, bool] = {}
+        self._last = (data, results)
         chosen = []
-        for rule, alternatives in self._per_rule:
+        for rule, alternatives in (self._per_rule_sending if sends else self._per_rule):
             if alternatives is None:
                 chosen.append(rule)
                 continue
@@ -196,6 +221,8 @@ class Checked(NamedTuple):
     digest: Optional[bytes]  # of the file's content; None: do not cache the result
     diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
     needs_libcst: bool = False  # not checked: it needs libcst, which this process may not load
+    # (modules it imports, function summary or None): checker.summaries, for the project's sinks
+    facts: Optional[tuple[Any, ...]] = None
 
 
 class NeedsLibcst(Exception):
@@ -254,11 +281,18 @@ def check_file(filename: str, data: Optional[bytes], rule_set: RuleSet, settings
                 data = handle.read()
         except OSError as error:
             return Checked(None, (parse_error(filename, f"cannot read file: {error.strerror or error}").to_tuple(),))
+    facts: dict[str, Any] = {}
+    current = getattr(settings.sinks, "current", None)
+    if current is not None:  # checker.summaries.LiveSinks: the table as the parent last wrote it
+        import dataclasses
+
+        settings = dataclasses.replace(settings, sinks=current())
     try:
-        found = check_bytes(data, filename, rule_set, settings)
+        found = check_bytes(data, filename, rule_set, settings, facts)
     except NeedsLibcst:
         return Checked(None, (), needs_libcst=True)
-    return Checked(digest(data), tuple(d.to_tuple() for d in found))
+    return Checked(digest(data), tuple(d.to_tuple() for d in found), False,
+                   (facts.get("imports", ()), facts.get("summary")))
 
 
 # Parsing allocates millions of short-lived objects that reference counting frees; the cyclic
@@ -294,21 +328,31 @@ def check_bytes(
     filename: str,
     rule_set: RuleSet,
     settings: RuleSettings,
+    facts: Optional[dict[str, Any]] = None,
 ) -> list[Diagnostic]:
-    """All diagnostics of one file (already filtered by ``# noqa``), never raising for bad input."""
+    """All diagnostics of one file (already filtered by ``# noqa``), never raising for bad input.
+    ``facts``: filled with what the project's sink table needs to know about this file
+    (``imports``; ``summary`` when the file may send LLM requests)."""
+    from checker.summaries import calls_sinks, imported_modules
+
+    imports = imported_modules(data) if facts is not None or settings.sinks else ()
+    sink_caller = calls_sinks(imports, filename, settings)
     file_noqa = file_noqa_codes(data) if b"noqa" in data else None
     if file_noqa is not None and not file_noqa:
         return []
-    rules = rule_set.applicable(data)
+    rules = rule_set.applicable(data, sends=sink_caller)
+    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data))
+    if facts is not None:
+        facts["imports"] = imports
     if file_noqa:
         rules = [rule for rule in rules if rule.code not in file_noqa]
-    if not rules:
+    if not rules and not summarize:
         return []
     try:
         source, _ = decode_source(data)
     except (UnicodeDecodeError, LookupError) as error:
         return [parse_error(filename, f"file is not valid UTF-8 (or its declared encoding): {error}")]
-    return check_source(source, filename, rules, settings)
+    return check_source(source, filename, rules, settings, facts if summarize else None, sink_caller)
 
 
 # libcst's native parser recurses on the C stack: input nested deeper than this has been seen to
@@ -355,8 +399,12 @@ def check_source(
     filename: str,
     rules: Sequence[type[Rule]],
     settings: RuleSettings,
+    facts: Optional[dict[str, Any]] = None,
+    sink_caller: Optional[bool] = None,
 ) -> list[Diagnostic]:
-    """Parse ``source`` and run ``rules`` on it (no trigger prefilter here)."""
+    """Parse ``source`` and run ``rules`` on it (no trigger prefilter here). ``facts``: gets the
+    file's function summary. ``sink_caller``: the file calls the project's LLM wrappers (None:
+    find out), so the ``ast`` prefilters, which only know SDK calls, are skipped."""
     # CPython's own parser first: it is several times faster than libcst and has hard limits on
     # nesting, while libcst's native parser can overflow the C stack on deeply nested input and
     # take the whole process down.
@@ -372,11 +420,35 @@ def check_source(
     nodes = _nodes_unless_deeper_than(tree, _MAX_DEPTH)
     if nodes is None:
         return [parse_error(filename, "code is nested too deeply to be parsed")]
-    # A rule's optional `ast_may_report(nodes, settings)` is a conservative second prefilter:
-    # False means the rule cannot report here, so the file may skip libcst altogether.
-    rules = [rule for rule in rules
-             if getattr(rule, "ast_may_report", None) is None or rule.ast_may_report(nodes, settings)]
-    if any(rule.requires_llm_calls for rule in rules):
+    if facts is not None:
+        from checker.summaries import summarize_tree
+
+        try:
+            facts["summary"] = summarize_tree(tree, nodes)
+        except Exception:  # noqa: BLE001 - code the summaries do not understand: no wrappers from it
+            facts["summary"] = None
+        if facts["summary"] is not None:
+            # The file's own wrappers count at once: calls of them need no second round.
+            import dataclasses
+
+            from checker.summaries import with_local_sinks
+
+            table, calls_own = with_local_sinks(settings.sinks, facts["summary"], filename, settings.project_root)
+            if table is not settings.sinks:
+                settings = dataclasses.replace(settings, sinks=table)
+                sink_caller = sink_caller or calls_own
+    if sink_caller is None and settings.sinks:
+        from checker.summaries import calls_sinks, imported_modules
+
+        sink_caller = calls_sinks(imported_modules(source.encode()), filename, settings)
+    if sink_caller:
+        pass  # the rules' `ast` gates only know SDK calls: the libcst rules decide
+    else:
+        # A rule's optional `ast_may_report(nodes, settings)` is a conservative second prefilter:
+        # False means the rule cannot report here, so the file may skip libcst altogether.
+        rules = [rule for rule in rules
+                 if getattr(rule, "ast_may_report", None) is None or rule.ast_may_report(nodes, settings)]
+    if any(rule.requires_llm_calls for rule in rules) and not sink_caller:
         from checker.calls import ast_may_call_llm
 
         if not ast_may_call_llm(nodes):
@@ -414,6 +486,9 @@ def _run_rules_unguarded(
     from checker.context import RuleContext
 
     context = RuleContext(filename, source, module, settings)
+    from checker import summaries
+
+    summaries.use_lookup(context.sink_of if settings.sinks else None)
     instances = [rule(context) for rule in rules]
     failures: list[Diagnostic] = []
     failed: set[str] = set()

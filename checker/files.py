@@ -2,96 +2,60 @@
 
 from __future__ import annotations
 
+import copy
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 from checker.config import CheckConfig, PathMatcher
 
 
-@dataclass(frozen=True)
-class _IgnoreRule:
-    regex: re.Pattern[str]
-    negated: bool
-    directory_only: bool
-
-
-def _gitignore_regex(pattern: str) -> str:
-    anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-            continue
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    body = "".join(out)
-    return ("" if anchored else "(?:.*/)?") + body + r"\Z"
-
-
 class GitIgnore:
-    """The rules of one ``.gitignore`` (or ``.git/info/exclude``), relative to its directory."""
+    """One ``.gitignore`` (or ``.git/info/exclude``), relative to its directory, matched with
+    git's rules as ``pathspec`` implements them."""
 
     def __init__(self, base: Path, text: str) -> None:
+        from pathspec import GitIgnoreSpec
+
         self.base = base
         self.base_str = str(base).rstrip(os.sep) + os.sep
-        self.rules: list[_IgnoreRule] = []
-        for raw in text.splitlines():
-            line = raw.rstrip("\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            # trailing spaces are ignored unless escaped
-            stripped = line.rstrip(" ")
-            if stripped.endswith("\\") and len(line) > len(stripped):
-                stripped += " "
-            line = stripped
-            negated = line.startswith("!")
-            if negated:
-                line = line[1:]
-            elif line.startswith("\\!") or line.startswith("\\#"):
-                line = line[1:]
-            directory_only = line.endswith("/")
-            line = line.rstrip("/")
-            if not line:
-                continue
-            self.rules.append(_IgnoreRule(re.compile(_gitignore_regex(line)), negated, directory_only))
+        lines = text.splitlines()
+        self.spec = GitIgnoreSpec.from_lines(lines)
+        # Directory-only rules (`build/`) never decide about a file the walk meets (its
+        # directories were decided before it): files are matched against the other rules only,
+        # which in most .gitignore files are few.
+        self.file_spec = GitIgnoreSpec.from_lines([line for line in lines if not line.rstrip().endswith("/")])
+        self.has_rules = any(pattern.include is not None for pattern in self.spec.patterns)
+        self.skip: frozenset[int] = frozenset()
+        self.file_skip: frozenset[int] = frozenset()
 
     def match(self, relative: str, is_dir: bool) -> Optional[bool]:
         """True ignored, False re-included by a ``!`` rule, None no opinion."""
-        result: Optional[bool] = None
-        for rule in self.rules:
-            if rule.directory_only and not is_dir:
-                continue
-            if rule.regex.match(relative):
-                result = not rule.negated
-        return result
+        if is_dir:
+            result = self.spec.check_file(relative + "/")
+            return None if result.index in self.skip else result.include
+        result = self.file_spec.check_file(relative)
+        return None if result.index in self.file_skip else result.include
+
+    def below(self, directory: Path) -> "GitIgnore":
+        """This file's rules for a walk that starts in ``directory``. As git and ruff walk, a
+        rule applies to the entries it meets, not to the directories around the walk: a walk
+        started inside an ignored directory (``bench/.corpus/`` in the repository's own
+        ``.gitignore``) checks what it finds there. pathspec matches whole paths, so the rules
+        matching the start directory itself are set aside."""
+        try:
+            relative = directory.relative_to(self.base).as_posix()
+        except ValueError:
+            return self
+        if relative in ("", "."):
+            return self
+        scoped = copy.copy(self)
+        scoped.skip, scoped.file_skip = (
+            frozenset(index for index, pattern in enumerate(spec.patterns)
+                      if pattern.include is not None and pattern.match_file(relative + "/") is not None)
+            for spec in (self.spec, self.file_spec)
+        )
+        return scoped
 
 
 def _read_gitignore(directory: Path, name: str = ".gitignore") -> Optional[GitIgnore]:
@@ -100,8 +64,10 @@ def _read_gitignore(directory: Path, name: str = ".gitignore") -> Optional[GitIg
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    if not any(line.strip() and not line.startswith("#") for line in text.splitlines()):
+        return None  # nothing to match: pathspec is not even imported
     ignore = GitIgnore(directory if name == ".gitignore" else directory.parent.parent, text)
-    return ignore if ignore.rules else None
+    return ignore if ignore.has_rules else None
 
 
 def _ignored(path: Path, is_dir: bool, stack: list[GitIgnore]) -> bool:
@@ -162,7 +128,7 @@ class FileFinder:
                     seen.add(str(path))
                     yield str(path)
                 continue
-            stack = _ancestor_ignores(path) if self.config.respect_gitignore else []
+            stack = [ignore.below(path) for ignore in _ancestor_ignores(path)] if self.config.respect_gitignore else []
             for found in self._walk(path, stack):
                 if found not in seen:
                     seen.add(found)

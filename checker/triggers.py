@@ -15,3 +15,16 @@ CALL_TRIGGERS: tuple[tuple[str, ...], ...] = (
     (r"ChatOpenAI|ChatAnthropic|ChatLiteLLM",),
     (r"litellm", r"completion"),
 )
+
+# Text of the call shapes the heuristic rules' `_llm.is_llm_call` recognises (plain words, so the
+# engine searches it with bytes.find): "this file sends something to a model".
+SENDS_TRIGGER = (
+    r"\.completions\.create|ChatCompletion|Completion\.create|\.messages\.create|\.messages\.stream|"
+    r"\.responses\.create|\.responses\.stream|litellm|completion\(|\.invoke\(|\.ainvoke\(|\.complete\(|"
+    r"\.acomplete\(|\.chat\(|\.achat\(|\.stream_chat\(|generate_content|\.predict\(|\.generate\(|"
+    r"\.agenerate\("
+)
+
+# Triggers that only say "an LLM request is made here": a file calling the project's own wrappers
+# (checker.summaries) makes one without any of this text, so for such files they count as found.
+SEND_PATTERNS: frozenset[str] = frozenset({SENDS_TRIGGER, *(p for c in CALL_TRIGGERS for p in c)})

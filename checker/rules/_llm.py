@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import libcst as cst
 
+from checker.summaries import sink_of
+
 from ._index import ModuleIndex, dotted, last_name
 
-# Prefilter trigger (plain words, so the engine searches it with bytes.find) for "this file sends
-# something to a model": the text of the call shapes is_llm_call() recognises.
-SENDS_TRIGGER = (
-    r"\.completions\.create|ChatCompletion|Completion\.create|\.messages\.create|\.messages\.stream|"
-    r"\.responses\.create|\.responses\.stream|litellm|completion\(|\.invoke\(|\.ainvoke\(|\.complete\(|"
-    r"\.acomplete\(|\.chat\(|\.achat\(|\.stream_chat\(|generate_content|\.predict\(|\.generate\(|"
-    r"\.agenerate\("
-)
+# Prefilter trigger for "this file sends something to a model" (checker.triggers).
+from checker.triggers import SENDS_TRIGGER  # noqa: E402,F401 - re-exported for the rules
 
 # Dotted suffixes of SDK request methods (openai>=1, legacy openai<1, anthropic, google).
 _SDK_SUFFIXES = (
@@ -54,7 +50,10 @@ _NOT_LLM_RECEIVERS = {"str", "os", "re", "json", "self.tokenizer", "tokenizer", 
 
 
 def is_llm_call(call: cst.Call, index: ModuleIndex, *, broad: bool = True) -> bool:
-    """True if `call` sends a request to a language model."""
+    """True if `call` sends a request to a language model, directly or through one of the
+    project's own wrappers (`checker.summaries`)."""
+    if sink_of(call) is not None:
+        return True
     func = call.func
     text = dotted(func)
     if text is None:
@@ -186,3 +185,15 @@ def inside_raise_or_assert(node: cst.CSTNode, index: ModuleIndex) -> bool:
         if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             return False
     return False
+
+
+def through_sink(call: cst.Call | None) -> str:
+    """` (through ask() in app/llm.py:8)` when `call` sends by way of a project wrapper, else ``."""
+    sink = sink_of(call) if call is not None else None
+    return f" (through {sink.display})" if sink is not None else ""
+
+
+def sent_to(call: cst.Call | None) -> str:
+    """`ask() in app/llm.py:8` when `call` sends by way of a project wrapper, else `the model`."""
+    sink = sink_of(call) if call is not None else None
+    return sink.display if sink is not None else "the model"

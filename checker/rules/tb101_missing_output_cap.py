@@ -8,6 +8,8 @@ import libcst as cst
 from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
+# Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
+_SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
 # APIs whose server-side default is a small cap: calls to them are capped already.
 _CAPPED_BY_DEFAULT = {"openai.completions"}
 # APIs that reject a request without a cap: a missing one is a sure bug.
@@ -373,6 +375,28 @@ def ask(**kwargs):
             if call.has_unknown_star_kwargs and not self.context.settings.strict:
                 continue
             self._report(call, explicit_none=cap)
+        if self.context.settings.sinks:
+            self._report_sink_calls()
+
+    def _report_sink_calls(self) -> None:
+        """A call of a project wrapper that forwards ``**kwargs`` to the SDK request and sets no
+        cap itself: the caller is where the cap goes."""
+        for node in self.context.call_finder.call_nodes:
+            sink = self.context.sink_of(node)
+            if sink is None or sink.cap != "forwards":
+                continue
+            keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
+            if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
+                continue
+            default = self.context.settings.default_max_tokens
+            self.report(
+                node,
+                f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
+                f"pass `max_tokens`",
+                replacement=_with_cap(node, keywords, "max_tokens", default),
+                fix_safe=True,
+                fix_message=f"Add `max_tokens={default}`",
+            )
 
     def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:
         cap_name = _fix_cap_name(call)
@@ -385,7 +409,7 @@ def ask(**kwargs):
         else:
             message = f"{label} without an output cap: pass `{cap_name}`"
         severity = "error" if call.api in _CAP_REQUIRED else None
-        replacement = _with_cap(call, explicit_none[0] if explicit_none else cap_name, default)
+        replacement = _with_cap(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name, default)
         unsafe = bool(call.star_kwargs)
         self.report(
             call.node,
@@ -406,15 +430,14 @@ def _fix_cap_name(call: LLMCall) -> str:
     return call.cap_names[0] if call.cap_names else "max_tokens"
 
 
-def _with_cap(call: LLMCall, name: str, value: int) -> Optional[cst.Call]:
-    node = call.node
+def _with_cap(node: cst.Call, keywords: dict, name: str, value: int) -> Optional[cst.Call]:
     # ``max_tokens=None`` written in the call itself: replace its value
     for index, arg in enumerate(node.args):
         if arg.keyword is not None and arg.keyword.value == name:
             args = list(node.args)
             args[index] = arg.with_changes(value=cst.Integer(str(value)))
             return node.with_changes(args=args)
-    if name in call.keywords:
+    if name in keywords:
         return None  # the None comes from a dict built elsewhere in the scope: no safe edit
     new_arg = cst.Arg(
         keyword=cst.Name(name),

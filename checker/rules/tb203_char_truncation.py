@@ -14,6 +14,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._ast_gate import Aliases, dotted_name, last_names, libcst_scopes, may_call_llm, number
+from ._llm import sent_to
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
 from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
@@ -109,7 +110,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
         unit_mixup = has_word(last_name(bound) if bound is not None else None, ("tok",))
         detail = ("a token limit used as a character count" if unit_mixup
                   else "the same number of characters is 2-4x more tokens for code, JSON or non-English text")
-        yield subscript, (f"`{index.code(subscript)}` cuts text by characters and sends it to the model "
+        yield subscript, (f"`{index.code(subscript)}` cuts text by characters and sends it to {sent_to(call)} "
                           f"({detail}); cut by tokens with the model's tokenizer instead.")
 
 

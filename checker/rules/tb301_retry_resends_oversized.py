@@ -16,7 +16,7 @@ from checker.rule import Rule
 from ._ast_gate import (_SDK_LAST, Aliases, argument_values, dotted_name, identifier_of, import_origins, last_names,
                         may_be_llm_call, qualified_names)
 from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
-from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call
+from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call, through_sink
 
 CODE = "TB301"
 NAME = "retry-resends-oversized"
@@ -218,7 +218,7 @@ def _loop_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                     break
                 if _shrinks(handler.body, request, index):
                     break
-                yield handler, (f"retry loop catches {', '.join(broad)} around an LLM call and sends the same "
+                yield handler, (f"retry loop catches {', '.join(broad)} around an LLM call{through_sink(call)} and sends the same "
                                 "request again: a prompt over the context window fails with a 400 on every "
                                 "attempt. Retry only transient errors (rate limit, connection, timeout, 5xx) "
                                 "and re-raise the rest.")
@@ -277,9 +277,10 @@ def _direct_trys(loop: cst.CSTNode) -> list[cst.Try]:
 
 # ---- tenacity / backoff decorators -----------------------------------------------------------
 
-def _function_sends(function: cst.FunctionDef, index: ModuleIndex) -> bool:
-    return any(is_llm_call(c, index, broad=False) or (is_llm_call(c, index) and _is_framework_send(c))
-               for c in index.calls_in(function.body) if index.scope_of(c) is function)
+def _function_send(function: cst.FunctionDef, index: ModuleIndex) -> cst.Call | None:
+    """The first LLM request the function itself makes, if any."""
+    return next((c for c in index.calls_in(function.body) if index.scope_of(c) is function
+                 and (is_llm_call(c, index, broad=False) or (is_llm_call(c, index) and _is_framework_send(c)))), None)
 
 
 def _decorator_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
@@ -294,8 +295,10 @@ def _decorator_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                 message = _backoff_problem(call, index)
             else:
                 continue
-            if message and _function_sends(function, index):
-                yield decorator, message
+            send = _function_send(function, index) if message else None
+            if send is not None:
+                through = through_sink(send)
+                yield decorator, message + (f" The request is sent{through.rstrip(')').replace(' (', ' ', 1)}." if through else "")
 
 
 def _tenacity_problem(call: cst.Call | None, index: ModuleIndex) -> str | None:

@@ -15,7 +15,7 @@ from checker.rule import Rule
 
 from ._ast_gate import Aliases, argument_values, dotted_name, identifier_of, last_names, may_be_llm_call, subscript_key
 from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
-from ._llm import SENDS_TRIGGER, is_llm_call
+from ._llm import SENDS_TRIGGER, is_llm_call, sent_to
 
 CODE = "TB401"
 NAME = "unbounded-history"
@@ -475,7 +475,8 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
             if region is None:
                 continue
             reported.add(id(call))
-            yield call, (f"`{name}` grows on every turn and is sent whole to the model with no trimming: input "
+            yield call, (f"`{name}` grows on every turn and is sent whole to {sent_to(call)} with no trimming: "
+                         "input "
                          "tokens grow with the conversation until the request passes the context window. "
                          "Bound it by tokens (pytest_tokenbudget.count_messages), drop or summarize old turns, "
                          "or send a slice.")

@@ -177,6 +177,36 @@ def test_gitignore_and_default_excludes(write, cli) -> None:
     assert len(everything) == 5  # .venv stays excluded
 
 
+def test_gitignore_follows_gits_rules(write, cli) -> None:
+    # anchored, `**` in the middle, a directory-only rule, a re-included file under an ignored
+    # pattern, an escaped `#` and `[...]` classes, as git itself reads them
+    write(".gitignore", "/top.py\ndocs/**/gen\nbuild/\nlogs/*.py\n!logs/keep.py\n\\#odd.py\nv[0-9].py\n")
+    for name in ("top.py", "deep/top.py", "docs/a/b/gen/x.py", "build/x.py", "x/build/y.py", "build.py",
+                 "logs/a.py", "logs/keep.py", "#odd.py", "v1.py", "va.py"):
+        write(name, UNCAPPED)
+    names = sorted(Path(d["filename"]).relative_to(Path.cwd()).as_posix() for d in cli("check", "--output-format", "json").json())
+    assert names == ["build.py", "deep/top.py", "logs/keep.py", "va.py"]
+
+
+def test_a_walk_started_inside_an_ignored_directory_checks_it(write, cli, monkeypatch) -> None:
+    # as git and ruff walk: `cd ignored && check .` checks the files there (the repository's
+    # own bench corpus lives under an ignored directory)
+    write(".gitignore", "ignored/\n*_gen.py\n")
+    write("ignored/sub/a.py", UNCAPPED)
+    write("ignored/sub/b_gen.py", UNCAPPED)
+    monkeypatch.chdir(Path.cwd() / "ignored")
+    names = sorted(Path(d["filename"]).name for d in cli("check", "--output-format", "json", ".").json())
+    assert names == ["a.py"]
+
+
+def test_exclude_globs(write, cli) -> None:
+    write("pyproject.toml", "[tool.tokenbudget.check]\nextend-exclude = [\"gen_*.py\", \"pkg/**/vendored\", \"./only_root\"]\n")
+    for name in ("gen_a.py", "sub/gen_b.py", "pkg/x/y/vendored/z.py", "only_root/a.py", "sub/only_root/b.py", "kept.py"):
+        write(name, UNCAPPED)
+    names = sorted(Path(d["filename"]).relative_to(Path.cwd()).as_posix() for d in cli("check", "--output-format", "json").json())
+    assert names == ["kept.py", "sub/only_root/b.py"]
+
+
 def test_explicit_file_is_checked_unless_force_exclude(write, cli) -> None:
     write("pyproject.toml", "[tool.tokenbudget.check]\nextend-exclude = [\"legacy\"]\n")
     write("legacy/old.py", UNCAPPED)

@@ -1,0 +1,825 @@
+"""Function summaries: which of the project's own functions send LLM requests, and how.
+
+Apps rarely call the SDK where the mistake is: `app/llm.py` wraps `client.chat.completions.create`
+and `app/chat.py` calls the wrapper. As interprocedural analyzers do (Pysa's models, CodeQL's flow
+summaries), each function of a file is summarised once, from CPython's `ast` (cheap, no libcst):
+what it calls, with which of its parameters, and whether it calls the SDK itself. The project
+step then marks *sinks*: functions that send directly or through another sink (a few hops), with
+
+- the parameter carrying the messages or prompt,
+- whether the request has an output cap, forwards `**kwargs` (the caller must pass the cap), or
+  neither,
+- the model when it is a literal, and whether the function retries itself,
+- where the request finally leaves (`app/llm.py:8`), for the diagnostics.
+
+Summaries are plain tuples and dicts (marshal-able): they are computed in the worker processes
+as a by-product of checking a file, and cached per file by content, so a one-file run uses the
+summaries of the rest of the project from the cache.
+
+Names of callees are paths as `checker.calls` writes them (`app.llm.Assistant().aask`), with two
+markers the project step resolves: `<module>.` for the file's own top-level names and leading dots
+for relative imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+LOCAL = "<module>"
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "openai", "anthropic", "litellm"}
+MAX_HOPS = 4
+
+# Keywords of an SDK request that carry what is sent.
+_CONTENT_KEYWORDS = ("messages", "input", "prompt", "system", "contents")
+_CAP_KEYWORDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_tokens_to_sample")
+_RETRY_DECORATORS = ("retry", "on_exception", "on_predicate", "retry_with_exponential_backoff")
+_RESOURCE_API = {
+    "completions": "OpenAI chat completion",
+    "ChatCompletion": "OpenAI chat completion",
+    "Completion": "OpenAI completion",
+    "messages": "Anthropic messages call",
+    "responses": "OpenAI Responses API call",
+    "litellm": "LiteLLM completion",
+    "name": "LLM request",
+    "with_raw_response": "LLM request",
+    "with_streaming_response": "LLM request",
+}
+
+
+# --- one file ----------------------------------------------------------------------------------
+# A file's summary: {"functions": {qualname: function}, "imports": {local: path}}
+# function: (line, params, kwarg, retries, sends, calls)
+#   params: positional-or-keyword parameter names (without self/cls of methods)
+#   sends: ((line, label, content params, cap, forwarded kwargs name, model), ...)
+#          cap: "set" | "forwards" | "unknown" | "none"
+#   calls: ((line, callee path, positional param sets, keyword param sets, star kwargs names,
+#            keywords passed, model literal), ...)
+
+
+def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> Optional[dict[str, Any]]:
+    """The summary of a parsed module, or None when it defines no function."""
+    from checker.calls import ast_llm_calls
+
+    sdk_calls = {id(call): shape for call, shape in ast_llm_calls(nodes if nodes is not None else tree)
+                 if shape != "langchain"}
+    imports: dict[str, str] = {}
+    local_defs: set[str] = set()
+    aliases: dict[str, ast.AST] = {}
+    constants: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.asname:
+                    imports[alias.asname] = alias.name
+                else:
+                    root = alias.name.split(".")[0]
+                    imports[root] = root
+        elif isinstance(statement, ast.ImportFrom):
+            base = "." * statement.level + (statement.module or "")
+            for alias in statement.names:
+                if alias.name == "*":
+                    continue
+                joined = f"{base}.{alias.name}" if statement.module else f"{base}{alias.name}"
+                imports[alias.asname or alias.name] = joined
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            local_defs.add(statement.name)
+        elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, (ast.Name, ast.Attribute)):
+            aliases[statement.targets[0].id] = statement.value
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
+                and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
+            constants[statement.targets[0].id] = statement.value.value
+    # Imports inside functions (`def f(): from app.llm import ask`) are rare enough to leave out.
+    resolver = _Resolver(imports, local_defs, aliases, constants)
+    # Top-level functions and methods of top-level classes never overlap: each call and
+    # assignment of the module belongs to the one whose lines hold it (found by bisection, one
+    # pass over the engine's node list instead of a walk per function).
+    spans: list[tuple[int, int, str, Any, Optional[ast.ClassDef]]] = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spans.append((statement.lineno, statement.end_lineno or statement.lineno, statement.name, statement, None))
+        elif isinstance(statement, ast.ClassDef):
+            for item in statement.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    spans.append((item.lineno, item.end_lineno or item.lineno, f"{statement.name}.{item.name}",
+                                  item, statement))
+    if not spans:
+        return None
+    spans.sort(key=lambda span: span[0])
+    starts = [span[0] for span in spans]
+    owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
+    for node in nodes if nodes is not None else ast.walk(tree):
+        if type(node) in _OWNED:
+            line = node.lineno  # type: ignore[attr-defined]
+            at = bisect.bisect_right(starts, line) - 1
+            if at >= 0 and line <= spans[at][1]:
+                owned[spans[at][2]].append(node)
+    attributes_of: dict[str, dict[str, str]] = {}
+    functions: dict[str, tuple] = {}
+    for _, _, key, function, cls in spans:
+        attributes: Mapping[str, str] = {}
+        if cls is not None:
+            if cls.name not in attributes_of:
+                attributes_of[cls.name] = _self_attributes(cls, owned, resolver)
+            attributes = attributes_of[cls.name]
+        summary = _summarize_function(function, owned[key], resolver, sdk_calls, cls.name if cls else None, attributes)
+        if summary is not None:
+            functions[key] = summary
+    # Only functions that call something worth following are kept: sinks are built from them.
+    return {"functions": functions} if functions else None
+
+
+_OWNED = (ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.For, ast.AsyncFor, ast.While)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+class _Resolver:
+    def __init__(self, imports: dict[str, str], local_defs: set[str], aliases: dict[str, ast.AST],
+                 constants: dict[str, str]) -> None:
+        self.imports = imports
+        self.constants = constants
+        self.local_defs = local_defs
+        self.aliases = aliases
+
+    def path(self, expr: ast.AST, locals_: Mapping[str, str], self_name: Optional[str],
+             class_name: Optional[str], attributes: Mapping[str, str], depth: int = 0) -> Optional[str]:
+        if depth > 8:
+            return None
+        if isinstance(expr, ast.Name):
+            name = expr.id
+            if name in locals_:
+                return locals_[name]
+            if name in self.imports:
+                return self.imports[name]
+            if name in self.aliases:
+                return self.path(self.aliases[name], {}, None, None, {}, depth + 1)
+            if name in self.local_defs:
+                return f"{LOCAL}.{name}"
+            return None
+        if isinstance(expr, ast.Attribute):
+            owner = expr.value
+            if self_name is not None and isinstance(owner, ast.Name) and owner.id == self_name and class_name:
+                if expr.attr in attributes:
+                    return attributes[expr.attr]
+                return f"{LOCAL}.{class_name}().{expr.attr}"
+            base = self.path(owner, locals_, self_name, class_name, attributes, depth + 1)
+            return f"{base}.{expr.attr}" if base else None
+        if isinstance(expr, ast.Call):
+            base = self.path(expr.func, locals_, self_name, class_name, attributes, depth + 1)
+            return f"{base}()" if base else None
+        if isinstance(expr, ast.Await):
+            return self.path(expr.value, locals_, self_name, class_name, attributes, depth + 1)
+        return None
+
+
+def _self_attributes(cls: ast.ClassDef, owned: Mapping[str, list[ast.AST]], resolver: _Resolver) -> dict[str, str]:
+    """`self.x = Assistant()` anywhere in the class: x -> path of the instance."""
+    found: dict[str, str] = {}
+    for item in cls.body:
+        if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) or not item.args.args:
+            continue
+        self_name = item.args.args[0].arg
+        for node in owned.get(f"{cls.name}.{item.name}", ()):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                for target in node.targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == self_name:
+                        path = resolver.path(node.value, {}, None, None, {})
+                        if path:
+                            found[target.attr] = path
+    return found
+
+
+def _decorator_retries(function: ast.AST) -> bool:
+    for decorator in function.decorator_list:  # type: ignore[attr-defined]
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
+        if name in _RETRY_DECORATORS:
+            return True
+    return False
+
+
+def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver, sdk_calls: Mapping[int, str],
+                        class_name: Optional[str], attributes: Mapping[str, str]) -> Optional[tuple]:
+    """The function's summary, or None when it neither sends nor calls anything of the project."""
+    args = function.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    self_name = None
+    if class_name is not None and positional and not any(
+            isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list):
+        self_name = positional[0]
+        positional = positional[1:]
+    kwarg = args.kwarg.arg if args.kwarg else None
+    # The instances bound to locals (`bot = Assistant()`).
+    locals_: dict[str, str] = {}
+    for node in body_nodes:
+        if type(node) is ast.Assign and type(node.value) is ast.Call:
+            for target in node.targets:
+                if type(target) is ast.Name:
+                    path = resolver.path(node.value, {}, self_name, class_name, attributes)
+                    if path:
+                        locals_[target.id] = path
+    sending = []
+    calling = []
+    for node in body_nodes:
+        if type(node) is not ast.Call:
+            continue
+        shape = sdk_calls.get(id(node))
+        if shape is not None:
+            sending.append((node, shape))
+            continue
+        path = resolver.path(node.func, locals_, self_name, class_name, attributes)
+        if path is None or path.split(".")[0] in _STDLIB:
+            continue  # only the project's own functions can be sinks
+        calling.append((node, path))
+    if not sending and not calling:
+        return None
+    carries = _carries(body_nodes, {p for p in positional} | {a.arg for a in args.kwonlyargs})
+    sends = [send for send in (_send(node, shape, carries, kwarg, resolver) for node, shape in sending) if send]
+    calls = []
+    for node, path in calling:
+        positional_sets = tuple(tuple(sorted(_carried(a, carries))) if not isinstance(a, ast.Starred) else ("*",)
+                                for a in node.args)
+        keyword_sets = {}
+        stars = []
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                stars.append(keyword.value.id if isinstance(keyword.value, ast.Name) else "")
+            else:
+                keyword_sets[keyword.arg] = tuple(sorted(_carried(keyword.value, carries)))
+        model = next((k.value.value for k in node.keywords if k.arg == "model"
+                      and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
+        calls.append((node.lineno, path, positional_sets, keyword_sets, tuple(stars), model))
+    return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls),
+            _retry_spots(body_nodes))
+
+
+def _retry_spots(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
+    """Line spans of `try` bodies inside a loop: where a call may be sent again after a failure."""
+    loops = [(n.lineno, n.end_lineno or n.lineno) for n in body_nodes if type(n) in _LOOPS]
+    spots = []
+    for node in body_nodes:
+        if type(node) is ast.Try and node.body:
+            start, end = node.body[0].lineno, node.body[-1].end_lineno or node.lineno  # type: ignore[attr-defined]
+            if any(first <= start and end <= last for first, last in loops):
+                spots.append((start, end))
+    return tuple(spots)
+
+
+def _carries(body_nodes: list[ast.AST], params: set[str]) -> dict[str, set[str]]:
+    """Which parameters each local name carries (flow-insensitive, to a fixpoint): through
+    assignments and `list.append/extend/insert`."""
+    carries: dict[str, set[str]] = {p: {p} for p in params}
+    assigns: list[tuple[str, set[str]]] = []
+    for node in body_nodes:
+        kind = type(node)
+        if kind is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is ast.Attribute and func.attr in ("append", "extend", "insert") and type(func.value) is ast.Name:
+                for arg in node.args:  # type: ignore[attr-defined]
+                    assigns.append((func.value.id, _names(arg)))
+        elif kind in (ast.Assign, ast.AnnAssign, ast.AugAssign) and node.value is not None:  # type: ignore[attr-defined]
+            targets = node.targets if kind is ast.Assign else [node.target]  # type: ignore[attr-defined]
+            for target in targets:
+                if type(target) is ast.Name:
+                    assigns.append((target.id, _names(node.value)))  # type: ignore[attr-defined]
+    changed = True
+    while changed:
+        changed = False
+        for target, names in assigns:
+            found: set[str] = set()
+            for name in names:
+                if name in carries:
+                    found |= carries[name]
+            if found - carries.get(target, set()):
+                carries[target] = carries.get(target, set()) | found
+                changed = True
+    return carries
+
+
+def _names(expr: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(expr) if type(node) is ast.Name}
+
+
+def _carried(expr: ast.AST, carries: Mapping[str, set[str]]) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and node.id in carries:
+            found |= carries[node.id]
+    return found
+
+
+def _send(call: ast.Call, shape: str, carries, kwarg: Optional[str], resolver: _Resolver) -> Optional[tuple]:
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    stars = [k.value for k in call.keywords if k.arg is None]
+    if shape in ("messages", "responses", "completions") and not stars and not (
+            {"model", "messages", "input", "prompt"} & keywords.keys()):
+        return None  # same shape, another API (Twilio's client.messages.create(to=...))
+    content: set[str] = set()
+    for name in _CONTENT_KEYWORDS:
+        if name in keywords:
+            content |= _carried(keywords[name], carries)
+    if shape in ("litellm", "name"):
+        for arg in call.args[1:2] if shape == "litellm" else call.args[:2]:
+            content |= _carried(arg, carries)
+    if any(name in keywords for name in _CAP_KEYWORDS):
+        cap = "set"
+    elif not stars:
+        cap = "none"
+    elif kwarg is not None and any(isinstance(s, ast.Name) and s.id == kwarg for s in stars):
+        cap = "forwards"
+    else:
+        cap = "unknown"
+    model_expr = keywords.get("model")
+    model = None
+    if isinstance(model_expr, ast.Constant) and isinstance(model_expr.value, str):
+        model = model_expr.value
+    elif isinstance(model_expr, ast.Name):
+        model = resolver.constants.get(model_expr.id)
+    return (call.lineno, _RESOURCE_API.get(shape, "LLM request"), tuple(sorted(content)), cap, kwarg, model)
+
+
+# --- the project ---------------------------------------------------------------------------------
+
+
+def module_name(path: Path, root: Path) -> Optional[str]:
+    """`app.llm` for `<root>/app/llm.py` (`app` for `app/__init__.py`); None outside the root."""
+    # Paths as given, made absolute without resolving links: this runs for every file checked.
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if relative.startswith(".."):
+        return None
+    parts = list(Path(relative).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    # Directories that cannot be packages (`langchain-0.4.2/`, `my project/`) hold the import root.
+    while parts and not all(p.isidentifier() for p in parts):
+        parts.pop(0)
+    return ".".join(parts) or None
+
+
+@dataclass(frozen=True)
+class Sink:
+    """A project function that sends an LLM request (see the module docstring)."""
+
+    qualname: str  # app.llm.Assistant.aask
+    module: str  # app.llm
+    display: str  # "Assistant.aask() in app/llm.py:12" (where the request leaves)
+    params: tuple[str, ...]  # positional parameters, self excluded
+    content: tuple[str, ...]  # parameters that reach the request's messages / prompt
+    cap: str  # "set" | "forwards" | "unknown" | "none"
+    cap_param: Optional[str]  # the **kwargs name a forwarding sink passes on
+    label: str  # what it sends: "OpenAI chat completion"
+    model: Optional[str]
+    retries: bool
+
+    def receives_content(self, positional: int, keyword: Optional[str]) -> bool:
+        """Whether the argument at this position / keyword reaches what is sent."""
+        if keyword is not None:
+            return keyword in self.content or (self.cap == "forwards" and keyword in _CONTENT_KEYWORDS)
+        return positional < len(self.params) and self.params[positional] in self.content
+
+
+def normalize(path: str) -> str:
+    """`app.llm.Assistant().aask` -> `app.llm.Assistant.aask`: a method called on an instance."""
+    return path.replace("()", "")
+
+
+def resolve_path(path: str, module: Optional[str], is_package: bool = False) -> Optional[str]:
+    """A callee path as written in `module` -> absolute dotted path (None when not resolvable)."""
+    if path.startswith(LOCAL + "."):
+        return f"{module}.{path[len(LOCAL) + 1:]}" if module else None
+    if path.startswith("."):
+        if not module:
+            return None
+        level = len(path) - len(path.lstrip("."))
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        if level - 1 > len(package):
+            return None
+        base = package[: len(package) - (level - 1)]
+        rest = path[level:]
+        return ".".join([*base, rest]) if rest else ".".join(base) or None
+    return path
+
+
+class SinkTable:
+    """All sinks of a project, looked up by a callee's resolved path."""
+
+    def __init__(self, sinks: Mapping[str, Sink]) -> None:
+        self.sinks = dict(sinks)
+        self._by_key: dict[str, Sink] = {}
+        for name, sink in sorted(self.sinks.items(), key=lambda item: item[0].count(".")):
+            parts = name.split(".")
+            # `src.app.llm.ask` is imported as `app.llm.ask`: every suffix with a module part
+            # names it too (the longest, exact name wins).
+            for start in range(len(parts) - 1):
+                self._by_key.setdefault(".".join(parts[start:]), sink)
+        for name, sink in self.sinks.items():
+            self._by_key[name] = sink
+        self.digest = hashlib.blake2b(repr(sorted(self.sinks.items())).encode(), digest_size=8).hexdigest() \
+            if self.sinks else ""
+        # What a caller imports to reach a sink: its module or class (and their suffixes, as above).
+        self.modules: set[str] = set()
+        self.defining: set[str] = {sink.module for sink in self.sinks.values()}
+        for key in self._by_key:
+            self.modules.add(key.rpartition(".")[0])
+        for module in self.defining:
+            parts = module.split(".")
+            self.modules.update(".".join(parts[start:]) for start in range(len(parts)))
+
+    def __bool__(self) -> bool:
+        return bool(self.sinks)
+
+    def lookup(self, path: Optional[str], module: Optional[str], is_package: bool = False) -> Optional[Sink]:
+        if not path or not self.sinks:
+            return None
+        absolute = resolve_path(path, module, is_package)
+        if absolute is None:
+            return None
+        return self._by_key.get(normalize(absolute))
+
+
+    def __getstate__(self) -> dict:
+        return {"sinks": self.sinks}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["sinks"])  # type: ignore[misc]
+
+
+EMPTY = SinkTable({})
+
+
+class LiveSinks:
+    """A sink table that worker processes re-read from a file whenever the parent rewrites it:
+    the second round of a run goes to the workers of the first, which have loaded libcst
+    already, instead of a new pool or the parent (the pool takes its settings once, at start)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: Optional[tuple[int, int, int]] = None
+        self._table = EMPTY
+
+    def publish(self, table: SinkTable) -> None:
+        from checker.cache import write_marshal
+
+        write_marshal(Path(self.path), {name: tuple(vars(sink).values()) for name, sink in table.sinks.items()})
+
+    def current(self) -> SinkTable:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return self._table
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if stamp != self._stamp:
+            import marshal
+
+            try:
+                with open(self.path, "rb") as handle:
+                    loaded = marshal.load(handle)
+                self._table = SinkTable({name: Sink(*fields) for name, fields in loaded.items()})
+            except (OSError, EOFError, ValueError, TypeError):
+                self._table = EMPTY
+            self._stamp = stamp
+        return self._table
+
+    @property
+    def digest(self) -> str:
+        return self.current().digest
+
+    def __bool__(self) -> bool:
+        return bool(self.current())
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+
+def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX_HOPS) -> SinkTable:
+    """`summaries`: module name -> (display path, is package, summary) for every summarised file.
+    Sinks are found hop by hop: direct senders first, then callers of sinks."""
+    sinks: dict[str, Sink] = {}
+    functions: list[tuple[str, str, bool, str, tuple]] = []
+    for module, (display, is_package, summary) in summaries.items():
+        for name, function in summary.get("functions", {}).items():
+            functions.append((f"{module}.{name}", module, is_package, display, function))
+    for qualname, module, _, display, function in functions:
+        line, params, kwarg, retries, sends, _ = function[:6]
+        if not sends:
+            continue
+        content = tuple(sorted({p for send in sends for p in send[2]}))
+        caps = {send[3] for send in sends}
+        cap = "none" if "none" in caps else "forwards" if "forwards" in caps else "unknown" if "unknown" in caps else "set"
+        first = min(sends, key=lambda send: send[0])
+        model = next((send[5] for send in sends if send[5]), None)
+        sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
+                               cap, kwarg if cap == "forwards" else None, first[1], model, retries)
+    for _ in range(hops - 1):
+        table = SinkTable(sinks)
+        added = False
+        for qualname, module, is_package, display, function in functions:
+            if qualname in sinks:
+                continue
+            line, params, kwarg, retries, _, calls = function[:6]
+            through = []
+            for call in calls:
+                sink = table.lookup(call[1], module, is_package)
+                if sink is not None and sink.qualname != qualname:
+                    through.append((call, sink))
+            if not through:
+                continue
+            content: set[str] = set()
+            caps = set()
+            for (_, _, positional, keywords, stars, _), sink in through:
+                for position, carried in enumerate(positional):
+                    if sink.receives_content(position, None):
+                        content.update(p for p in carried if p != "*")
+                for keyword, carried in keywords.items():
+                    if sink.receives_content(-1, keyword):
+                        content.update(carried)
+                caps.add(_cap_through(sink, keywords, stars, kwarg))
+            cap = "none" if "none" in caps else "forwards" if "forwards" in caps else "unknown" if "unknown" in caps else "set"
+            first = through[0][1]
+            sinks[qualname] = Sink(qualname, module, first.display, params, tuple(sorted(content)), cap,
+                                   kwarg if cap == "forwards" else None, first.label, first.model,
+                                   retries or first.retries)
+            added = True
+        if not added:
+            break
+    return SinkTable(sinks)
+
+
+def _cap_through(sink: Sink, keywords: Mapping[str, Any], stars: Iterable[str], kwarg: Optional[str]) -> str:
+    if sink.cap != "forwards":
+        return sink.cap if sink.cap != "none" else "set"  # the inner wrapper's own finding, not ours
+    if any(k in _CAP_KEYWORDS for k in keywords):
+        return "set"
+    stars = list(stars)
+    if kwarg is not None and kwarg in stars:
+        return "forwards"
+    return "unknown" if stars else "none"
+
+
+def _short(qualname: str, module: str) -> str:
+    return qualname[len(module) + 1:]
+
+
+# --- cheap text facts: what a file imports -------------------------------------------------------
+
+
+def imported_modules(data: bytes) -> tuple[str, ...]:
+    """Modules a file imports from (`app.llm`, `.llm`, `app` for `from app import llm` plus
+    `app.llm`), read from the text without parsing: enough to pick the files that may call a
+    sink, which are then parsed."""
+    found: list[str] = []
+    start = data.find(b"import")
+    while start != -1:
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line_end = data.find(b"\n", start)
+        if line_end == -1:
+            line_end = len(data)
+        head = data[line_start:start].strip()
+        if head.startswith(b"from "):
+            module = head[5:].strip()
+            names = data[start + 6:line_end]
+            if names.strip().startswith(b"(") and b")" not in names:
+                close = data.find(b")", start)
+                names = data[start + 6: close if close != -1 else line_end]
+            module_text = module.decode("ascii", "replace")
+            found.append(module_text)
+            for name in names.replace(b"(", b" ").replace(b")", b" ").replace(b"\\", b" ").split(b","):
+                words = name.split()
+                if words:
+                    text = words[0].decode("ascii", "replace")
+                    found.append(f"{module_text}{text}" if module_text.endswith(".") else f"{module_text}.{text}")
+        elif not head:
+            for name in data[start + 6:line_end].split(b"#")[0].split(b","):
+                words = name.split()
+                if words:
+                    found.append(words[0].decode("ascii", "replace"))
+        start = data.find(b"import", start + 6)
+    return tuple(dict.fromkeys(found))
+
+
+_file_modules: dict[tuple[str, Optional[Path]], tuple[Optional[str], bool]] = {}
+
+
+def file_module(filename: str, root: Optional[Path]) -> tuple[Optional[str], bool]:
+    """(dotted module of the file under the project root, whether it is a package's __init__)."""
+    key = (filename, root)
+    found = _file_modules.get(key)
+    if found is None:
+        path = Path(filename)
+        found = _file_modules[key] = (module_name(path, root or Path.cwd()), path.name == "__init__.py")
+    return found
+
+
+def calls_sinks(imports: Iterable[str], filename: str, settings: Any) -> bool:
+    """Whether a file may call one of the project's sinks: it imports a sink's module or class,
+    or defines sinks itself (and may call them)."""
+    return bool(reachable_sinks(imports, filename, settings.sinks, settings.project_root))
+
+
+def reachable_sinks(imports: Iterable[str], filename: str, table: "SinkTable", root: Optional[Path]) -> frozenset:
+    """The sinks of other modules that a file's imports reach (their module, class or name)."""
+    if not table:
+        return frozenset()
+    candidates = [name for name in imports if name.startswith(".") or name in table.modules]
+    if not candidates:
+        return frozenset()
+    module, is_package = file_module(filename, root)
+    found = set()
+    for name in candidates:
+        absolute = resolve_path(name, module, is_package)
+        if absolute is None or absolute not in table.modules:
+            continue
+        for sink in table.sinks.values():
+            # `app.llm`, `app.llm.ask`, `app.llm.Assistant`, or a suffix of them (src layouts)
+            if sink.module != module and f".{absolute}." in f".{sink.qualname}.":
+                found.add(sink)
+    return frozenset(found)
+
+
+def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str, root: Optional[Path]):
+    """``table`` plus the sinks the file defines itself, and whether the file calls any of them
+    (then it is checked as a caller of sinks)."""
+    if not summary:
+        return table, False
+    module, is_package = file_module(filename, root)
+    if module is None:
+        return table, False
+    try:
+        display = Path(filename).resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        display = filename
+    local = build_sinks({module: (display, is_package, summary)})
+    if not local:
+        return table, False
+    merged = SinkTable({**table.sinks, **local.sinks}) if table else local
+    # A call of the file's own wrapper is worth the libcst rules (which the `ast` gates, knowing
+    # only SDK calls, would keep from running) where one of them can report it: no cap passed to
+    # a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local calls are
+    # left to the gates: checking every file that wraps its own SDK call costs more than it finds.
+    calls_own = False
+    for function in summary["functions"].values():
+        spots = function[6] if len(function) > 6 else ()
+        for line, path, _, keywords, stars, _ in function[5]:
+            if not path.startswith(LOCAL + "."):
+                continue
+            sink = merged.lookup(path, module, is_package)
+            if sink is None:
+                continue
+            uncapped = sink.cap == "forwards" and not stars and not any(k in _CAP_KEYWORDS for k in keywords)
+            if uncapped or function[3] or any(start <= line <= end for start, end in spots):
+                calls_own = True
+    return merged, calls_own
+
+
+# The lookup of the file being checked (set by the engine): `_llm.is_llm_call` has no context.
+_lookup: Optional[Callable[[Any], Optional[Sink]]] = None
+
+
+def use_lookup(lookup: Optional[Callable[[Any], Optional[Sink]]]) -> None:
+    global _lookup
+    _lookup = lookup
+
+
+def sink_of(call: Any) -> Optional[Sink]:
+    """The project sink a libcst call node calls, in the file being checked."""
+    return _lookup(call) if _lookup is not None else None
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+_STORE_FORMAT = 1
+
+
+class SummaryStore:
+    """Summarised files' (size, mtime, digest, imports, summary) by absolute path, kept next to the
+    results cache: a run checking one file builds the sink table from the summaries of the rest
+    of the project recorded by earlier runs (re-summarising those that changed since)."""
+
+    def __init__(self, directory: Optional[Path], root: Path) -> None:
+        self.root = root
+        self.path: Optional[Path] = None
+        self.entries: dict[str, tuple] = {}
+        self._imports: dict[str, tuple[str, ...]] = {}
+        self.dirty = False
+        self._table: Optional[SinkTable] = None
+        if directory is not None:
+            key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+            self.path = directory / f"summaries-v{_STORE_FORMAT}" / f"{key}.marshal"
+            try:
+                import marshal
+
+                with open(self.path, "rb") as handle:
+                    loaded = marshal.load(handle)
+                if isinstance(loaded, dict):
+                    self.entries = loaded
+            except (OSError, EOFError, ValueError, TypeError):
+                self.entries = {}
+
+    def imports(self, name: str) -> tuple[str, ...]:
+        """What a file imports: from its summary, this run's check, or (files whose results came
+        from the cache, asked only when the sink table changed) read again."""
+        key = os.path.abspath(name)
+        entry = self.entries.get(key)
+        if entry is not None:
+            return entry[3]
+        found = self._imports.get(key)
+        if found is None:
+            try:
+                with open(key, "rb") as handle:
+                    found = imported_modules(handle.read())
+            except OSError:
+                found = ()
+            self._imports[key] = found
+        return found
+
+    def update(self, results: Mapping[int, Any], names: list[str], stats: Mapping[int, tuple[int, int]]) -> None:
+        for index, result in results.items():
+            if result.facts is None or result.digest is None or index not in stats:
+                continue  # from the results cache: the entry recorded with it still holds
+            imports, summary = result.facts
+            key = os.path.abspath(names[index])
+            self._imports[key] = tuple(imports)
+            if summary is None:
+                # Only summaries are kept: the store stays small enough to read in every run.
+                if self.entries.pop(key, None) is not None:
+                    self.dirty, self._table = True, None
+                continue
+            entry = (*stats[index], result.digest, tuple(imports), summary)
+            if self.entries.get(key) != entry:
+                self.entries[key] = entry
+                self.dirty = True
+                self._table = None
+
+    def sinks(self, skip: Iterable[str] = ()) -> SinkTable:
+        """The sink table from every summary still current; ``skip``: files about to be
+        checked (their summaries are refreshed by the check itself)."""
+        skipped = {name if os.path.isabs(name) else os.path.abspath(name) for name in skip} if self.entries else set()
+        for key, entry in list(self.entries.items()):
+            if key in skipped:
+                continue
+            try:
+                stat = os.stat(key)
+            except OSError:
+                del self.entries[key]
+                self.dirty, self._table = True, None
+                continue
+            if (stat.st_size, stat.st_mtime_ns) != (entry[0], entry[1]):
+                self._refresh(key, stat)
+        if self._table is None:
+            summaries = {}
+            for key, entry in self.entries.items():
+                if entry[4] is None:
+                    continue
+                path = Path(key)
+                module = module_name(path, self.root)
+                if module is None:
+                    continue
+                try:
+                    display = path.relative_to(self.root).as_posix()
+                except ValueError:
+                    display = key
+                summaries[module] = (display, path.name == "__init__.py", entry[4])
+            self._table = build_sinks(summaries)
+        return self._table
+
+    def _refresh(self, key: str, stat: os.stat_result) -> None:
+        from checker.cache import digest
+        from checker.engine import RuleSet
+
+        try:
+            with open(key, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return
+        summary = None
+        if RuleSet([]).may_call_llm(data):
+            try:
+                summary = summarize_tree(ast.parse(data))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                summary = None
+        if summary is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = (stat.st_size, stat.st_mtime_ns, digest(data), imported_modules(data), summary)
+        self.dirty, self._table = True, None
+
+    def save(self) -> None:
+        if not self.dirty or self.path is None:
+            return
+        from checker.cache import write_marshal
+
+        try:
+            write_marshal(self.path, self.entries)
+        except OSError:
+            pass  # a read-only checkout still gets its results
