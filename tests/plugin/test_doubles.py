@@ -1,0 +1,314 @@
+"""Test doubles answer, the plugin counts: mocks, cassettes, custom transports and local servers.
+
+Every scenario runs a ~3,600-token prompt under ``max_input_tokens=1000`` and
+a small one: the small test passes only if the app saw the double's reply
+("from the double"), the big one must fail with a TOKEN BUDGET failure and
+nothing else. ``DOUBLES_CONFTEST`` is the inner conftest (canned replies, a
+loopback fake server, ``HTTP`` = the httpx flavour the installed SDKs use);
+``verdicts`` reads an in-process pytester run back as one word per test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+
+def sdk_http_flavour() -> str:
+    """``httpx2`` or ``httpx``: what the installed openai SDK builds its clients on."""
+    import openai
+
+    for cls in openai.DefaultHttpxClient.__mro__:
+        top = cls.__module__.partition(".")[0]
+        if top in ("httpx", "httpx2"):
+            return top
+    raise AssertionError("openai.DefaultHttpxClient is not an httpx client")
+
+
+def require(module: str, reason: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pytest.skip(f"{module} is not installed ({reason})")
+
+
+DOUBLES_CONFTEST = '''
+import importlib, json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import openai, pytest
+
+HTTP = next(importlib.import_module(c.__module__.partition(".")[0]) for c in openai.DefaultHttpxClient.__mro__
+            if c.__module__.partition(".")[0] in ("httpx", "httpx2"))
+SAID = "from the double"
+BIG = "please summarise this order history " * 600   # about 3,600 tokens
+CHAT = {"id": "chatcmpl-double", "object": "chat.completion", "created": 0, "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": SAID}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+MESSAGE = {"id": "msg_double", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+           "content": [{"type": "text", "text": SAID}], "stop_reason": "end_turn", "stop_sequence": None,
+           "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+
+def chat_stream():
+    chunk = {"id": "chatcmpl-double", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o"}
+    events = [dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant", "content": SAID}, "finish_reason": None}]),
+              dict(chunk, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])]
+    return "".join(f"data: {json.dumps(e)}\\n\\n" for e in events).encode() + b"data: [DONE]\\n\\n"
+
+
+def message_stream():
+    start = dict(MESSAGE, content=[], stop_reason=None)
+    events = [("message_start", {"type": "message_start", "message": start}),
+              ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+              ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": SAID}}),
+              ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+              ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                 "usage": {"output_tokens": 1}}),
+              ("message_stop", {"type": "message_stop"})]
+    return "".join(f"event: {kind}\\ndata: {json.dumps(e)}\\n\\n" for kind, e in events).encode()
+
+
+def canned(path, body):
+    """(content type, bytes) of the double's reply to an LLM request."""
+    stream = bool(json.loads(body or b"{}").get("stream"))
+    if path.endswith("/messages"):
+        return ("text/event-stream", message_stream()) if stream else ("application/json", json.dumps(MESSAGE).encode())
+    return ("text/event-stream", chat_stream()) if stream else ("application/json", json.dumps(CHAT).encode())
+
+
+def mock_handler(request):
+    content_type, content = canned(request.url.path, request.read())
+    return HTTP.Response(200, headers={"content-type": content_type}, content=content)
+
+
+class _Server(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        content_type, content = canned(self.path, body)
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+'''
+
+
+def verdicts(result: pytest.RunResult) -> dict[str, str]:
+    """Each inner test's outcome: "passed", "budget" (failed by the budget alone) or "failed: <why>"."""
+    found: dict[str, str] = {}
+    for report in result.reprec.getreports("pytest_runtest_logreport"):  # type: ignore[attr-defined]
+        name = report.nodeid.rpartition("::")[2]
+        if report.when == "call" and report.passed:
+            found[name] = "passed"
+        elif report.failed:
+            text = report.longreprtext
+            own_failure = any(line.startswith("E   ") for line in text.splitlines())  # a traceback, not our report
+            if report.when == "call" and getattr(report, "tokenbudget_headline", None) and not own_failure:
+                found[name] = "budget"
+            else:
+                found[name] = f"failed ({report.when}): {text[-1500:]}"
+        elif report.skipped and report.when in ("setup", "call"):
+            found[name] = "skipped"
+    return found
+
+
+def run(inner: pytest.Pytester, source: str, *args: str) -> tuple[pytest.RunResult, dict[str, str]]:
+    inner.makeconftest(DOUBLES_CONFTEST)
+    inner.makepyfile(source)
+    result = inner.runpytest("-p", "no:cacheprovider", *args)
+    return result, verdicts(result)
+
+
+def fits_and_over(verdict: dict[str, str], *names: str) -> None:
+    """Tests named ``*_fits`` passed, ``*_over`` failed by their budget alone."""
+    expected = {name: "passed" if name.endswith("_fits") else "budget" for name in names}
+    assert verdict == expected
+
+
+def test_transport_doubles_answer_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    result, verdict = run(inner, """
+        import asyncio, anthropic, openai, pytest
+        from conftest import BIG, HTTP, SAID, mock_handler
+
+        class CannedTransport(HTTP.BaseTransport):  # a hand-written double: never calls down to the network
+            def handle_request(self, request):
+                return mock_handler(request)
+
+        def openai_client(transport):
+            return openai.OpenAI(api_key="k", max_retries=0, http_client=openai.DefaultHttpxClient(transport=transport))
+
+        def ask_openai(transport, content, stream=False):
+            c = openai_client(transport)
+            kwargs = dict(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+            if stream:
+                return "".join(chunk.choices[0].delta.content or "" for chunk in c.chat.completions.create(stream=True, **kwargs))
+            return c.chat.completions.create(**kwargs).choices[0].message.content
+
+        def ask_anthropic(transport, content):
+            c = anthropic.Anthropic(api_key="k", max_retries=0, http_client=anthropic.DefaultHttpxClient(transport=transport))
+            return c.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}]).content[0].text
+
+        async def ask_async(content):
+            transport = HTTP.MockTransport(mock_handler)
+            async with openai.AsyncOpenAI(api_key="k", max_retries=0,
+                                          http_client=openai.DefaultAsyncHttpxClient(transport=transport)) as c:
+                r = await c.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+            async with anthropic.AsyncAnthropic(api_key="k", max_retries=0,
+                                                http_client=anthropic.DefaultAsyncHttpxClient(transport=transport)) as c:
+                m = await c.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}])
+            return r.choices[0].message.content, m.content[0].text
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        @budget
+        @pytest.mark.parametrize("size", ["fits", "over"])
+        def test_mock_transport(size, token_budget):
+            content = "hi" if size == "fits" else BIG
+            assert ask_openai(HTTP.MockTransport(mock_handler), content) == SAID
+            assert ask_openai(HTTP.MockTransport(mock_handler), content, stream=True) == SAID
+            assert ask_anthropic(HTTP.MockTransport(mock_handler), content) == SAID
+            assert [r.answered_by for r in token_budget.requests] == ["a test double"] * 3
+
+        @budget
+        def test_custom_transport_fits():
+            assert ask_openai(CannedTransport(), "hi") == SAID
+            assert ask_anthropic(CannedTransport(), "hi") == SAID
+
+        @budget
+        def test_custom_transport_over():
+            assert ask_anthropic(CannedTransport(), BIG) == SAID
+
+        @budget
+        def test_async_mock_transport_fits():
+            assert asyncio.run(ask_async("hi")) == (SAID, SAID)
+
+        @budget
+        def test_async_mock_transport_over():
+            assert asyncio.run(ask_async(BIG)) == (SAID, SAID)
+        """)
+    assert verdict == {
+        "test_mock_transport[fits]": "passed", "test_mock_transport[over]": "budget",
+        "test_custom_transport_fits": "passed", "test_custom_transport_over": "budget",
+        "test_async_mock_transport_fits": "passed", "test_async_mock_transport_over": "budget",
+    }
+    result.stdout.fnmatch_lines(["*prompt 3,6* tokens > budget 1,000*"])
+
+
+MOCK_FIXTURE_TESTS = """
+    import asyncio, anthropic, openai, pytest
+    from conftest import BIG, CHAT, MESSAGE, SAID
+
+    budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+    def sync_round(mock, content):
+        mock.add_response(url="https://api.openai.com/v1/chat/completions", json=CHAT)
+        mock.add_response(url="https://api.anthropic.com/v1/messages", json=MESSAGE)
+        o = openai.OpenAI(api_key="k", max_retries=0)
+        a = anthropic.Anthropic(api_key="k", max_retries=0)
+        said = o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+        wrote = a.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}])
+        return said.choices[0].message.content, wrote.content[0].text
+
+    async def async_round(mock, content):
+        mock.add_response(url="https://api.openai.com/v1/chat/completions", json=CHAT)
+        async with openai.AsyncOpenAI(api_key="k", max_retries=0) as o:
+            said = await o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+        return said.choices[0].message.content
+
+    @budget
+    def test_sync_fits(MOCK, token_budget):
+        assert sync_round(MOCK, "hi") == (SAID, SAID)
+        assert len(token_budget.requests) == 2
+
+    @budget
+    def test_sync_over(MOCK):
+        assert sync_round(MOCK, BIG) == (SAID, SAID)
+
+    @budget
+    def test_async_fits(MOCK):
+        assert asyncio.run(async_round(MOCK, "hi")) == SAID
+
+    @budget
+    def test_async_over(MOCK):
+        assert asyncio.run(async_round(MOCK, BIG)) == SAID
+"""
+MOCK_FIXTURE_NAMES = ["test_sync_fits", "test_sync_over", "test_async_fits", "test_async_over"]
+
+
+def test_httpx2_pytest_mock_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    if sdk_http_flavour() != "httpx2":
+        pytest.skip("httpx2-pytest mocks httpx2; the installed SDKs send with httpx")
+    require("pytest_httpx2", "the httpx2-pytest scenario")
+    result, verdict = run(inner, MOCK_FIXTURE_TESTS.replace("MOCK", "httpx2_mock"))
+    fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
+    result.stdout.fnmatch_lines(["*TOKEN BUDGET*test_sync_over*"])
+
+
+def test_pytest_httpx_mock_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    if sdk_http_flavour() != "httpx":
+        pytest.skip("pytest_httpx mocks httpx; the installed SDKs send with httpx2 (CI runs this with openai==2.54.0 anthropic==0.125.0)")
+    require("pytest_httpx", "the pytest_httpx scenario")
+    result, verdict = run(inner, MOCK_FIXTURE_TESTS.replace("MOCK", "httpx_mock"))
+    fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
+    result.stdout.no_fnmatch_line("*were not requested*")  # the plugin no longer steals the mock's requests
+
+
+def test_respx_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    if sdk_http_flavour() != "httpx":
+        pytest.skip("respx mocks httpx; the installed SDKs send with httpx2 (CI runs this with openai==2.54.0 anthropic==0.125.0)")
+    require("respx", "the respx scenario")
+    result, verdict = run(inner, """
+        import asyncio, anthropic, openai, pytest, respx
+        from conftest import BIG, CHAT, MESSAGE, SAID
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        def both(content):
+            with respx.mock(assert_all_called=True) as router:
+                router.post("https://api.openai.com/v1/chat/completions").respond(json=CHAT)
+                router.post("https://api.anthropic.com/v1/messages").respond(json=MESSAGE)
+                o = openai.OpenAI(api_key="k", max_retries=0)
+                a = anthropic.Anthropic(api_key="k", max_retries=0)
+                said = o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+                wrote = a.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}])
+            return said.choices[0].message.content, wrote.content[0].text
+
+        async def in_async(content):
+            with respx.mock(assert_all_called=True) as router:
+                router.post("https://api.openai.com/v1/chat/completions").respond(json=CHAT)
+                async with openai.AsyncOpenAI(api_key="k", max_retries=0) as o:
+                    said = await o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+            return said.choices[0].message.content
+
+        @budget
+        def test_sync_fits():
+            assert both("hi") == (SAID, SAID)
+
+        @budget
+        def test_sync_over():
+            assert both(BIG) == (SAID, SAID)
+
+        @budget
+        def test_async_fits():
+            assert asyncio.run(in_async("hi")) == SAID
+
+        @budget
+        def test_async_over():
+            assert asyncio.run(in_async(BIG)) == SAID
+        """)
+    fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
