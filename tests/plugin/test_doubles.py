@@ -312,3 +312,120 @@ def test_respx_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> No
             assert asyncio.run(in_async(BIG)) == SAID
         """)
     fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
+
+
+def vcr_for_sdks() -> Any:
+    """vcrpy, if it patches the httpx flavour the installed SDKs use."""
+    vcr = require("vcr", "the cassette scenarios")
+    import vcr.patch
+
+    if sdk_http_flavour() == "httpx2" and not hasattr(vcr.patch, "_Httpx2HttpTransport_handle_request"):
+        pytest.skip(f"vcrpy {vcr.__version__} does not patch httpx2, which the installed SDKs use")
+    return vcr
+
+
+def write_cassette(path: Any) -> None:
+    import json
+
+    import yaml
+
+    def interaction(uri: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "request": {"body": None, "headers": {}, "method": "POST", "uri": uri},
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {"content-type": ["application/json"]},
+                         "body": {"string": json.dumps(payload)}},
+        }
+
+    said = "from the double"
+    chat = {"id": "chatcmpl-tape", "object": "chat.completion", "created": 0, "model": "gpt-4o",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": said}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    message = {"id": "msg_tape", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+               "content": [{"type": "text", "text": said}], "stop_reason": "end_turn", "stop_sequence": None,
+               "usage": {"input_tokens": 1, "output_tokens": 1}}
+    interactions = [interaction("https://api.openai.com/v1/chat/completions", chat),
+                    interaction("https://api.anthropic.com/v1/messages", message),
+                    interaction("https://api.openai.com/v1/chat/completions", chat)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}))
+
+
+CASSETTE_ROUND = """
+    import asyncio, anthropic, openai, pytest
+    from conftest import BIG, SAID
+
+    budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+    def sync_round(content):
+        o = openai.OpenAI(api_key="k", max_retries=0)
+        a = anthropic.Anthropic(api_key="k", max_retries=0)
+        said = o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+        wrote = a.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}])
+        return said.choices[0].message.content, wrote.content[0].text
+
+    async def async_round(content):
+        async with openai.AsyncOpenAI(api_key="k", max_retries=0) as o:
+            said = await o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+        return said.choices[0].message.content
+"""
+
+
+def test_vcrpy_replay_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    vcr_for_sdks()
+    write_cassette(inner.path / "llm.yaml")
+    result, verdict = run(inner, CASSETTE_ROUND + """
+    import vcr
+
+    def replay():
+        return vcr.use_cassette("llm.yaml", record_mode="none")
+
+    @budget
+    def test_sync_fits():
+        with replay():
+            assert sync_round("hi") == (SAID, SAID)
+
+    @budget
+    def test_sync_over():
+        with replay():
+            assert sync_round(BIG) == (SAID, SAID)
+
+    @budget
+    def test_async_fits(token_budget):
+        with replay():
+            assert asyncio.run(async_round("hi")) == SAID
+        assert [r.answered_by for r in token_budget.requests] == ["a test double"]
+
+    @budget
+    def test_async_over():
+        with replay():
+            assert asyncio.run(async_round(BIG)) == SAID
+    """)
+    fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
+
+
+def test_pytest_recording_replay_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    vcr_for_sdks()
+    require("pytest_recording", "the pytest-recording scenario")
+    write_cassette(inner.path / "cassettes" / "llm.yaml")
+    result, verdict = run(inner, CASSETTE_ROUND + """
+    import os
+
+    @pytest.fixture
+    def vcr_cassette_dir():
+        return os.path.join(os.getcwd(), "cassettes")
+
+    @pytest.fixture
+    def default_cassette_name():
+        return "llm"
+
+    @budget
+    @pytest.mark.vcr
+    def test_sync_fits():
+        assert sync_round("hi") == (SAID, SAID)
+
+    @budget
+    @pytest.mark.vcr
+    def test_sync_over():
+        assert sync_round(BIG) == (SAID, SAID)
+    """, "--record-mode=none")
+    fits_and_over(verdict, "test_sync_fits", "test_sync_over")
