@@ -429,3 +429,94 @@ def test_pytest_recording_replay_answers_and_the_budget_still_judges(inner: pyte
         assert sync_round(BIG) == (SAID, SAID)
     """, "--record-mode=none")
     fits_and_over(verdict, "test_sync_fits", "test_sync_over")
+
+
+def test_a_loopback_fake_server_answers_and_the_budget_still_judges(inner: pytest.Pytester) -> None:
+    result, verdict = run(inner, """
+        import asyncio, anthropic, openai, pytest
+        from conftest import BIG, SAID
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        def ask(base, content):
+            o = openai.OpenAI(api_key="k", base_url=base + "/v1", max_retries=0)
+            a = anthropic.Anthropic(api_key="k", base_url=base, max_retries=0)
+            said = o.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+            chunks = o.chat.completions.create(model="gpt-4o", max_tokens=10, stream=True, messages=[{"role": "user", "content": content}])
+            streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+            with a.messages.stream(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}]) as s:
+                wrote = "".join(s.text_stream)
+            return said.choices[0].message.content, streamed, wrote
+
+        async def ask_async(base, content):
+            async with anthropic.AsyncAnthropic(api_key="k", base_url=base, max_retries=0) as a:
+                m = await a.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": content}])
+            return m.content[0].text
+
+        @budget
+        def test_sync_fits(fake_server, token_budget):
+            assert ask(fake_server, "hi") == (SAID, SAID, SAID)
+            assert {r.answered_by for r in token_budget.requests} == {"a local server"}
+
+        @budget
+        def test_sync_over(fake_server):
+            assert ask(fake_server, BIG) == (SAID, SAID, SAID)
+
+        @budget
+        def test_async_fits(fake_server):
+            assert asyncio.run(ask_async(fake_server, "hi")) == SAID
+
+        @budget
+        def test_async_over(fake_server):
+            assert asyncio.run(ask_async(fake_server, BIG)) == SAID
+        """)
+    fits_and_over(verdict, *MOCK_FIXTURE_NAMES)
+
+
+RECORDING = CASSETTE_ROUND + """
+    import os, vcr
+
+    @budget
+    def test_record_openai(token_budget):
+        with vcr.use_cassette("new.yaml", record_mode="once"):
+            sync_round("hi")
+
+    @budget
+    def test_record_async():
+        with vcr.use_cassette("new_async.yaml", record_mode="once"):
+            asyncio.run(async_round("hi"))
+
+    @budget
+    def test_record_local_then_refuse_over(fake_server):
+        client = openai.OpenAI(api_key="k", base_url=fake_server + "/v1", max_retries=0)
+        def ask(content):
+            return client.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}])
+        with vcr.use_cassette("local.yaml", record_mode="once"):
+            assert ask("hi").choices[0].message.content == SAID
+            ask(BIG)
+"""
+
+
+def test_recording_a_cassette_offline_is_refused_with_how_to_record(inner: pytest.Pytester) -> None:
+    vcr_for_sdks()
+    result, verdict = run(inner, RECORDING)
+    assert verdict["test_record_openai"] == verdict["test_record_async"] == "budget"
+    result.stdout.fnmatch_lines([
+        "*pytest-tokenbudget will not let vcrpy record a synthetic reply for POST https://api.openai.com/v1/chat/completions*",
+        "*run with --tokenbudget-live*",
+    ])
+    # no synthetic reply was recorded anywhere (a cassette with nothing new is not written)
+    for name in ("new.yaml", "new_async.yaml"):
+        assert not (inner.path / name).exists() or "synthetic" not in (inner.path / name).read_text()
+    # a local server's reply may be recorded: it is not ours; offline, the over-budget one is too, and fails
+    assert verdict["test_record_local_then_refuse_over"] == "budget"
+    assert (inner.path / "local.yaml").read_text().count("from the double") == 2
+
+
+def test_recording_in_live_mode_sends_after_the_preflight_check(inner: pytest.Pytester) -> None:
+    vcr_for_sdks()
+    result, verdict = run(inner, RECORDING, "--tokenbudget-live", "-k", "local")
+    assert verdict == {"test_record_local_then_refuse_over": "budget"}
+    result.stdout.fnmatch_lines(["*refused this request before sending it*nothing was recorded*"])
+    recorded = (inner.path / "local.yaml").read_text()
+    assert recorded.count("from the double") == 1 and "summarise" not in recorded
