@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _CAPTURE_KEY = pytest.StashKey["TestCapture | None"]()
 _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
+_NOTE_KEY = pytest.StashKey["str | None"]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -208,12 +209,16 @@ class TokenBudgetPlugin:
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is not None:
             capture.phase = "call"
+        item.stash[_NOTE_KEY] = None
         try:
             result = yield
         except BaseException:
             self._judge(item)
+            self._note_unused_replies(item)
             raise
-        problems = self._judge(item)
+        self._note_unused_replies(item)
+        problems = self._judge(item) + self._unseen(item)
+        item.stash[_PROBLEMS_KEY] = problems
         if problems:
             failure = pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
             failure.tokenbudget = True  # type: ignore[attr-defined]
@@ -235,6 +240,43 @@ class TokenBudgetPlugin:
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
         item.stash[_PROBLEMS_KEY] = problems
         return problems
+
+    def _unseen(self, item: pytest.Item) -> list[tuple[str, int | None]]:
+        """A budgeted test that passed without one LLM request the plugin saw: a warning, or a problem."""
+        from ._errors import TokenBudgetWarning
+
+        capture = item.stash.get(_CAPTURE_KEY, None)
+        if capture is None or capture.spec is None or capture.requests or item.get_closest_marker(MARKER_NAME) is None:
+            return []
+        message = (
+            f"{item.nodeid} is budgeted but pytest-tokenbudget saw no LLM request, so nothing was counted. "
+            "If the SDK method itself is patched (unittest.mock), the budget cannot see the prompt: answer the "
+            "request at the HTTP level instead (httpx2-pytest, pytest_httpx, respx, a cassette, a MockTransport)"
+        )
+        if capture.spec.require_requests:
+            return [(f"no LLM request seen: {message} (require_requests=True)", None)]
+        item.warn(TokenBudgetWarning(f"{message}; set require_requests=True to make this a failure"))
+        return []
+
+    def _note_unused_replies(self, item: pytest.Item) -> None:
+        """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
+        from ._errors import TokenBudgetWarning
+
+        capture = item.stash.get(_CAPTURE_KEY, None)
+        if capture is None or not capture.unused_replies:
+            return
+        elsewhere = [r.index for r in capture.requests if r.answered_by == _capture.ANSWERED_BY_DOUBLE]
+        if not elsewhere:
+            return
+        unused, plural = capture.unused_replies, len(elsewhere) > 1
+        note = (
+            f"{item.nodeid}: {unused} scripted repl{'y' if unused == 1 else 'ies'} (token_budget.reply...) never "
+            f"used: request{'s' if plural else ''} {', '.join(map(str, elsewhere))} {'were' if plural else 'was'} "
+            "answered by a test double (mock, cassette or custom transport), and the app saw its reply; scripted "
+            "replies only answer requests that would otherwise leave the machine"
+        )
+        item.stash[_NOTE_KEY] = note
+        item.warn(TokenBudgetWarning(note))
 
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
@@ -258,6 +300,9 @@ class TokenBudgetPlugin:
                 if call.excinfo is not None and not getattr(call.excinfo.value, "tokenbudget", False):
                     # The test failed for its own reason too: keep that traceback, add our report.
                     report.sections.append((_SECTION, self._failure_text(item, problems)))
+            note = item.stash.get(_NOTE_KEY, None)
+            if note and report.failed:
+                report.sections.append((_SECTION, note))
         elif call.when == "teardown":
             # Plain data only: this travels from xdist workers to the controller.
             report.tokenbudget = {  # type: ignore[attr-defined]
