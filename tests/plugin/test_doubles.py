@@ -520,3 +520,61 @@ def test_recording_in_live_mode_sends_after_the_preflight_check(inner: pytest.Py
     result.stdout.fnmatch_lines(["*refused this request before sending it*nothing was recorded*"])
     recorded = (inner.path / "local.yaml").read_text()
     assert recorded.count("from the double") == 1 and "summarise" not in recorded
+
+
+def test_scripted_replies_a_double_made_pointless_are_reported(inner: pytest.Pytester) -> None:
+    result, verdict = run(inner, """
+        import openai, pytest
+        from conftest import HTTP, SAID, mock_handler
+
+        @pytest.mark.token_budget(max_input_tokens=1000)
+        def test_scripted_but_mocked(token_budget):
+            token_budget.reply("scripted")
+            client = openai.OpenAI(api_key="k", max_retries=0,
+                                   http_client=openai.DefaultHttpxClient(transport=HTTP.MockTransport(mock_handler)))
+            reply = client.chat.completions.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content == "scripted"
+        """)
+    assert verdict["test_scripted_but_mocked"].startswith("failed (call)")
+    result.stdout.fnmatch_lines([
+        "*- token budget -*",
+        "*::test_scripted_but_mocked: 1 scripted reply (token_budget.reply...) never used: request 1 was answered by a test double*",
+    ])
+    result.stdout.fnmatch_lines(["*TokenBudgetWarning: *1 scripted reply*"])
+
+
+def test_token_counting_endpoints_are_never_counted(inner: pytest.Pytester) -> None:
+    import openai
+
+    if not hasattr(openai.OpenAI(api_key="k").responses, "input_tokens"):
+        pytest.skip(f"openai {openai.__version__} has no responses.input_tokens")
+    result, verdict = run(inner, """
+        import anthropic, openai, pytest
+        from conftest import HTTP
+        from pytest_tokenbudget import count_request
+
+        def doubled(request):
+            return HTTP.Response(200, json={"object": "response.input_tokens", "input_tokens": 7}
+                                 if "input_tokens" in request.url.path else {"input_tokens": 7})
+
+        budget = pytest.mark.token_budget(max_input_tokens=5, max_calls=0)
+
+        @budget
+        def test_answered_offline(token_budget):
+            o = openai.OpenAI(api_key="k", max_retries=0)
+            body = {"model": "gpt-4o", "input": "how many tokens is this prompt?"}
+            counted = o.responses.input_tokens.count(**body)
+            assert counted.input_tokens == count_request(body, api="openai.responses").input_tokens
+            a = anthropic.Anthropic(api_key="k", max_retries=0)
+            assert a.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]).input_tokens
+            assert token_budget.requests == []
+
+        @budget
+        def test_answered_by_a_double(token_budget):
+            o = openai.OpenAI(api_key="k", max_retries=0, http_client=openai.DefaultHttpxClient(transport=HTTP.MockTransport(doubled)))
+            assert o.responses.input_tokens.count(model="gpt-4o", input="hi").input_tokens == 7
+            a = anthropic.Anthropic(api_key="k", max_retries=0, http_client=anthropic.DefaultHttpxClient(transport=HTTP.MockTransport(doubled)))
+            assert a.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]).input_tokens == 7
+            assert token_budget.requests == []
+        """, "-W", "ignore::pytest_tokenbudget.TokenBudgetWarning")
+    assert verdict == {"test_answered_offline": "passed", "test_answered_by_a_double": "passed"}
