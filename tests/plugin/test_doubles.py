@@ -578,3 +578,39 @@ def test_token_counting_endpoints_are_never_counted(inner: pytest.Pytester) -> N
             assert token_budget.requests == []
         """, "-W", "ignore::pytest_tokenbudget.TokenBudgetWarning")
     assert verdict == {"test_answered_offline": "passed", "test_answered_by_a_double": "passed"}
+
+
+def test_litellm_and_langchain_against_a_loopback_server(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything imports litellm
+    require("litellm", "the litellm scenario")
+    require("langchain_openai", "the LangChain scenario")
+    result, verdict = run(inner, """
+        import pytest
+        from conftest import BIG, SAID
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        def ask(base, content):
+            import litellm
+            from langchain_anthropic import ChatAnthropic
+            from langchain_openai import ChatOpenAI
+            m = [{"role": "user", "content": content}]
+            said = [
+                litellm.completion(model="openai/gpt-4o", api_base=base + "/v1", api_key="k", messages=m, max_tokens=5),
+                litellm.completion(model="anthropic/claude-sonnet-4-5", api_base=base, api_key="k", messages=m, max_tokens=5),
+            ]
+            said = [r.choices[0].message.content for r in said]
+            said.append(ChatOpenAI(model="gpt-4o", base_url=base + "/v1", api_key="k", max_tokens=5).invoke(content).content)
+            said.append(ChatAnthropic(model="claude-sonnet-4-5", base_url=base, api_key="k", max_tokens=5).invoke(content).content)
+            return said
+
+        @budget
+        def test_fits(fake_server, token_budget):
+            assert ask(fake_server, "hi") == [SAID] * 4
+            assert len(token_budget.requests) == 4
+
+        @budget
+        def test_over(fake_server):
+            assert ask(fake_server, BIG) == [SAID] * 4
+        """, "-W", "ignore::DeprecationWarning")
+    fits_and_over(verdict, "test_fits", "test_over")
