@@ -410,7 +410,7 @@ def _method(request: Any) -> str:
 # --- the answer points ----------------------------------------------------------
 
 
-def _answer(url: str, method: str) -> Any:
+def _answer(url: str, method: str, body: Callable[[], bytes | None]) -> Any:
     """The reply for a request about to be sent; PASS_THROUGH sends it for real."""
     handler = _active_handler()
     if handler is None:
@@ -420,13 +420,31 @@ def _answer(url: str, method: str) -> Any:
     if observation is not None and observation.handler is handler and not observation.reached_network:
         observation.reached_network = True
         ticket = observation.ticket
-    request = InterceptedRequest(method=method, url=mask_url(url), body=b"", recorder=_recorder())
+    masked = mask_url(url)
+    request = InterceptedRequest(method=method, url=masked, body=b"", recorder=_recorder())
+    if ticket is None:
+        # Sent without Client.send (a transport called directly): observed here, late but not missed.
+        endpoint = handler.classify(method, url)
+        content = body() if endpoint is not None else None
+        if content is not None:
+            ticket = handler.observe(InterceptedRequest(method=method, url=masked, body=content), endpoint)
+            try:
+                return handler.answer(request, ticket)
+            finally:
+                handler.settle(ticket, True)
     return handler.answer(request, ticket)
+
+
+def _buffered_body(stream: Any) -> bytes | None:
+    """The body of an already-buffered request stream, or None when reading it would consume it."""
+    if type(stream).__name__ != "ByteStream":
+        return None
+    return b"".join(stream)
 
 
 def _recorder() -> str | None:
     """The cassette library on the stack, if a request is being recorded."""
-    frame = sys._getframe(2)
+    frame = sys._getframe(2)  # past _answer: the answer point's own wrapper
     while frame is not None:
         top = (frame.f_globals.get("__name__") or "").partition(".")[0]
         if top in _RECORDERS:
@@ -453,7 +471,7 @@ def _pool_response(httpcore: Any, outcome: CannedResponse) -> Any:
 def _sync_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
     def handle_request(self: Any, request: Any) -> Any:
         try:
-            outcome = _answer(_pool_url(request), _method(request))
+            outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
         except NetworkBlocked as blocked:
             raise httpcore.ConnectError(str(blocked)) from None
         if outcome is PASS_THROUGH:
@@ -466,7 +484,7 @@ def _sync_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[
 def _async_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
     async def handle_async_request(self: Any, request: Any) -> Any:
         try:
-            outcome = _answer(_pool_url(request), _method(request))
+            outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
         except NetworkBlocked as blocked:
             raise httpcore.ConnectError(str(blocked)) from None
         if outcome is PASS_THROUGH:
@@ -479,7 +497,7 @@ def _async_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable
 def _async_transport_wrapper(original: Callable[..., Any], httpx_module: Any) -> Callable[..., Any]:
     async def handle_async_request(self: Any, request: Any) -> Any:
         try:
-            outcome = _answer(str(request.url), _method(request))
+            outcome = _answer(str(request.url), _method(request), lambda: _buffered_body(request.stream))
         except NetworkBlocked as blocked:
             raise httpx_module.ConnectError(str(blocked), request=request) from None
         if outcome is PASS_THROUGH:

@@ -1,10 +1,11 @@
 """The pytest plugin: ``@pytest.mark.token_budget(...)`` fails a test whose LLM requests break their budget.
 
 Flow for a budgeted test (marker, or the ``token_budget`` fixture):
-``pytest_runtest_protocol`` parses the marker and installs the transport patches
-for setup, call and teardown; every LLM request is counted and answered
-locally; after the call the budget is checked and the test fails, even when
-the app swallowed every exception. Reports carry plain data so the summary is
+``pytest_runtest_protocol`` parses the marker and installs the HTTP patches
+for setup, call and teardown; every LLM request is counted, whoever answers it
+(the test's mocks, cassettes, transports, local servers), and those that would
+leave the machine are answered locally; after the call the budget is checked
+and the test fails, even when the app swallowed every exception. Reports carry plain data so the summary is
 right under pytest-xdist.
 
 Only pytest is imported at module level: pytest loads this module on every run.

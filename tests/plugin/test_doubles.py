@@ -614,3 +614,33 @@ def test_litellm_and_langchain_against_a_loopback_server(inner: pytest.Pytester,
             assert ask(fake_server, BIG) == [SAID] * 4
         """, "-W", "ignore::DeprecationWarning")
     fits_and_over(verdict, "test_fits", "test_over")
+
+
+def test_a_transport_called_directly_is_still_counted_and_answered(inner: pytest.Pytester) -> None:
+    result, verdict = run(inner, """
+        import asyncio, json, pytest
+        from conftest import BIG, HTTP
+
+        def body(content):
+            return {"model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": content}]}
+
+        def send(content):
+            request = HTTP.Request("POST", "https://api.openai.com/v1/chat/completions", json=body(content))
+            return json.loads(HTTP.HTTPTransport().handle_request(request).read())
+
+        async def send_async(content):
+            request = HTTP.Request("POST", "https://api.openai.com/v1/chat/completions", json=body(content))
+            response = await HTTP.AsyncHTTPTransport().handle_async_request(request)
+            return json.loads(await response.aread())
+
+        @pytest.mark.token_budget(max_input_tokens=1000)
+        def test_fits(token_budget):
+            assert send("hi")["object"] == "chat.completion"
+            assert asyncio.run(send_async("hi"))["object"] == "chat.completion"
+            assert [r.answered_by for r in token_budget.requests] == ["pytest-tokenbudget"] * 2
+
+        @pytest.mark.token_budget(max_input_tokens=1000)
+        def test_over():
+            assert send(BIG)["object"] == "chat.completion"
+        """)
+    fits_and_over(verdict, "test_fits", "test_over")
