@@ -98,3 +98,19 @@ def test_missing_git_exits_two_with_message(repo: Path, cli, monkeypatch: pytest
     result = cli("check", "--new-since", "HEAD")
     assert result.code == 2
     assert "git is not installed" in result.err
+
+
+def test_paths_in_a_subdirectory_of_the_repository(repo: Path, write, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    write("pkg/mod.py", OLD)
+    _git(repo, "add", "pkg/mod.py")
+    _git(repo, "commit", "-q", "-m", "pkg")
+    (repo / "pkg" / "mod.py").write_text(OLD + ADDED, encoding="utf-8")
+    monkeypatch.chdir(repo / "pkg")
+    result = cli("check", "--new-since", "HEAD", "--output-format", "json", "mod.py")
+    assert [(Path(f["filename"]).name, f["line"]) for f in result.json()] == [("mod.py", 11)]
+
+
+def test_fix_with_new_since_is_a_usage_error(repo: Path, cli) -> None:
+    result = cli("check", "--new-since", "HEAD", "--fix")
+    assert result.code == 2
+    assert "--new-since cannot be combined with --fix" in result.err
