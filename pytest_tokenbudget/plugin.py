@@ -84,6 +84,7 @@ class TokenBudgetPlugin:
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, str]] = []
+        self.silent_tests: list[str] = []
 
     # --- configuration -----------------------------------------------------------
 
@@ -214,6 +215,7 @@ class TokenBudgetPlugin:
             self._judge(item)
             raise
         problems = self._judge(item)
+        problems += self._judge_silence(item)
         if problems:
             failure = pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
             failure.tokenbudget = True  # type: ignore[attr-defined]
@@ -235,6 +237,18 @@ class TokenBudgetPlugin:
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
         item.stash[_PROBLEMS_KEY] = problems
         return problems
+
+    def _judge_silence(self, item: pytest.Item) -> list[tuple[str, int | None]]:
+        """A passing budgeted test that sent no request: a failure with require_requests, else a warning."""
+        capture = item.stash.get(_CAPTURE_KEY, None)
+        if capture is None or capture.spec is None or capture.requests or capture.blocked:
+            return []
+        if capture.spec.require_requests:
+            problems = [(NO_REQUEST_MESSAGE, None)]
+            item.stash[_PROBLEMS_KEY] = problems
+            return problems
+        self.silent_tests.append(item.nodeid)
+        return []
 
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
@@ -287,6 +301,10 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget problems", red=True, bold=True)
             for nodeid, headline in self.failures:
                 terminalreporter.write_line(f"BUDGET {nodeid} - {headline}")
+        if self.silent_tests:
+            terminalreporter.write_sep("=", "token budget warnings", yellow=True)
+            for nodeid in self.silent_tests:
+                terminalreporter.write_line(f"NO REQUEST {nodeid} - {NO_REQUEST_MESSAGE}")
         if self.summary_size is not None:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
@@ -294,6 +312,12 @@ class TokenBudgetPlugin:
 
 
 # --- the fixture ---------------------------------------------------------------------
+
+
+NO_REQUEST_MESSAGE = (
+    "no LLM request was seen, so the budget checked nothing (was the SDK call mocked, or made "
+    "through a client the plugin does not intercept?)"
+)
 
 
 class TokenBudgetFixture:
