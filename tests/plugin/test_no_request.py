@@ -55,8 +55,20 @@ def test_test_that_sends_a_request_is_not_warned(pytester: pytest.Pytester) -> N
     assert "NO REQUEST" not in result.stdout.str()
 
 
-def test_openai_input_tokens_endpoint_is_not_an_llm_call() -> None:
-    from pytest_tokenbudget._intercept import classify_endpoint
+COUNTS_INPUT_TOKENS = '''
+import openai
+import pytest
 
-    assert classify_endpoint("POST", "https://api.openai.com/v1/responses/input_tokens") is None
-    assert classify_endpoint("POST", "https://api.openai.com/v1/responses").api == "openai.responses"
+@pytest.mark.token_budget(max_calls=0)
+def test_counts(token_budget):
+    client = openai.OpenAI(api_key="sk-test")
+    counted = client.responses.input_tokens.count(model="gpt-4o", input="hello there")
+    assert counted.input_tokens > 0
+    assert token_budget.requests == []
+'''
+
+
+def test_openai_input_tokens_endpoint_is_not_an_llm_call(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(COUNTS_INPUT_TOKENS)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
