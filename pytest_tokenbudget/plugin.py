@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _CAPTURE_KEY = pytest.StashKey["TestCapture | None"]()
 _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
+_NO_REQUEST_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -175,6 +176,7 @@ class TokenBudgetPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
+        item.stash[_NO_REQUEST_KEY] = False
         try:
             spec = self.spec_for(item)
         except MarkerError as error:
@@ -247,7 +249,7 @@ class TokenBudgetPlugin:
             problems = [(NO_REQUEST_MESSAGE, None)]
             item.stash[_PROBLEMS_KEY] = problems
             return problems
-        self.silent_tests.append(item.nodeid)
+        item.stash[_NO_REQUEST_KEY] = True
         return []
 
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
@@ -278,6 +280,7 @@ class TokenBudgetPlugin:
                 "nodeid": item.nodeid,
                 "requests": [_report.request_record(request, self.rootpath) for request in capture.requests],
                 "blocked": list(capture.blocked),
+                "no_request": item.stash.get(_NO_REQUEST_KEY, False),
             }
 
     @pytest.hookimpl(tryfirst=True)
@@ -294,6 +297,8 @@ class TokenBudgetPlugin:
         data = getattr(report, "tokenbudget", None)
         if report.when == "teardown" and data:
             self.tests.append(data)
+            if data.get("no_request"):
+                self.silent_tests.append(data["nodeid"])
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
