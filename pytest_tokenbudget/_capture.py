@@ -38,6 +38,10 @@ _PLUMBING = frozenset({
 # with an HTTP error keeps the SDK from retrying a connection error with backoff.
 _API_HOST_SUFFIXES = ("api.openai.com", "api.anthropic.com", ".openai.azure.com", ".cognitiveservices.azure.com")
 
+# Free token-counting endpoints, answered with our own count and never budgeted, mapped to the
+# API whose request body they take.
+_COUNTING_APIS = {"anthropic.count_tokens": "anthropic.messages", "openai.input_tokens": "openai.responses"}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -174,7 +178,7 @@ class TestCapture:
             return self._respond(_synthetic.error_response(endpoint.api, 400, message, code="tokenbudget_error"))
 
     def _handle_llm(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> Any:
-        if endpoint.api == "anthropic.count_tokens" and self.live:
+        if endpoint.api in _COUNTING_APIS and self.live:
             return _intercept.PASS_THROUGH  # free and generates nothing: nothing to budget
         try:
             body = json.loads(request.body or b"null")
@@ -199,7 +203,7 @@ class TestCapture:
                 captured.error = problem
                 self.findings.append(Finding("unreadable request", f"{captured.url}: {problem}", captured.index))
                 return self._respond(_synthetic.error_response(endpoint.api, 400, problem, code="invalid_request"))
-            if endpoint.api == "anthropic.count_tokens":
+            if endpoint.api in _COUNTING_APIS:
                 # Free endpoint (no generation): answered with our count, never budgeted.
                 self.requests.pop()
                 return self._answer_count_tokens(body, endpoint)
@@ -223,7 +227,7 @@ class TestCapture:
         model = self.spec.model if self.spec is not None and self.spec.model else None
         if model is None and not body.get("model") and endpoint.deployment:
             model = endpoint.deployment  # Azure: the deployment names the model (via registry aliases)
-        api = "anthropic.messages" if endpoint.api == "anthropic.count_tokens" else endpoint.api
+        api = _COUNTING_APIS.get(endpoint.api, endpoint.api)
         try:
             captured.count = count_request(body, api=api, model=model, registry=self._registry_loader())
         except UnknownModelError as error:

@@ -100,6 +100,7 @@ class Handler(Protocol):
 # "/chat/completions" must be tested before "/completions".
 _PATH_SUFFIXES = (
     ("/messages/count_tokens", "anthropic.count_tokens"),
+    ("/responses/input_tokens", "openai.input_tokens"),
     ("/chat/completions", "openai.chat"),
     ("/responses", "openai.responses"),
     ("/completions", "openai.completions"),

@@ -21,13 +21,14 @@ MARKER_NAME = "token_budget"
 # Limits that are counts of tokens or calls: non-negative integers.
 _INT_LIMITS = ("max_input_tokens", "max_output_tokens", "max_total_tokens", "max_calls")
 LIMIT_KEYS = (*_INT_LIMITS, "max_cost_usd")
-ALL_KEYS = (*LIMIT_KEYS, "model", "require_max_tokens")
+_FLAG_KEYS = ("require_max_tokens", "require_requests")
+ALL_KEYS = (*LIMIT_KEYS, "model", *_FLAG_KEYS)
 # ini option name for each key; pytest reads them from [tool.pytest.ini_options] or pytest.ini.
 INI_KEYS = {key: f"tokenbudget_{key}" for key in ALL_KEYS}
 
 MARKER_HELP = (
     "token_budget(*, max_input_tokens=None, max_output_tokens=None, max_total_tokens=None, max_calls=None, "
-    "max_cost_usd=None, model=None, require_max_tokens=True): fail the test when an LLM request it makes "
+    "max_cost_usd=None, model=None, require_max_tokens=True, require_requests=False): fail the test when an LLM request it makes "
     "exceeds these limits (requests are intercepted and answered locally)."
 )
 
@@ -45,6 +46,8 @@ class BudgetSpec:
     max_cost_usd: float | None = None
     model: str | None = None
     require_max_tokens: bool = True
+    # A budgeted test that sends nothing proves nothing (often the SDK was mocked away).
+    require_requests: bool = False
 
     def limits(self) -> dict[str, Any]:
         """The numeric limits that are set, by name, in declaration order."""
@@ -76,11 +79,11 @@ def _validate(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise MarkerError(f"{where}: model must be a model name string, got {value!r}")
         return value.strip()
-    if key == "require_max_tokens":
+    if key in _FLAG_KEYS:
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.strip().lower() in ("true", "1", "yes")
         if not isinstance(value, bool):
-            raise MarkerError(f"{where}: require_max_tokens must be True or False, got {value!r}")
+            raise MarkerError(f"{where}: {key} must be True or False, got {value!r}")
         return value
     # Numbers may come from ini files as strings, and users write 8_000 there too.
     if isinstance(value, str):

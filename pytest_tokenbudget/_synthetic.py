@@ -70,6 +70,8 @@ def synthetic_response(
         return _anthropic_messages(model, reply, input_tokens, output_tokens, stream)
     if api == "anthropic.count_tokens":
         return _json({"input_tokens": input_tokens})
+    if api == "openai.input_tokens":
+        return _json({"object": "response.input_tokens", "input_tokens": input_tokens})
     raise ValueError(f"no synthetic response for api {api!r}")
 
 

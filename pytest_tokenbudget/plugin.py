@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _CAPTURE_KEY = pytest.StashKey["TestCapture | None"]()
 _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
+_NO_REQUEST_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -84,6 +85,7 @@ class TokenBudgetPlugin:
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, str]] = []
+        self.silent_tests: list[str] = []
 
     # --- configuration -----------------------------------------------------------
 
@@ -174,6 +176,7 @@ class TokenBudgetPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
+        item.stash[_NO_REQUEST_KEY] = False
         try:
             spec = self.spec_for(item)
         except MarkerError as error:
@@ -214,6 +217,7 @@ class TokenBudgetPlugin:
             self._judge(item)
             raise
         problems = self._judge(item)
+        problems += self._judge_silence(item)
         if problems:
             failure = pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
             failure.tokenbudget = True  # type: ignore[attr-defined]
@@ -235,6 +239,18 @@ class TokenBudgetPlugin:
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
         item.stash[_PROBLEMS_KEY] = problems
         return problems
+
+    def _judge_silence(self, item: pytest.Item) -> list[tuple[str, int | None]]:
+        """A passing budgeted test that sent no request: a failure with require_requests, else a warning."""
+        capture = item.stash.get(_CAPTURE_KEY, None)
+        if capture is None or capture.spec is None or capture.requests or capture.blocked:
+            return []
+        if capture.spec.require_requests:
+            problems = [(NO_REQUEST_MESSAGE, None)]
+            item.stash[_PROBLEMS_KEY] = problems
+            return problems
+        item.stash[_NO_REQUEST_KEY] = True
+        return []
 
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
@@ -264,6 +280,7 @@ class TokenBudgetPlugin:
                 "nodeid": item.nodeid,
                 "requests": [_report.request_record(request, self.rootpath) for request in capture.requests],
                 "blocked": list(capture.blocked),
+                "no_request": item.stash.get(_NO_REQUEST_KEY, False),
             }
 
     @pytest.hookimpl(tryfirst=True)
@@ -280,6 +297,8 @@ class TokenBudgetPlugin:
         data = getattr(report, "tokenbudget", None)
         if report.when == "teardown" and data:
             self.tests.append(data)
+            if data.get("no_request"):
+                self.silent_tests.append(data["nodeid"])
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -287,6 +306,10 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget problems", red=True, bold=True)
             for nodeid, headline in self.failures:
                 terminalreporter.write_line(f"BUDGET {nodeid} - {headline}")
+        if self.silent_tests:
+            terminalreporter.write_sep("=", "token budget warnings", yellow=True)
+            for nodeid in self.silent_tests:
+                terminalreporter.write_line(f"NO REQUEST {nodeid} - {NO_REQUEST_MESSAGE}")
         if self.summary_size is not None:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
@@ -294,6 +317,12 @@ class TokenBudgetPlugin:
 
 
 # --- the fixture ---------------------------------------------------------------------
+
+
+NO_REQUEST_MESSAGE = (
+    "no LLM request was seen, so the budget checked nothing (was the SDK call mocked, or made "
+    "through a client the plugin does not intercept?)"
+)
 
 
 class TokenBudgetFixture:
