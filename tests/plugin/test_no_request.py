@@ -1,5 +1,6 @@
 """A budgeted test whose SDK call was mocked away is reported: warned by default, failed on require_requests."""
 
+import openai
 import pytest
 
 MOCKED = '''
@@ -65,10 +66,24 @@ def test_counts(token_budget):
     counted = client.responses.input_tokens.count(model="gpt-4o", input="hello there")
     assert counted.input_tokens > 0
     assert token_budget.requests == []
+
+@pytest.mark.token_budget(max_calls=0)
+def test_counts_through_a_raw_post(token_budget):
+    # SDK releases before responses.input_tokens existed reach the endpoint this way.
+    client = openai.OpenAI(api_key="sk-test")
+    counted = client.post(
+        "/responses/input_tokens", body={"model": "gpt-4o", "input": "hello there"}, cast_to=object
+    )
+    assert counted["input_tokens"] > 0
+    assert token_budget.requests == []
 '''
 
 
 def test_openai_input_tokens_endpoint_is_not_an_llm_call(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(COUNTS_INPUT_TOKENS)
+    if not hasattr(openai.OpenAI(api_key="sk-test").responses, "input_tokens"):
+        result = pytester.runpytest("-k", "raw_post")
+        result.assert_outcomes(passed=1, deselected=1)
+        return
     result = pytester.runpytest()
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
