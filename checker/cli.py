@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     check.add_argument("--cache-dir", type=Path, help="cache directory (default: .tokenbudget_cache)")
     check.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: CPU count)")
+    check.add_argument("--new-since", metavar="REF", help="report only findings on lines added or changed since this git ref")
     check.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
     rule = sub.add_parser("rule", help="print a rule's documentation")
     rule.prog = "tokenbudget rule"
@@ -152,6 +153,8 @@ def _check(args: argparse.Namespace) -> int:
         config.default_max_tokens = args.default_max_tokens
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs: expected a positive integer")
+    if args.new_since is not None and (args.fix or args.diff or args.stdin_filename is not None):
+        raise ConfigError("--new-since cannot be combined with --fix, --diff or --stdin-filename")
     enabled = enabled_codes(config.select, config.extend_select, config.ignore)
     _validate_model_registry(config, enabled)
     output_format = args.output_format or "text"
@@ -191,7 +194,14 @@ def _check(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"no such file or directory: {missing[0]}")
         files = list(FileFinder(config, force_exclude=args.force_exclude).find(paths))
+        changed = None
+        if args.new_since is not None:
+            from checker.gitdiff import changed_lines
+
+            changed = changed_lines(args.new_since, paths, cwd)
         diagnostics = runner.check_files(files)
+        if changed is not None:  # the one place findings on old lines are dropped
+            diagnostics = [d for d in diagnostics if changed.contains(d.filename, d.line)]
         if args.fix or args.diff:
             diagnostics, fixed_count, diff_text = _fix_files(runner, diagnostics, args.unsafe_fixes, write=not args.diff)
             if args.diff:

@@ -40,6 +40,10 @@ _PLUMBING = frozenset({
 # with an HTTP error keeps the SDK from retrying a connection error with backoff.
 _API_HOST_SUFFIXES = ("api.openai.com", "api.anthropic.com", ".openai.azure.com", ".cognitiveservices.azure.com")
 
+# Free token-counting endpoints, answered with our own count and never budgeted, mapped to the
+# API whose request body they take.
+_COUNTING_APIS = {"anthropic.count_tokens": "anthropic.messages", "openai.input_tokens": "openai.responses"}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -115,10 +119,6 @@ ANSWERED_BY_PLUGIN = "pytest-tokenbudget"
 ANSWERED_BY_DOUBLE = "a test double"  # mock, cassette replay, MockTransport, custom transport
 ANSWERED_BY_LOCAL_SERVER = "a local server"
 ANSWERED_BY_API = "the API (live)"
-
-# Endpoints that only count tokens: free, generate nothing, never budgeted.
-_COUNTING_APIS = ("anthropic.count_tokens", "openai.input_tokens")
-
 
 @dataclass
 class _Ticket:
@@ -305,7 +305,7 @@ class TestCapture:
         model = self.spec.model if self.spec is not None and self.spec.model else None
         if model is None and not body.get("model") and endpoint.deployment:
             model = endpoint.deployment  # Azure: the deployment names the model (via registry aliases)
-        api = {"anthropic.count_tokens": "anthropic.messages", "openai.input_tokens": "openai.responses"}.get(endpoint.api, endpoint.api)
+        api = _COUNTING_APIS.get(endpoint.api, endpoint.api)
         try:
             captured.count = count_request(body, api=api, model=model, registry=self._registry_loader())
         except UnknownModelError as error:

@@ -47,7 +47,8 @@ class BudgetSpec:
     max_cost_usd: float | None = None
     model: str | None = None
     require_max_tokens: bool = True
-    require_requests: bool = False  # fail, rather than warn, when the test makes no LLM request the plugin sees
+    # A budgeted test that sends nothing proves nothing (often the SDK was mocked away).
+    require_requests: bool = False
 
     def limits(self) -> dict[str, Any]:
         """The numeric limits that are set, by name, in declaration order."""

@@ -30,6 +30,7 @@ _CAPTURE_KEY = pytest.StashKey["TestCapture | None"]()
 _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
 _NOTE_KEY = pytest.StashKey["str | None"]()
+_NO_REQUEST_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -86,6 +87,7 @@ class TokenBudgetPlugin:
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, str]] = []
+        self.silent_tests: list[str] = []
 
     # --- configuration -----------------------------------------------------------
 
@@ -176,6 +178,7 @@ class TokenBudgetPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
+        item.stash[_NO_REQUEST_KEY] = False
         try:
             spec = self.spec_for(item)
         except MarkerError as error:
@@ -218,8 +221,8 @@ class TokenBudgetPlugin:
             self._note_unused_replies(item)
             raise
         self._note_unused_replies(item)
-        problems = self._judge(item) + self._unseen(item)
-        item.stash[_PROBLEMS_KEY] = problems
+        problems = self._judge(item)
+        problems += self._judge_silence(item)
         if problems:
             failure = pytest.fail.Exception(self._failure_text(item, problems), pytrace=False)
             failure.tokenbudget = True  # type: ignore[attr-defined]
@@ -242,21 +245,16 @@ class TokenBudgetPlugin:
         item.stash[_PROBLEMS_KEY] = problems
         return problems
 
-    def _unseen(self, item: pytest.Item) -> list[tuple[str, int | None]]:
-        """A budgeted test that passed without one LLM request the plugin saw: a warning, or a problem."""
-        from ._errors import TokenBudgetWarning
-
+    def _judge_silence(self, item: pytest.Item) -> list[tuple[str, int | None]]:
+        """A passing budgeted test that sent no request: a failure with require_requests, else a warning."""
         capture = item.stash.get(_CAPTURE_KEY, None)
-        if capture is None or capture.spec is None or capture.requests or item.get_closest_marker(MARKER_NAME) is None:
+        if capture is None or capture.spec is None or capture.requests or capture.blocked:
             return []
-        message = (
-            f"{item.nodeid} is budgeted but pytest-tokenbudget saw no LLM request, so nothing was counted. "
-            "If the SDK method itself is patched (unittest.mock), the budget cannot see the prompt: answer the "
-            "request at the HTTP level instead (httpx2-pytest, pytest_httpx, respx, a cassette, a MockTransport)"
-        )
         if capture.spec.require_requests:
-            return [(f"no LLM request seen: {message} (require_requests=True)", None)]
-        item.warn(TokenBudgetWarning(f"{message}; set require_requests=True to make this a failure"))
+            problems = [(NO_REQUEST_MESSAGE, None)]
+            item.stash[_PROBLEMS_KEY] = problems
+            return problems
+        item.stash[_NO_REQUEST_KEY] = True
         return []
 
     def _note_unused_replies(self, item: pytest.Item) -> None:
@@ -310,6 +308,7 @@ class TokenBudgetPlugin:
                 "nodeid": item.nodeid,
                 "requests": [_report.request_record(request, self.rootpath) for request in capture.requests],
                 "blocked": list(capture.blocked),
+                "no_request": item.stash.get(_NO_REQUEST_KEY, False),
             }
 
     @pytest.hookimpl(tryfirst=True)
@@ -326,6 +325,8 @@ class TokenBudgetPlugin:
         data = getattr(report, "tokenbudget", None)
         if report.when == "teardown" and data:
             self.tests.append(data)
+            if data.get("no_request"):
+                self.silent_tests.append(data["nodeid"])
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -333,6 +334,10 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget problems", red=True, bold=True)
             for nodeid, headline in self.failures:
                 terminalreporter.write_line(f"BUDGET {nodeid} - {headline}")
+        if self.silent_tests:
+            terminalreporter.write_sep("=", "token budget warnings", yellow=True)
+            for nodeid in self.silent_tests:
+                terminalreporter.write_line(f"NO REQUEST {nodeid} - {NO_REQUEST_MESSAGE}")
         if self.summary_size is not None:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
@@ -340,6 +345,12 @@ class TokenBudgetPlugin:
 
 
 # --- the fixture ---------------------------------------------------------------------
+
+
+NO_REQUEST_MESSAGE = (
+    "no LLM request was seen, so the budget checked nothing (was the SDK call mocked, or made "
+    "through a client the plugin does not intercept?)"
+)
 
 
 class TokenBudgetFixture:

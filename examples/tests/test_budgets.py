@@ -4,6 +4,8 @@ Run with ``pytest examples/``: every request is counted with the model's own
 tokenizer and answered locally; a test fails when a prompt outgrows its budget.
 """
 
+from unittest import mock
+
 import pytest
 
 # Every test in this module: at most 4 model calls and a 512-token answer cap.
@@ -49,3 +51,14 @@ def test_long_conversation_stays_bounded(support_bot, token_budget):
 @pytest.mark.token_budget(max_input_tokens=1_000)
 def test_pasted_log_breaks_the_budget(support_bot):
     support_bot.answer("My app crashed, here is the log:\n" + "ERROR retrying connection to warehouse\n" * 200)
+
+
+@pytest.mark.xfail(reason="demo: the SDK call is mocked away, so the budget saw no request", strict=True)
+@pytest.mark.token_budget(max_input_tokens=1_000, require_requests=True)
+def test_mocked_sdk_call_counts_nothing(support_bot):
+    # Patching the SDK method means no request reaches HTTP, where the plugin counts; without
+    # require_requests=True this test would pass with a "NO REQUEST" warning in the summary.
+    reply = mock.Mock(tool_calls=None, content="Your order is on its way.")
+    completion = mock.Mock(choices=[mock.Mock(message=reply)])
+    with mock.patch.object(support_bot.client.chat.completions, "create", return_value=completion):
+        assert support_bot.answer("Where is my order?") == "Your order is on its way."

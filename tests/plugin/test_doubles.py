@@ -576,7 +576,7 @@ def test_token_counting_endpoints_are_never_counted(inner: pytest.Pytester) -> N
             a = anthropic.Anthropic(api_key="k", max_retries=0, http_client=anthropic.DefaultHttpxClient(transport=HTTP.MockTransport(doubled)))
             assert a.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]).input_tokens == 7
             assert token_budget.requests == []
-        """, "-W", "ignore::pytest_tokenbudget.TokenBudgetWarning")
+        """)
     assert verdict == {"test_answered_offline": "passed", "test_answered_by_a_double": "passed"}
 
 
