@@ -21,6 +21,7 @@ _EXPORTS = {
     "EncodingUnavailableError": "_errors",
     "RequestBodyError": "_errors",
     "TokenBudgetError": "_errors",
+    "TokenBudgetWarning": "_errors",
     "UnknownModelError": "_errors",
     "FitError": "_fitting",
     "Alert": "_guard",
@@ -48,7 +49,9 @@ __all__ = sorted([*_EXPORTS, "image_tokens"])
 
 if TYPE_CHECKING:
     from ._budget import Budget, BudgetExceeded, Violation
-    from ._errors import ConfigError, EncodingUnavailableError, RequestBodyError, TokenBudgetError, UnknownModelError
+    from ._errors import (
+        ConfigError, EncodingUnavailableError, RequestBodyError, TokenBudgetError, TokenBudgetWarning, UnknownModelError,
+    )
     from ._fitting import FitError, fit_messages
     from ._guard import Alert, RequestRefused, UnsupportedClient, guard
     from ._images import image_size

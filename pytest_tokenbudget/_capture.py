@@ -1,9 +1,11 @@
 """What one test sent to LLM APIs, and the decision made for each request.
 
-A :class:`TestCapture` is the handler the transport patches call: it counts
-each request with the counting core, answers it (synthetic reply, pre-flight
-refusal, or pass-through in live mode) and keeps what the failure report and
-the ``token_budget`` fixture need. Request headers never reach this module.
+A :class:`TestCapture` is the handler the HTTP patches call (see ``_intercept``):
+at the observation point it counts every LLM request with the counting core,
+whoever answers it; at the answer point (a request about to leave the machine)
+it answers with a synthetic reply, a pre-flight refusal, or lets it through
+(live mode, loopback servers). It keeps what the failure report and the
+``token_budget`` fixture need. Request headers never reach this module.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _COUNTING_APIS = {"anthropic.count_tokens": "anthropic.messages", "openai.input_
 class Finding:
     """A problem that fails the test and is not a budget limit (unknown model, unreadable body)."""
 
-    kind: str  # "unknown model" | "unreadable request" | "not an LLM request"
+    kind: str  # "unknown model" | "unreadable request" | "internal error" | "recording refused" | "no requests"
     message: str
     request_index: int | None = None  # 1-based position in TestCapture.requests
 
@@ -65,7 +67,9 @@ class CapturedRequest:
     stream: bool
     count: Any = None  # RequestCount, or None when the request could not be counted
     error: str | None = None
-    refused: bool = False  # refused before sending (live mode pre-flight)
+    refused: bool = False  # refused before sending (live mode pre-flight, or a cassette recording offline)
+    # Who produced the reply the app saw: ANSWERED_BY_PLUGIN, a test double, a local server or the real API.
+    answered_by: str | None = None
     body: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -109,6 +113,22 @@ class CapturedRequest:
     @property
     def resolved_model(self) -> str | None:
         return None if self.count is None else self.count.model.id
+
+
+ANSWERED_BY_PLUGIN = "pytest-tokenbudget"
+ANSWERED_BY_DOUBLE = "a test double"  # mock, cassette replay, MockTransport, custom transport
+ANSWERED_BY_LOCAL_SERVER = "a local server"
+ANSWERED_BY_API = "the API (live)"
+
+@dataclass
+class _Ticket:
+    """What the observation point learnt about an LLM request, for its answer point."""
+
+    endpoint: _intercept.Endpoint
+    body: dict[str, Any] | None
+    captured: CapturedRequest | None  # None for the token-counting endpoints
+    problem: str | None = None  # why it cannot be answered normally (unreadable body, internal error)
+    problem_code: str = "invalid_request"
 
 
 class TestCapture:
@@ -159,15 +179,20 @@ class TestCapture:
     def _next_reply(self) -> ScriptedReply:
         return self._replies.popleft() if self._replies else self._default_reply
 
-    # --- the transport handler ------------------------------------------------
+    @property
+    def unused_replies(self) -> int:
+        return len(self._replies)
 
-    def __call__(self, request: InterceptedRequest) -> Any:
-        endpoint = _intercept.classify_endpoint(request.method, request.url, self.base_urls)
-        if endpoint is None:
-            return self._not_llm(request)
+    # --- the observation point ------------------------------------------------
+
+    def classify(self, method: str, url: str) -> _intercept.Endpoint | None:
+        return _intercept.classify_endpoint(method, url, self.base_urls)
+
+    def observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> _Ticket:
+        """Count an LLM request, whoever will answer it."""
         known = len(self.requests)
         try:
-            return self._handle_llm(request, endpoint)
+            return self._observe(request, endpoint)
         except Exception as error:  # a bug of ours must fail the test, not look like a network error
             message = f"pytest-tokenbudget could not handle {request.url}: {type(error).__name__}: {error}"
             with self._lock:
@@ -175,11 +200,10 @@ class TestCapture:
                 if index is not None:
                     self.requests[index - 1].error = message
                 self.findings.append(Finding("internal error", message, index))
-            return self._respond(_synthetic.error_response(endpoint.api, 400, message, code="tokenbudget_error"))
+            captured = self.requests[index - 1] if index is not None else None
+            return _Ticket(endpoint, None, captured, message, "tokenbudget_error")
 
-    def _handle_llm(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> Any:
-        if endpoint.api in _COUNTING_APIS and self.live:
-            return _intercept.PASS_THROUGH  # free and generates nothing: nothing to budget
+    def _observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> _Ticket:
         try:
             body = json.loads(request.body or b"null")
         except ValueError as error:
@@ -187,6 +211,8 @@ class TestCapture:
             problem = f"request body is not JSON ({error})"
         else:
             problem = None if isinstance(body, dict) else "request body is not a JSON object"
+        if endpoint.api in _COUNTING_APIS and problem is None:
+            return _Ticket(endpoint, body, None)
         with self._lock:
             captured = CapturedRequest(
                 index=len(self.requests) + 1,
@@ -202,24 +228,76 @@ class TestCapture:
             if problem is not None:
                 captured.error = problem
                 self.findings.append(Finding("unreadable request", f"{captured.url}: {problem}", captured.index))
-                return self._respond(_synthetic.error_response(endpoint.api, 400, problem, code="invalid_request"))
-            if endpoint.api in _COUNTING_APIS:
-                # Free endpoint (no generation): answered with our count, never budgeted.
-                self.requests.pop()
-                return self._answer_count_tokens(body, endpoint)
+                return _Ticket(endpoint, None, captured, problem)
             self._count(captured, body, endpoint)
-            refusal = self._preflight(captured) if self.live else None
-        if refusal is not None:
-            captured.refused = True
-            return self._respond(_synthetic.error_response(endpoint.api, 400, f"pytest-tokenbudget refused this request before sending it: {refusal}"))
+        return _Ticket(endpoint, body, captured)
+
+    def settle(self, ticket: _Ticket, reached_network: bool) -> None:
+        if ticket.captured is not None and not reached_network:
+            ticket.captured.answered_by = ANSWERED_BY_DOUBLE
+
+    # --- the answer point -------------------------------------------------------
+
+    def answer(self, request: InterceptedRequest, ticket: _Ticket | None) -> Any:
+        """The reply for a request that is about to leave the machine."""
+        if ticket is None:
+            return self._not_llm(request)
+        captured, endpoint = ticket.captured, ticket.endpoint
         if self.live:
-            return _intercept.PASS_THROUGH
+            if captured is None:
+                return _intercept.PASS_THROUGH  # token counting is free: nothing to budget
+            with self._lock:
+                refusal = ticket.problem or self._preflight(captured)
+                captured.refused = refusal is not None
+            if refusal is None:
+                captured.answered_by = ANSWERED_BY_API
+                return _intercept.PASS_THROUGH
+            message = f"pytest-tokenbudget refused this request before sending it: {refusal}"
+            if request.recorder is not None:
+                self._refuse_recording(request, captured, message)
+            return self._respond(_synthetic.error_response(endpoint.api, 400, message))
+        if _is_loopback(request.host):
+            if captured is not None:
+                captured.answered_by = ANSWERED_BY_LOCAL_SERVER
+            return _intercept.PASS_THROUGH  # never leaves the machine: a test's own fake server
+        if request.recorder is not None:
+            self._refuse_recording(request, captured, None)
+        if captured is not None:
+            captured.answered_by = ANSWERED_BY_PLUGIN
+        if ticket.problem is not None:
+            return self._respond(_synthetic.error_response(endpoint.api, 400, ticket.problem, code=ticket.problem_code))
+        assert ticket.body is not None
+        if captured is None:
+            return self._answer_count_tokens(ticket.body, endpoint)
         reply = self._next_reply() if endpoint.api != "openai.embeddings" else ScriptedReply()
         output_tokens = self._output_tokens(reply, captured)
         result = _synthetic.synthetic_response(
-            endpoint.api, body, reply=reply, input_tokens=captured.input_tokens or 0, output_tokens=output_tokens
+            endpoint.api, ticket.body, reply=reply, input_tokens=captured.input_tokens or 0, output_tokens=output_tokens
         )
         return self._respond(result)
+
+    def _refuse_recording(self, request: InterceptedRequest, captured: CapturedRequest | None, refusal: str | None) -> None:
+        """A cassette must never store a synthetic reply (nor our refusal): stop the test instead."""
+        import pytest
+
+        if refusal is None:
+            message = (
+                f"pytest-tokenbudget will not let {request.recorder} record a synthetic reply for "
+                f"{request.method} {request.url} (it is not in the cassette, and the cassette is recording). "
+                "To record it from the real API, run with --tokenbudget-live: the request is sent after the "
+                "pre-flight budget check. To replay only, use record_mode=\"none\" (pytest-recording: --record-mode=none)."
+            )
+        else:
+            message = f"{refusal} (a cassette was recording it: nothing was recorded)"
+        index = None
+        if captured is not None:
+            captured.refused = True
+            index = captured.index
+        with self._lock:
+            self.findings.append(Finding("recording refused", message, index))
+        failure = pytest.fail.Exception(message, pytrace=False)
+        failure.tokenbudget = True  # type: ignore[attr-defined]
+        raise failure
 
     def _count(self, captured: CapturedRequest, body: dict[str, Any], endpoint: _intercept.Endpoint) -> None:
         from . import RequestBodyError, UnknownModelError, count_request
@@ -254,8 +332,10 @@ class TestCapture:
             return captured.error
         if self._budget is None:
             return None
-        counted = [request for request in self.requests if request.count is not None and not request.refused]
-        position = len(counted) - 1  # the new request is the last one counted
+        # Requests observed after this one (concurrent sends) are judged when they are sent.
+        counted = [request for request in self.requests
+                   if request.count is not None and not request.refused and request.index <= captured.index]
+        position = len(counted) - 1  # this request is the last one counted
         before = {v.limit for v in self._budget.check([r.count for r in counted[:-1]]) if v.request_index is None}
         for violation in self._budget.check([r.count for r in counted]):
             if violation.request_index == position or (violation.request_index is None and violation.limit not in before):
@@ -283,6 +363,8 @@ class TestCapture:
         )
         with self._lock:
             self.blocked.append(f"{request.method} {request.url}")
+        if request.recorder is not None:
+            raise NetworkBlocked(message)  # an HTTP error reply would be recorded into the cassette
         if host.endswith(_API_HOST_SUFFIXES) or any(urlsplit(base).netloc == parts.netloc for base in self.base_urls):
             return self._respond(_synthetic.error_response("anthropic" if "anthropic" in host else "openai", 404, message, code="not_emulated"))
         raise NetworkBlocked(message)

@@ -49,3 +49,7 @@ class RequestBodyError(TokenBudgetError, ValueError):
 
 class EncodingUnavailableError(TokenBudgetError):
     """A tiktoken encoding that is neither shipped with the package nor in the user's cache."""
+
+
+class TokenBudgetWarning(UserWarning):
+    """Something the plugin could not judge, e.g. a budgeted test in which it saw no LLM request."""

@@ -1,19 +1,28 @@
-"""Route LLM API traffic through the plugin by patching HTTP transport classes.
+"""Watch LLM API traffic where every SDK request passes, and answer it only where it would leave the machine.
 
-The SDKs (openai, anthropic, and everything built on them) all end in an
-``httpx2`` or legacy ``httpx`` transport. Patching the transport *classes*
-(not instances) catches clients created at import time as well as clients
-created inside the test, and works whatever retry/streaming machinery the SDK
-layers above. The patches exist only while a handler is installed, so tests
-that do not ask for interception run against untouched classes.
+Two kinds of patch, on classes (not instances) so that clients created at
+import time are covered too, and only while a handler is installed:
 
-This module knows HTTP, not budgets: a handler receives an
-:class:`InterceptedRequest` and answers with a :class:`CannedResponse`,
-:data:`PASS_THROUGH`, or raises :class:`NetworkBlocked`.
+* the **observation point**, ``Client.send`` / ``AsyncClient.send`` of ``httpx2``
+  and ``httpx``: every SDK request passes here before any transport, mock,
+  cassette or server can answer it. Here a request is classified, and an LLM
+  request is counted (``handler.observe``).
+* the **answer point**, the code that would put bytes on a socket: httpcore's
+  connection pools (under the stock HTTP transports) and the SDKs' aiohttp
+  transports. Only requests that reach it get a synthetic reply
+  (``handler.answer``). Test doubles sit above it (httpx2-pytest and
+  pytest_httpx replace the transport method, respx patches httpcore over us,
+  vcrpy replays from the transport, ``MockTransport`` and custom transports
+  never call down), so whatever they answer is what the app sees.
+
+This module knows HTTP, not budgets: a handler classifies an
+:class:`InterceptedRequest`, observes it, and answers with a
+:class:`CannedResponse`, :data:`PASS_THROUGH`, or raises :class:`NetworkBlocked`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.abc
 import sys
@@ -33,17 +42,26 @@ __all__ = [
     "uninstall",
 ]
 
-# (module name, transport class, method, is_async). Modules that are not
-# importable are skipped: a project may have only httpx2, only httpx, or both.
-_TRANSPORT_TARGETS = (
-    ("httpx2", "HTTPTransport", "handle_request", False),
-    ("httpx2", "AsyncHTTPTransport", "handle_async_request", True),
-    ("httpx", "HTTPTransport", "handle_request", False),
-    ("httpx", "AsyncHTTPTransport", "handle_async_request", True),
+# (module name, class, method, is_async). Modules that are not importable are
+# skipped: a project may have only httpx2, only httpx, or both.
+_OBSERVATION_TARGETS = (
+    ("httpx2", "Client", "send", False),
+    ("httpx2", "AsyncClient", "send", True),
+    ("httpx", "Client", "send", False),
+    ("httpx", "AsyncClient", "send", True),
 )
-# The SDKs' optional aiohttp transports (``DefaultAioHttpClient``) bypass the
-# classes above; they are patched too, but only when already imported, because
-# importing them pulls in aiohttp.
+# The stock HTTP transports hand requests to these pools (proxies subclass them).
+# Answering here rather than in the transport leaves room for doubles that
+# patch the transport or httpcore itself.
+_POOL_TARGETS = (
+    ("httpcore2", "ConnectionPool", "handle_request", False),
+    ("httpcore2", "AsyncConnectionPool", "handle_async_request", True),
+    ("httpcore", "ConnectionPool", "handle_request", False),
+    ("httpcore", "AsyncConnectionPool", "handle_async_request", True),
+)
+# The SDKs' optional aiohttp transports (``DefaultAioHttpClient``) send without
+# httpcore, so they are answer points themselves; they are patched only when
+# already imported, because importing them pulls in aiohttp.
 _OPTIONAL_TRANSPORT_TARGETS = (
     ("openai._vendor.httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request", True),
     ("anthropic._vendor.httpx_aiohttp.transport", "AiohttpTransport", "handle_async_request", True),
@@ -53,6 +71,10 @@ _OPTIONAL_TRANSPORT_TARGETS = (
     ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", True),
 )
 _OPTIONAL_MODULES = frozenset(target[0] for target in _OPTIONAL_TRANSPORT_TARGETS)
+
+# Libraries that record cassettes: a request reaching the network with one of
+# them on the stack is being recorded, and must never be answered synthetically.
+_RECORDERS = {"vcr": "vcrpy"}
 
 # Query parameters that carry credentials on some gateways (Azure SAS, proxies).
 _SECRET_QUERY_KEYS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "sig", "code"})
@@ -72,8 +94,13 @@ class Endpoint:
 class InterceptedRequest:
     method: str
     url: str  # credentials in the query string already masked
-    body: bytes
+    body: bytes  # empty at the answer point: the observation point already read it
+    recorder: str | None = None  # at the answer point: the cassette library recording this request
     # Headers are deliberately absent: nothing downstream may ever see an API key.
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
 
 
 @dataclass
@@ -93,7 +120,19 @@ PASS_THROUGH: Any = _PassThrough()
 
 
 class Handler(Protocol):
-    def __call__(self, request: InterceptedRequest) -> CannedResponse | _PassThrough: ...
+    """What :func:`install` routes traffic to (the plugin's TestCapture)."""
+
+    def classify(self, method: str, url: str) -> Endpoint | None:
+        """The LLM endpoint of a request, or None: only those are read and observed."""
+
+    def observe(self, request: InterceptedRequest, endpoint: Endpoint) -> Any:
+        """Count an LLM request; returns a ticket the answer point gets back."""
+
+    def answer(self, request: InterceptedRequest, ticket: Any) -> CannedResponse | _PassThrough:
+        """The reply for a request about to leave the machine (``ticket`` None: not an LLM request)."""
+
+    def settle(self, ticket: Any, reached_network: bool) -> None:
+        """Called once the observed request's send is over, answered or not."""
 
 
 # Suffixes are matched on the path with any trailing slash removed. Order matters:
@@ -162,12 +201,15 @@ def mask_url(url: str) -> str:
 # --- installing the patches -------------------------------------------------
 
 _lock = threading.RLock()
-_handlers: list[Callable[[InterceptedRequest], Any]] = []
+_handlers: list[Any] = []
 _originals: dict[tuple[type, str], Callable[..., Any]] = {}
+# The ticket of the LLM request whose send() is running in this thread or task:
+# the answer point below it picks it up.
+_pending: contextvars.ContextVar[Any] = contextvars.ContextVar("tokenbudget_pending", default=None)
 
 
-def install(handler: Callable[[InterceptedRequest], Any]) -> None:
-    """Route every transport request through ``handler`` until :func:`uninstall`.
+def install(handler: Any) -> None:
+    """Route every request through ``handler`` (see :class:`Handler`) until :func:`uninstall`.
 
     Calls nest (the innermost handler wins) so an in-process pytester run inside
     an intercepting test behaves.
@@ -180,7 +222,7 @@ def install(handler: Callable[[InterceptedRequest], Any]) -> None:
             _patch_optional()  # an aiohttp transport may have been imported meanwhile
 
 
-def uninstall(handler: Callable[[InterceptedRequest], Any]) -> None:
+def uninstall(handler: Any) -> None:
     with _lock:
         if handler in _handlers:
             # Remove the last occurrence: handlers nest like a stack.
@@ -194,7 +236,7 @@ def is_installed() -> bool:
     return bool(_handlers)
 
 
-def _active_handler() -> Callable[[InterceptedRequest], Any] | None:
+def _active_handler() -> Any:
     handlers = _handlers
     return handlers[-1] if handlers else None
 
@@ -242,20 +284,35 @@ _import_hook = _PatchOnImport()
 
 
 def _patch_all() -> None:
-    for module_name, class_name, method, is_async in _TRANSPORT_TARGETS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        _patch(module, getattr(module, class_name, None), method, is_async)
+    for module_name, class_name, method, is_async in _OBSERVATION_TARGETS:
+        module = _import(module_name)
+        if module is not None:
+            wrap = _async_send_wrapper if is_async else _sync_send_wrapper
+            _patch(getattr(module, class_name, None), method, wrap)
+    for module_name, class_name, method, is_async in _POOL_TARGETS:
+        module = _import(module_name)
+        if module is not None:
+            wrap = _async_pool_wrapper if is_async else _sync_pool_wrapper
+            _patch(getattr(module, class_name, None), method, lambda original, module=module, wrap=wrap: wrap(original, module))
     _patch_optional()
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        return None
 
 
 def _patch_optional() -> None:
     for module_name, class_name, method, is_async in _OPTIONAL_TRANSPORT_TARGETS:
         module = sys.modules.get(module_name)
-        if module is not None:
-            _patch(module, getattr(module, class_name, None), method, is_async)
+        if module is None:
+            continue
+        httpx_module = _httpx_module_for(module)
+        if httpx_module is not None:
+            _patch(getattr(module, class_name, None), method,
+                   lambda original, httpx_module=httpx_module: _async_transport_wrapper(original, httpx_module))
     if _import_hook not in sys.meta_path:
         sys.meta_path.insert(0, _import_hook)
 
@@ -268,25 +325,20 @@ def _unpatch_all() -> None:
     _originals.clear()
 
 
-def _patch(module: Any, cls: type | None, method: str, is_async: bool) -> None:
+def _patch(cls: type | None, method: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     # Only classes that define the method themselves: a subclass inheriting it is
     # covered by its parent's patch, and restoring it would pin the parent's wrapper.
     if cls is None or (cls, method) in _originals or method not in cls.__dict__:
         return
     original = cls.__dict__[method]
-    httpx_module = _httpx_module_for(module)
-    if httpx_module is None:
-        return
+    wrapper = make_wrapper(original)
+    wrapper.__tokenbudget_original__ = original  # type: ignore[attr-defined]
     _originals[(cls, method)] = original
-    wrapper = _async_wrapper(original, httpx_module) if is_async else _sync_wrapper(original, httpx_module)
     setattr(cls, method, wrapper)
 
 
 def _httpx_module_for(module: Any) -> Any:
-    """The httpx flavour (``httpx`` or ``httpx2``) whose Request/Response a transport uses."""
-    name = module.__name__
-    if name in ("httpx", "httpx2"):
-        return module
+    """The httpx flavour (``httpx`` or ``httpx2``) whose Request/Response an aiohttp transport uses."""
     # The vendored aiohttp transports are written against httpx2 in current SDKs,
     # against httpx in older ones.
     source = getattr(module, "httpx", None) or getattr(module, "httpx2", None)
@@ -298,53 +350,159 @@ def _httpx_module_for(module: Any) -> Any:
     return None
 
 
-def _sync_wrapper(original: Callable[..., Any], httpx_module: Any) -> Callable[..., Any]:
-    def handle_request(self: Any, request: Any) -> Any:
+# --- the observation point ----------------------------------------------------
+
+
+class _Observation:
+    """An observed LLM request on its way down: who ends up answering it is settled after send()."""
+
+    __slots__ = ("handler", "ticket", "reached_network")
+
+    def __init__(self, handler: Any, ticket: Any) -> None:
+        self.handler = handler
+        self.ticket = ticket
+        self.reached_network = False
+
+
+def _start(handler: Any, request: Any, endpoint: Endpoint, body: bytes) -> _Observation:
+    intercepted = InterceptedRequest(method=_method(request), url=mask_url(str(request.url)), body=body)
+    return _Observation(handler, handler.observe(intercepted, endpoint))
+
+
+def _sync_send_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send(self: Any, request: Any, **kwargs: Any) -> Any:
         handler = _active_handler()
-        if handler is None:
-            return original(self, request)
-        intercepted = _describe(request, request.read())
-        outcome = _decide(handler, intercepted, request, httpx_module)
+        endpoint = handler.classify(_method(request), str(request.url)) if handler is not None else None
+        if endpoint is None:
+            return original(self, request, **kwargs)
+        observation = _start(handler, request, endpoint, request.read())
+        token = _pending.set(observation)
+        try:
+            return original(self, request, **kwargs)
+        finally:
+            _pending.reset(token)
+            handler.settle(observation.ticket, observation.reached_network)
+
+    return send
+
+
+def _async_send_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def send(self: Any, request: Any, **kwargs: Any) -> Any:
+        handler = _active_handler()
+        endpoint = handler.classify(_method(request), str(request.url)) if handler is not None else None
+        if endpoint is None:
+            return await original(self, request, **kwargs)
+        observation = _start(handler, request, endpoint, await request.aread())
+        token = _pending.set(observation)
+        try:
+            return await original(self, request, **kwargs)
+        finally:
+            _pending.reset(token)
+            handler.settle(observation.ticket, observation.reached_network)
+
+    return send
+
+
+def _method(request: Any) -> str:
+    return request.method if isinstance(request.method, str) else request.method.decode()
+
+
+# --- the answer points ----------------------------------------------------------
+
+
+def _answer(url: str, method: str, body: Callable[[], bytes | None]) -> Any:
+    """The reply for a request about to be sent; PASS_THROUGH sends it for real."""
+    handler = _active_handler()
+    if handler is None:
+        return PASS_THROUGH
+    observation = _pending.get()
+    ticket = None
+    if observation is not None and observation.handler is handler and not observation.reached_network:
+        observation.reached_network = True
+        ticket = observation.ticket
+    masked = mask_url(url)
+    request = InterceptedRequest(method=method, url=masked, body=b"", recorder=_recorder())
+    if ticket is None:
+        # Sent without Client.send (a transport called directly): observed here, late but not missed.
+        endpoint = handler.classify(method, url)
+        content = body() if endpoint is not None else None
+        if content is not None:
+            ticket = handler.observe(InterceptedRequest(method=method, url=masked, body=content), endpoint)
+            try:
+                return handler.answer(request, ticket)
+            finally:
+                handler.settle(ticket, True)
+    return handler.answer(request, ticket)
+
+
+def _buffered_body(stream: Any) -> bytes | None:
+    """The body of an already-buffered request stream, or None when reading it would consume it."""
+    if type(stream).__name__ != "ByteStream":
+        return None
+    return b"".join(stream)
+
+
+def _recorder() -> str | None:
+    """The cassette library on the stack, if a request is being recorded."""
+    frame = sys._getframe(2)  # past _answer: the answer point's own wrapper
+    while frame is not None:
+        top = (frame.f_globals.get("__name__") or "").partition(".")[0]
+        if top in _RECORDERS:
+            return _RECORDERS[top]
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _pool_url(request: Any) -> str:
+    url = request.url
+    scheme, host, target = url.scheme.decode(), url.host.decode(), url.target.decode()
+    port = f":{url.port}" if url.port is not None else ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}{port}{target}"
+
+
+def _pool_response(httpcore: Any, outcome: CannedResponse) -> Any:
+    headers = [(b"content-type", outcome.content_type.encode())]
+    headers += [(key.encode(), value.encode()) for key, value in outcome.extra_headers.items()]
+    headers.append((b"content-length", str(len(outcome.content)).encode()))
+    return httpcore.Response(outcome.status, headers=headers, content=outcome.content)
+
+
+def _sync_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
+    def handle_request(self: Any, request: Any) -> Any:
+        try:
+            outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
+        except NetworkBlocked as blocked:
+            raise httpcore.ConnectError(str(blocked)) from None
         if outcome is PASS_THROUGH:
             return original(self, request)
-        return outcome
+        return _pool_response(httpcore, outcome)
 
-    handle_request.__tokenbudget_original__ = original  # type: ignore[attr-defined]
     return handle_request
 
 
-def _async_wrapper(original: Callable[..., Any], httpx_module: Any) -> Callable[..., Any]:
+def _async_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
     async def handle_async_request(self: Any, request: Any) -> Any:
-        handler = _active_handler()
-        if handler is None:
-            return await original(self, request)
-        intercepted = _describe(request, await request.aread())
-        outcome = _decide(handler, intercepted, request, httpx_module)
+        try:
+            outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
+        except NetworkBlocked as blocked:
+            raise httpcore.ConnectError(str(blocked)) from None
         if outcome is PASS_THROUGH:
             return await original(self, request)
-        return outcome
+        return _pool_response(httpcore, outcome)
 
-    handle_async_request.__tokenbudget_original__ = original  # type: ignore[attr-defined]
     return handle_async_request
 
 
-def _describe(request: Any, body: bytes) -> InterceptedRequest:
-    method = request.method if isinstance(request.method, str) else request.method.decode()
-    url = str(request.url)
-    return InterceptedRequest(method=method, url=mask_url(url), body=body)
+def _async_transport_wrapper(original: Callable[..., Any], httpx_module: Any) -> Callable[..., Any]:
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        try:
+            outcome = _answer(str(request.url), _method(request), lambda: _buffered_body(request.stream))
+        except NetworkBlocked as blocked:
+            raise httpx_module.ConnectError(str(blocked), request=request) from None
+        if outcome is PASS_THROUGH:
+            return await original(self, request)
+        headers = {"content-type": outcome.content_type, **outcome.extra_headers}
+        return httpx_module.Response(status_code=outcome.status, headers=headers, content=outcome.content, request=request)
 
-
-def _decide(handler: Callable[[InterceptedRequest], Any], intercepted: InterceptedRequest, request: Any, httpx_module: Any) -> Any:
-    try:
-        outcome = handler(intercepted)
-    except NetworkBlocked as blocked:
-        raise httpx_module.ConnectError(str(blocked), request=request) from None
-    if outcome is PASS_THROUGH:
-        return PASS_THROUGH
-    headers = {"content-type": outcome.content_type, **outcome.extra_headers}
-    return httpx_module.Response(
-        status_code=outcome.status,
-        headers=headers,
-        content=outcome.content,
-        request=request,
-    )
+    return handle_async_request

@@ -28,8 +28,9 @@ INI_KEYS = {key: f"tokenbudget_{key}" for key in ALL_KEYS}
 
 MARKER_HELP = (
     "token_budget(*, max_input_tokens=None, max_output_tokens=None, max_total_tokens=None, max_calls=None, "
-    "max_cost_usd=None, model=None, require_max_tokens=True, require_requests=False): fail the test when an LLM request it makes "
-    "exceeds these limits (requests are intercepted and answered locally)."
+    "max_cost_usd=None, model=None, require_max_tokens=True, require_requests=False): fail the test when an "
+    "LLM request it makes exceeds these limits (requests are counted whoever answers them; those that would "
+    "leave the machine are answered locally). require_requests=True also fails it when it makes none."
 )
 
 

@@ -39,6 +39,7 @@ def request_record(request: Any, rootpath: str | None) -> dict[str, Any]:
         "phase": request.phase,
         "stream": request.stream,
         "refused": request.refused,
+        "answered_by": request.answered_by,
         "error": request.error,
     }
 
@@ -103,7 +104,9 @@ def failure_text(
 def _request_section(record: Mapping[str, Any], total: int, limits: Mapping[str, Any], verbosity: int) -> list[str]:
     stream = ", stream" if record["stream"] else ""
     refused = ", REFUSED before sending" if record["refused"] else ""
-    lines = [f"request {record['index']} of {total}: {record['api']}{stream}{refused} -> {record['url']}"]
+    answered = record.get("answered_by")
+    answered = f", answered by {answered}" if answered and answered != "pytest-tokenbudget" and not record["refused"] else ""
+    lines = [f"request {record['index']} of {total}: {record['api']}{stream}{refused}{answered} -> {record['url']}"]
     lines.append(f"  called at:  {record['call_site']}")
     if record["input_tokens"] is None:
         # Not counted: the reason (unknown model, unreadable body) is already among the problems above.

@@ -1,10 +1,11 @@
 """The pytest plugin: ``@pytest.mark.token_budget(...)`` fails a test whose LLM requests break their budget.
 
 Flow for a budgeted test (marker, or the ``token_budget`` fixture):
-``pytest_runtest_protocol`` parses the marker and installs the transport patches
-for setup, call and teardown; every LLM request is counted and answered
-locally; after the call the budget is checked and the test fails, even when
-the app swallowed every exception. Reports carry plain data so the summary is
+``pytest_runtest_protocol`` parses the marker and installs the HTTP patches
+for setup, call and teardown; every LLM request is counted, whoever answers it
+(the test's mocks, cassettes, transports, local servers), and those that would
+leave the machine are answered locally; after the call the budget is checked
+and the test fails, even when the app swallowed every exception. Reports carry plain data so the summary is
 right under pytest-xdist.
 
 Only pytest is imported at module level: pytest loads this module on every run.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 _CAPTURE_KEY = pytest.StashKey["TestCapture | None"]()
 _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
+_NOTE_KEY = pytest.StashKey["str | None"]()
 _NO_REQUEST_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
@@ -211,11 +213,14 @@ class TokenBudgetPlugin:
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is not None:
             capture.phase = "call"
+        item.stash[_NOTE_KEY] = None
         try:
             result = yield
         except BaseException:
             self._judge(item)
+            self._note_unused_replies(item)
             raise
+        self._note_unused_replies(item)
         problems = self._judge(item)
         problems += self._judge_silence(item)
         if problems:
@@ -252,6 +257,26 @@ class TokenBudgetPlugin:
         item.stash[_NO_REQUEST_KEY] = True
         return []
 
+    def _note_unused_replies(self, item: pytest.Item) -> None:
+        """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
+        from ._errors import TokenBudgetWarning
+
+        capture = item.stash.get(_CAPTURE_KEY, None)
+        if capture is None or not capture.unused_replies:
+            return
+        elsewhere = [r.index for r in capture.requests if r.answered_by == _capture.ANSWERED_BY_DOUBLE]
+        if not elsewhere:
+            return
+        unused, plural = capture.unused_replies, len(elsewhere) > 1
+        note = (
+            f"{item.nodeid}: {unused} scripted repl{'y' if unused == 1 else 'ies'} (token_budget.reply...) never "
+            f"used: request{'s' if plural else ''} {', '.join(map(str, elsewhere))} {'were' if plural else 'was'} "
+            "answered by a test double (mock, cassette or custom transport), and the app saw its reply; scripted "
+            "replies only answer requests that would otherwise leave the machine"
+        )
+        item.stash[_NOTE_KEY] = note
+        item.warn(TokenBudgetWarning(note))
+
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
         assert capture is not None and capture.spec is not None
@@ -274,6 +299,9 @@ class TokenBudgetPlugin:
                 if call.excinfo is not None and not getattr(call.excinfo.value, "tokenbudget", False):
                     # The test failed for its own reason too: keep that traceback, add our report.
                     report.sections.append((_SECTION, self._failure_text(item, problems)))
+            note = item.stash.get(_NOTE_KEY, None)
+            if note and report.failed:
+                report.sections.append((_SECTION, note))
         elif call.when == "teardown":
             # Plain data only: this travels from xdist workers to the controller.
             report.tokenbudget = {  # type: ignore[attr-defined]

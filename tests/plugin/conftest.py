@@ -24,8 +24,10 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 # each inner session would import these again (seconds each); importing them
 # once here keeps the inner runs fast. httpcore/importlib_metadata must also be
 # loaded once: re-imported copies break httpx's exception mapping and leave a
-# stale metadata finder (installed by litellm's import) on sys.meta_path.
-for _heavy in ("hypothesis", "openai", "anthropic", "httpcore", "httpcore2", "importlib_metadata", "pytest_tokenbudget._requests"):
+# stale metadata finder (installed by litellm's import) on sys.meta_path. PyYAML's C
+# parser (loaded by vcrpy) cannot read anything once its Python half is re-imported.
+for _heavy in ("hypothesis", "openai", "anthropic", "httpcore", "httpcore2", "importlib_metadata", "pytest_tokenbudget._requests",
+               "yaml", "vcr"):
     try:
         __import__(_heavy)
     except ImportError:

@@ -50,8 +50,9 @@ INNER_HTTP = """
             pass
 
     def patched():
-        return [getattr(m.HTTPTransport.handle_request, "__tokenbudget_original__", None) is not None
-                or getattr(m.AsyncHTTPTransport.handle_async_request, "__tokenbudget_original__", None) is not None
+        # The observation point: every SDK request passes through Client.send.
+        return [getattr(m.Client.send, "__tokenbudget_original__", None) is not None
+                or getattr(m.AsyncClient.send, "__tokenbudget_original__", None) is not None
                 for m in FLAVORS]
 """
 

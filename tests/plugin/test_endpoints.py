@@ -16,6 +16,8 @@ from pytest_tokenbudget._intercept import Endpoint, classify_endpoint, mask_url
         ("https://api.openai.com/v1/embeddings", Endpoint("openai.embeddings")),
         ("https://api.anthropic.com/v1/messages", Endpoint("anthropic.messages")),
         ("https://api.anthropic.com/v1/messages/count_tokens", Endpoint("anthropic.count_tokens")),
+        # token counting, not a generation: never budgeted (see the plugin's _COUNTING_APIS)
+        ("https://api.openai.com/v1/responses/input_tokens", Endpoint("openai.input_tokens")),
         ("https://contoso.openai.azure.com/openai/deployments/support-prod/chat/completions?api-version=2024-10-21",
          Endpoint("openai.chat", "support-prod")),
         ("https://contoso.openai.azure.com/openai/deployments/embed/embeddings?api-version=2024-10-21",

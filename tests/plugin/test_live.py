@@ -85,17 +85,27 @@ def test_live_mode_sends_what_fits_and_refuses_what_does_not(inner: pytest.Pytes
     assert all(r["auth"] == "Bearer sk-live-key" for r in received)  # passed through untouched
 
 
-def test_default_mode_never_reaches_even_a_local_llm_server(inner: pytest.Pytester, live_server: Any) -> None:
+def test_default_mode_lets_a_local_llm_server_answer_and_still_judges(inner: pytest.Pytester, live_server: Any) -> None:
+    # A loopback server is the test's own double: it answers, the plugin only counts and judges.
     base_url, received = live_server
     inner.makepyfile(
         f"""
         import openai, pytest
 
-        @pytest.mark.token_budget(max_output_tokens=100)
-        def test_local():
+        def ask(content):
             c = openai.OpenAI(api_key="k", base_url="{base_url}", max_retries=0)
-            c.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{{"role": "user", "content": "hi"}}])
+            return c.chat.completions.create(model="gpt-4o", max_tokens=10, messages=[{{"role": "user", "content": content}}])
+
+        @pytest.mark.token_budget(max_input_tokens=50)
+        def test_local():
+            assert ask("hi").choices[0].message.content == "from the live server"
+
+        @pytest.mark.token_budget(max_input_tokens=50)
+        def test_local_oversized():
+            assert ask("hi " * 200).choices[0].message.content == "from the live server"
         """
     )
-    inner.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    assert received == []
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["TOKEN BUDGET *::test_local_oversized*"])
+    assert len(received) == 2
