@@ -111,7 +111,7 @@ def call_site_key(call_site: str) -> str:
 
 
 def _shape(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    parts = [tuple(part) for part in record.get("breakdown") or ()]
+    parts = _parts(record.get("breakdown"))
     return (len(parts), record.get("input_tokens") or 0, record.get("max_output_tokens") or 0,
             record.get("model") or "", sorted(parts))
 
@@ -150,7 +150,7 @@ def annotate(
 def entry_from_record(nodeid: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """What the baseline file keeps of a request record: sizes and how they were counted, never text."""
     breakdown: dict[str, int] = {}
-    for label, tokens in record.get("breakdown") or ():
+    for label, tokens in _parts(record.get("breakdown")):
         breakdown[label] = breakdown.get(label, 0) + tokens  # two images can share a label
     return {
         "test": nodeid,
@@ -163,6 +163,13 @@ def entry_from_record(nodeid: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "max_output_tokens": record.get("max_output_tokens"),
         "breakdown": breakdown,
     }
+
+
+def _parts(breakdown: Any) -> list[tuple[str, int]]:
+    """A breakdown as (label, tokens) pairs, from pairs, {"label", "tokens"} objects or a label -> tokens object."""
+    if isinstance(breakdown, Mapping):
+        return list(breakdown.items())
+    return [(part["label"], part["tokens"]) if isinstance(part, Mapping) else (part[0], part[1]) for part in breakdown or ()]
 
 
 # --- comparing ----------------------------------------------------------------------------------
@@ -350,6 +357,47 @@ def _entry_problem(entry: Any) -> str | None:
 def _line_of(text: str, needle: str) -> int | None:
     position = text.find(needle)
     return text.count("\n", 0, position) + 1 if position >= 0 else None
+
+
+def load_any(path: Path) -> dict[str, dict[str, Any]]:
+    """The entries of a baseline file, or of a JSON report whose requests carry ``baseline_key``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BaselineError(path, None, f"cannot be read ({getattr(error, 'strerror', None) or error})",
+                            "pass a baseline file or a --tokenbudget-json report") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BaselineError(path, error.lineno, f"is not valid JSON ({error.msg})",
+                            "pass a baseline file or a --tokenbudget-json report") from None
+    if isinstance(data, dict) and "entries" in data:
+        return parse(text, path)
+    if isinstance(data, dict) and isinstance(data.get("tests"), list):
+        return _report_entries(data["tests"], path, text)
+    raise BaselineError(path, 1, 'is neither a baseline (an "entries" object) nor a report (a "tests" list)',
+                        "pass a baseline file or a --tokenbudget-json report")
+
+
+def _report_entries(tests: list[Any], path: Path, text: str) -> dict[str, dict[str, Any]]:
+    entries: dict[str, dict[str, Any]] = {}
+    for number, test in enumerate(tests):
+        nodeid = test.get("nodeid") or test.get("test") if isinstance(test, dict) else None
+        requests = test.get("requests") if isinstance(test, dict) else None
+        if not isinstance(nodeid, str) or not isinstance(requests, list):
+            raise BaselineError(path, None, f"tests[{number}] has no \"nodeid\" string and \"requests\" list",
+                                "pass a report written by pytest --tokenbudget-json")
+        for record in requests:
+            if not isinstance(record, dict) or not record.get("baseline_key") or record.get("input_tokens") is None:
+                continue  # not counted: nothing to compare
+            try:
+                entry = entry_from_record(nodeid, record)
+            except (KeyError, TypeError, IndexError) as error:
+                raise BaselineError(path, _line_of(text, json.dumps(record["baseline_key"])),
+                                    f"request {record['baseline_key']!r} lacks {error}",
+                                    "pass a report written by pytest --tokenbudget-json") from None
+            entries[record["baseline_key"]] = entry
+    return entries
 
 
 def render(entries: Mapping[str, Mapping[str, Any]]) -> str:
