@@ -516,6 +516,15 @@ class BaselineRun:
         self.refused_in_ci = False
         self.unused: list[str] = []
         self.changes: list[Mapping[str, Any]] = []
+        self.passed: set[str] = set()  # tests whose call phase passed, budgeted or not
+
+    @property
+    def shown_path(self) -> str:
+        """The file as the user would type it: relative to where pytest was started, when inside it."""
+        try:
+            return str(self.path.relative_to(Path(self.config.invocation_params.dir).resolve()))
+        except ValueError:
+            return str(self.path)
 
     @staticmethod
     def _path(config: Any, table: Mapping[str, Any], pyproject: Path | None) -> Path:
@@ -584,6 +593,9 @@ class BaselineRun:
     def note_collected(self, nodeids: Iterable[str]) -> None:
         self.collected.update(nodeids)
 
+    def note_passed(self, nodeid: str) -> None:
+        self.passed.add(nodeid)
+
     def note_filtered(self) -> None:
         self.filtered = True
 
@@ -606,7 +618,7 @@ class BaselineRun:
         if session.exitstatus == pytest.ExitCode.INTERRUPTED or (self.baseline is None and not (self.update or self.add_new)):
             return
         current: dict[str, dict[str, Any]] = {}
-        completed = set()
+        completed = set(self.passed)  # a test that lost its marker ran without its entries: they are unused
         for test in tests:
             if not test.get("budgeted"):
                 continue
@@ -638,13 +650,13 @@ class BaselineRun:
         if self.plan is not None:
             removed = not self.add_new
             if self.refused_in_ci:
-                terminal.write_line(f"{self.path}: NOT written: {self.plan.summary(removed)} would change it, and an "
+                terminal.write_line(f"{self.shown_path}: NOT written: {self.plan.summary(removed)} would change it, and an "
                                     "update run must not rewrite the baseline in CI (the CI environment variable is "
                                     "set). Run pytest --tokenbudget-update locally and commit the file.", red=True)
             elif self.plan.changed_file:
-                terminal.write_line(f"{self.path}: {self.plan.summary(removed)}")
+                terminal.write_line(f"{self.shown_path}: {self.plan.summary(removed)}")
             else:
-                terminal.write_line(f"{self.path}: up to date ({len(self.plan.entries)} entries)")
+                terminal.write_line(f"{self.shown_path}: up to date ({len(self.plan.entries)} entries)")
             for label, keys in (("ADDED", self.plan.added), ("UPDATED", self.plan.updated),
                                 ("REMOVED" if removed else "UNUSED", self.plan.unused)):
                 self._list(terminal, label, keys, shown)
@@ -653,7 +665,7 @@ class BaselineRun:
         for change in self.changes:
             counts[change["status"]] = counts.get(change["status"], 0) + 1
         said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        terminal.write_line(f"compared with {self.path}: {said or 'no requests'}" +
+        terminal.write_line(f"compared with {self.shown_path}: {said or 'no requests'}" +
                             (f"; {len(self.unused)} unused" if self.unused else ""))
         new = [c["key"] for c in self.changes if c["status"] == NEW]
         self._list(terminal, "NEW", new, shown, "not in the baseline yet: pytest --tokenbudget-update records them")

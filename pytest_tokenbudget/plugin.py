@@ -380,6 +380,8 @@ class TokenBudgetPlugin:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.baseline.note_passed(report.nodeid)
         headline = getattr(report, "tokenbudget_headline", None)
         if headline and report.when == "call" and report.failed:
             self.failures.append((report.nodeid, headline))

@@ -227,6 +227,13 @@ def test_unused_entries_only_for_tests_that_ran_or_are_gone(project: pytest.Pyte
         "test_bot.py::test_brief @ app.py:ask #1", "test_bot.py::test_order @ app.py:ask #1",
         "test_bot.py::test_refund @ app.py:ask #1",
     ]
+    # A test that lost its budget marker still ran: its entries are unused, not kept forever.
+    project.makepyfile(test_bot=TESTS.replace(
+        '@pytest.mark.token_budget(max_input_tokens=5000)\ndef test_refund(openai_client):\n'
+        '    app.ask(openai_client, "I want a refund for order A-1042.")', "def test_refund():\n    pass"))
+    run(project).stdout.fnmatch_lines(["*: 2 new, 1 unchanged; 2 unused", "*", "*", "*", "*",
+                                       "  UNUSED test_bot.py::test_brief @ app.py:ask #1",
+                                       "  UNUSED test_bot.py::test_refund @ app.py:ask #1"])
 
 
 def test_keys_survive_edits_above_the_call_and_async_arrival_order(inner: pytest.Pytester) -> None:
@@ -283,7 +290,7 @@ def test_the_baseline_path_from_the_option_and_the_project(project: pytest.Pytes
     run(project, "--tokenbudget-update", "--tokenbudget-baseline=ci/sizes.json").assert_outcomes(passed=3)
     assert (project.path / "ci" / "sizes.json").is_file() and not (project.path / BASELINE).exists()
     project.makepyprojecttoml('[tool.tokenbudget]\nbaseline = "ci/sizes.json"\n')
-    run(project).stdout.fnmatch_lines([f"compared with {project.path / 'ci' / 'sizes.json'}: 4 unchanged"])
+    run(project).stdout.fnmatch_lines(["compared with ci/sizes.json: 4 unchanged"])
     project.makepyprojecttoml('[tool.tokenbudget]\nbaseline = 3\n')
     result = run(project)
     assert result.ret == 4
