@@ -5,8 +5,10 @@ Flow for a budgeted test (marker, or the ``token_budget`` fixture):
 for setup, call and teardown; every LLM request is counted, whoever answers it
 (the test's mocks, cassettes, transports, local servers), and those that would
 leave the machine are answered locally; after the call the budget is checked
-and the test fails, even when the app swallowed every exception. Reports carry plain data so the summary is
-right under pytest-xdist.
+and the test fails, even when the app swallowed every exception. When a baseline file exists
+(``_baseline``), each request is also compared with its entry there, and growth past the tolerance
+fails the test the same way. Reports carry plain data so the summary is right under pytest-xdist,
+and the xdist controller alone writes the baseline.
 
 Only pytest is imported at module level: pytest loads this module on every run.
 """
