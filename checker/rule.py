@@ -86,6 +86,10 @@ class Rule:
     # that could be one are then not parsed with libcst for this rule (a big saving).
     requires_llm_calls: ClassVar[bool] = False
     fixable: ClassVar[bool] = False
+    # True for a rule that judges the file's `# noqa` directives rather than its code (TB001): the
+    # engine calls its `audit(source, filename, used, selected)` classmethod after every other rule
+    # has reported and line `# noqa` has been applied. It needs no libcst tree.
+    audits_noqa: ClassVar[bool] = False
     VALID: ClassVar[Sequence[Union[str, Valid]]] = ()
     INVALID: ClassVar[Sequence[Union[str, Invalid]]] = ()
 
