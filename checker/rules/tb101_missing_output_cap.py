@@ -129,7 +129,8 @@ class MissingOutputCap(Rule):
     client.chat.completions.create(model="gpt-4o", messages=messages, max_completion_tokens=1024)
     ```
     `tokenbudget check --fix` inserts the cap with the value of `default-max-tokens`
-    (`[tool.tokenbudget.check]`, 1024 by default). The fix is unsafe when the call passes
+    (`[tool.tokenbudget.check]`, 1024 by default), lowered to the model's maximum output when
+    the model is a literal the model registry knows. The fix is unsafe when the call passes
     `**kwargs`, which may already hold a cap.
     """
 
@@ -347,6 +348,31 @@ anthropic.Anthropic().completions.create(model="claude-2.1", prompt="hi", max_to
 """,
             message_contains="max_tokens_to_sample",
         ),
+        # the configured cap, lowered to what the model can produce (gpt-4o: 16,384)
+        Invalid(
+            """
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[])
+""",
+            config={"default-max-tokens": 100_000},
+            expected_fix="""
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_completion_tokens=16384)
+""",
+        ),
+        Invalid(
+            """
+from openai import OpenAI
+def ask(model):
+    return OpenAI().chat.completions.create(model=model, messages=[])
+""",
+            config={"default-max-tokens": 100_000},
+            expected_fix="""
+from openai import OpenAI
+def ask(model):
+    return OpenAI().chat.completions.create(model=model, messages=[], max_completion_tokens=100000)
+""",
+        ),
         # strict: unknown **kwargs are reported, with an unsafe fix
         Invalid(
             """
@@ -388,7 +414,7 @@ def ask(**kwargs):
             keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
             if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
                 continue
-            default = self.context.settings.default_max_tokens
+            default = self._cap_value(sink.model)
             self.report(
                 node,
                 f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
@@ -401,7 +427,7 @@ def ask(**kwargs):
     def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:
         cap_name = _fix_cap_name(call)
         label = _API_LABEL.get(call.api, "LLM call")
-        default = self.context.settings.default_max_tokens
+        default = self._cap_value(call.model_literal)
         if explicit_none is not None:
             message = f"{label} with `{explicit_none[0]}=None`: output is not capped"
         elif call.api in _CAP_REQUIRED:
@@ -419,6 +445,15 @@ def ask(**kwargs):
             fix_message=f"Add `{cap_name}={default}`",
             severity=severity,
         )
+
+
+    def _cap_value(self, model: Optional[str]) -> int:
+        """`default-max-tokens`, lowered to the model's maximum output when the model is a
+        literal the registry knows: a cap above it is TB102's error."""
+        value = self.context.settings.default_max_tokens
+        info = self.context.model_info(model) if isinstance(model, str) else None
+        maximum = getattr(info, "max_output_tokens", None)
+        return min(value, maximum) if maximum else value
 
 
 def _fix_cap_name(call: LLMCall) -> str:
