@@ -8,6 +8,8 @@ import libcst as cst
 from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
+from ._fixes import Layout, add_keyword, keyword_arg, line_length
+
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
 _SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
 # APIs whose server-side default is a small cap: calls to them are capped already.
@@ -348,7 +350,9 @@ anthropic.Anthropic().completions.create(model="claude-2.1", prompt="hi", max_to
 """,
             message_contains="max_tokens_to_sample",
         ),
-        # the configured cap, lowered to what the model can produce (gpt-4o: 16,384)
+        # the configured cap, lowered to what the model can produce (gpt-4o: 16,384); a call
+        # that no longer fits the line length (88, or ruff's / black's line-length) is split as
+        # ruff's formatter splits it
         Invalid(
             """
 from openai import OpenAI
@@ -357,7 +361,9 @@ OpenAI().chat.completions.create(model="gpt-4o", messages=[])
             config={"default-max-tokens": 100_000},
             expected_fix="""
 from openai import OpenAI
-OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_completion_tokens=16384)
+OpenAI().chat.completions.create(
+    model="gpt-4o", messages=[], max_completion_tokens=16384
+)
 """,
         ),
         Invalid(
@@ -370,7 +376,9 @@ def ask(model):
             expected_fix="""
 from openai import OpenAI
 def ask(model):
-    return OpenAI().chat.completions.create(model=model, messages=[], max_completion_tokens=100000)
+    return OpenAI().chat.completions.create(
+        model=model, messages=[], max_completion_tokens=100000
+    )
 """,
         ),
         # strict: unknown **kwargs are reported, with an unsafe fix
@@ -384,7 +392,9 @@ def ask(**kwargs):
             expected_fix="""
 from openai import OpenAI
 def ask(**kwargs):
-    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs, max_completion_tokens=256)
+    return OpenAI().chat.completions.create(
+        model="gpt-4o", messages=[], **kwargs, max_completion_tokens=256
+    )
 """,
         ),
     ]
@@ -419,7 +429,7 @@ def ask(**kwargs):
                 node,
                 f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
                 f"pass `max_tokens`",
-                replacement=_with_cap(node, keywords, "max_tokens", default),
+                replacement=_with_cap(node, keywords, "max_tokens", default, self._layout(node)),
                 fix_safe=True,
                 fix_message=f"Add `max_tokens={default}`",
             )
@@ -435,7 +445,8 @@ def ask(**kwargs):
         else:
             message = f"{label} without an output cap: pass `{cap_name}`"
         severity = "error" if call.api in _CAP_REQUIRED else None
-        replacement = _with_cap(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name, default)
+        replacement = _with_cap(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name, default,
+                                self._layout(call.node))
         unsafe = bool(call.star_kwargs)
         self.report(
             call.node,
@@ -446,6 +457,12 @@ def ask(**kwargs):
             severity=severity,
         )
 
+
+    def _layout(self, node: cst.Call) -> Layout:
+        lines = self.context.memo("source_lines", lambda: self.context.source.splitlines())
+        position = self.context.position(node)
+        return Layout(lines, position.start.line, position.start.column, position.end.line, position.end.column,
+                      line_length(self.context.settings.project_root))
 
     def _cap_value(self, model: Optional[str]) -> int:
         """`default-max-tokens`, lowered to the model's maximum output when the model is a
@@ -465,7 +482,7 @@ def _fix_cap_name(call: LLMCall) -> str:
     return call.cap_names[0] if call.cap_names else "max_tokens"
 
 
-def _with_cap(node: cst.Call, keywords: dict, name: str, value: int) -> Optional[cst.Call]:
+def _with_cap(node: cst.Call, keywords: dict, name: str, value: int, layout: Optional[Layout] = None) -> Optional[cst.Call]:
     # ``max_tokens=None`` written in the call itself: replace its value
     for index, arg in enumerate(node.args):
         if arg.keyword is not None and arg.keyword.value == name:
@@ -474,27 +491,4 @@ def _with_cap(node: cst.Call, keywords: dict, name: str, value: int) -> Optional
             return node.with_changes(args=args)
     if name in keywords:
         return None  # the None comes from a dict built elsewhere in the scope: no safe edit
-    new_arg = cst.Arg(
-        keyword=cst.Name(name),
-        value=cst.Integer(str(value)),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
-    )
-    args = list(node.args)
-    if not args:
-        return node.with_changes(args=[new_arg])
-    last = args[-1]
-    if isinstance(last.comma, cst.Comma):
-        # trailing comma: the new argument goes on its own line, like the previous ones
-        if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
-            separator = args[-2].comma
-        else:
-            separator = cst.Comma(whitespace_after=node.whitespace_before_args)
-        args[-1] = last.with_changes(comma=separator)
-        args.append(new_arg.with_changes(comma=last.comma))
-    else:
-        separator = args[-2].comma if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma) else None
-        if separator is None or "#" in cst.Module([]).code_for_node(separator):  # don't copy comments
-            separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        args[-1] = last.with_changes(comma=separator)
-        args.append(new_arg)
-    return node.with_changes(args=args)
+    return add_keyword(node, keyword_arg(name, cst.Integer(str(value))), layout)
