@@ -65,10 +65,17 @@ class Layout:
         self.suffix_width = len((suffix[: pragma.start()] if pragma else suffix).rstrip())
         self.indent = first[: len(first) - len(first.lstrip(" \t"))]
         self.limit = limit
+        self._second_line = source_lines[start_line] if end_line > start_line and start_line < len(source_lines) else None
 
-    def fits(self, code: str) -> bool:
-        lines = code.split("\n")
-        widths = [len(line) for line in lines]
+    def fits(self, code: str, original: str) -> bool:
+        """Whether ``code``, replacing the call rendered as ``original``, keeps within the limit.
+        A node rendered alone lacks its block's indentation on every line after the first:
+        the call's own second line says how much."""
+        block = 0
+        original_lines = original.split("\n")
+        if self._second_line is not None and len(original_lines) > 1:
+            block = max(0, len(self._second_line.rstrip("\r\n")) - len(original_lines[1]))
+        widths = [len(line) + (block if index else 0) for index, line in enumerate(code.split("\n"))]
         widths[0] += self.prefix_width
         widths[-1] += self.suffix_width
         return max(widths) <= self.limit
@@ -113,7 +120,9 @@ def add_keyword(call: cst.Call, new_arg: cst.Arg, layout: Optional[Layout] = Non
         return _on_own_line(call, list(args), new_arg, line_start)  # type: ignore[arg-type]
     inline = _inline(call, list(args), new_arg)
     # A call already wider than the line length: the project does not keep to it, so neither do we.
-    if layout is None or layout.fits(_code(inline)) or not layout.fits(_code(call)) or _has_comment(call):
+    original = _code(call)
+    if layout is None or layout.fits(_code(inline), original) or not layout.fits(original, original) \
+            or _has_comment(call):
         return inline
     return _split(call, args + [new_arg], layout)
 
