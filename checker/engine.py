@@ -477,7 +477,9 @@ def check_source(
 
 
 def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings,
-               selected: frozenset[str]) -> list[Diagnostic]:
+               selected: Optional[frozenset[str]] = None) -> list[Diagnostic]:
+    if selected is None:
+        selected = frozenset(rule.code for rule in rules)
     try:
         return _suppressed(source, filename, _run_rules_unguarded(module, source, filename, rules, settings), rules,
                            selected)
