@@ -577,7 +577,9 @@ def _line_offsets(context) -> list[int]:
     offsets = getattr(context, "_line_offsets", None)
     if offsets is None:
         offsets = [0]
-        for text in context.source.splitlines(keepends=True):
+        from checker.noqa import physical_lines
+
+        for text in physical_lines(context.source):
             offsets.append(offsets[-1] + len(text))
         context._line_offsets = offsets
     return offsets
@@ -643,7 +645,10 @@ def _suppressed(source: str, filename: str, diagnostics: list[Diagnostic], rules
 
 def apply_edits(source: str, fixes: Sequence[Fix]) -> tuple[str, int]:
     """Apply non-overlapping edits (first come, first served); returns (new source, fixes applied)."""
-    lines = source.splitlines(keepends=True)
+    from checker.noqa import physical_lines
+
+    # Lines as libcst numbers them: str.splitlines also splits at form feeds inside strings.
+    lines = physical_lines(source)
     offsets = [0]
     for text in lines:
         offsets.append(offsets[-1] + len(text))

@@ -66,6 +66,12 @@ def line_noqa(source: str) -> dict[int, Optional[frozenset[str]]]:
     return result
 
 
+def physical_lines(source: str) -> list[str]:
+    """The lines as tokenize and libcst number them (``str.splitlines`` also splits at form
+    feeds and other separators that may sit inside strings), with their endings."""
+    return io.StringIO(source).readlines()
+
+
 def _render(codes: Iterable[str]) -> str:
     return "# noqa: " + ", ".join(codes)
 
@@ -90,8 +96,8 @@ def _uncommentable_lines(source: str, tokens: list[tokenize.TokenInfo]) -> set[i
             blocked.update(range(fstring_starts.pop(), token.end[0]))
         elif token.type == tokenize.COMMENT:
             commented.add(token.start[0])
-    for number, text in enumerate(source.splitlines(), 1):
-        if text.endswith("\\") and number not in commented:
+    for number, text in enumerate(physical_lines(source), 1):
+        if text.rstrip("\r\n").endswith("\\") and number not in commented:
             blocked.add(number)
     return blocked
 
@@ -122,7 +128,7 @@ def add_codes(source: str, wanted: Mapping[int, Iterable[tuple[int, str]]]) -> t
             codes = per_line.setdefault(line, [])
             if code not in codes:
                 codes.append(code)
-    lines = source.splitlines(keepends=True)
+    lines = physical_lines(source)
     added = 0
     for line, codes in per_line.items():
         text = lines[line - 1]

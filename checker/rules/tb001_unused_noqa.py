@@ -112,11 +112,11 @@ OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=500)  #
         """Findings for the directives of ``source`` with unused or unknown TB codes. ``used``:
         the (line, code) pairs that suppressed a finding; ``selected``: the codes selected for
         the file."""
-        from checker.noqa import directives, removal_edit, unused_codes
+        from checker.noqa import directives, physical_lines, removal_edit, unused_codes
         from checker.registry import rule_codes
 
         found = []
-        lines = source.splitlines()
+        lines = physical_lines(source)
         for directive in directives(source):
             unused, unknown = unused_codes(directive, used, selected, rule_codes())
             if not unused and not unknown:

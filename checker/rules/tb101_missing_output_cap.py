@@ -8,6 +8,8 @@ import libcst as cst
 from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
+from checker.noqa import physical_lines
+
 from ._fixes import Layout, add_keyword, keyword_arg, line_length
 
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
@@ -459,7 +461,7 @@ def ask(**kwargs):
 
 
     def _layout(self, node: cst.Call) -> Layout:
-        lines = self.context.memo("source_lines", lambda: self.context.source.splitlines())
+        lines = self.context.memo("physical_lines", lambda: physical_lines(self.context.source))
         position = self.context.position(node)
         return Layout(lines, position.start.line, position.start.column, position.end.line, position.end.column,
                       line_length(self.context.settings.project_root))

@@ -348,3 +348,17 @@ def test_fix_leaves_formatter_clean_files_formatter_clean(tmp_path: Path) -> Non
     assert len(layouts) >= 3  # one-line, split and one-per-line calls were all exercised
     check = subprocess.run([ruff, "format", "--check", "--isolated", str(corpus)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_fixes_count_lines_as_the_parser_does_with_form_feeds(project, cli) -> None:
+    # str.splitlines() also breaks at a form feed, even inside a string: edits placed by it
+    # landed on the wrong line and corrupted the file.
+    path = project / "app.py"
+    path.write_text('from openai import OpenAI\n\x0c\nx = "a\x0cb"\n'
+                    'OpenAI().chat.completions.create(model=M, messages=[])  # noqa: TB999\n')
+    assert cli("check", "--fix").code == 0
+    assert path.read_text() == ('from openai import OpenAI\n\x0c\nx = "a\x0cb"\n'
+                                'OpenAI().chat.completions.create(model=M, messages=[], max_completion_tokens=1024)\n')
+    path.write_text('from openai import OpenAI\nx = "a\x0cb"\nOpenAI().chat.completions.create(model=M, messages=[])\n')
+    assert cli("check", "--add-noqa").code == 0
+    assert path.read_text().endswith("messages=[])  # noqa: TB101\n")
