@@ -558,12 +558,15 @@ def _diagnostic(context, module, report) -> Diagnostic:
         # indentation of the block it sits in.
         source = context.source
         offsets = _line_offsets(context)
-        start = offsets[line - 1] + column - 1
-        end = offsets[end_line - 1] + end_column - 1
-        new_code = module.deep_replace(report.node, report.replacement).code
+        target = report.fix_node if report.fix_node is not None else report.node
+        span = context.position(target) if target is not report.node else position
+        fix_line, fix_column = span.start.line, span.start.column + 1
+        start = offsets[fix_line - 1] + fix_column - 1
+        end = offsets[span.end.line - 1] + span.end.column
+        new_code = module.deep_replace(target, report.replacement).code
         old = source[start:end]
         new = new_code[start : len(new_code) - (len(source) - end)]
-        edit = _minimal_edit(old, new, line, column)
+        edit = _minimal_edit(old, new, fix_line, fix_column)
         if edit is not None:
             fix = Fix(
                 "safe" if report.fix_safe else "unsafe",

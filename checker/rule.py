@@ -65,6 +65,7 @@ class Report:
     replacement: Optional["cst.CSTNode"] = None
     fix_safe: bool = True
     fix_message: Optional[str] = None
+    fix_node: Optional["cst.CSTNode"] = None  # what `replacement` replaces; None: `node`
 
 
 class Rule:
@@ -110,12 +111,14 @@ class Rule:
         fix_safe: bool = True,
         fix_message: Optional[str] = None,
         severity: Optional[Severity] = None,
+        fix_node: Optional["cst.CSTNode"] = None,
     ) -> None:
         """Report ``node`` (its source range is the diagnostic's range).
 
         ``replacement`` is the node that fixes it (libcst keeps the surrounding formatting);
         ``fix_safe=False`` marks fixes that may change behaviour (applied only with
-        ``--unsafe-fixes``).
+        ``--unsafe-fixes``). ``fix_node``: the node ``replacement`` replaces when it is not
+        ``node`` itself (an enclosing call that the fix has to split, say).
         """
         self.context.add_report(
             Report(
@@ -126,6 +129,7 @@ class Rule:
                 replacement=replacement,
                 fix_safe=fix_safe,
                 fix_message=fix_message,
+                fix_node=fix_node,
             )
         )
 

@@ -182,9 +182,34 @@ def _has_comment(call: cst.Call) -> bool:
         return True
 
 
-def _split(call: cst.Call, args: list, layout: Layout) -> cst.Call:
+class _Indent:
+    """The part of a Layout that splitting reads."""
+
+    def __init__(self, indent: str, limit: int) -> None:
+        self.indent, self.limit = indent, limit
+
+
+def split_enclosing(outer: cst.Call, index: int, inner: cst.Call, layout: Layout) -> Optional[cst.Call]:
+    """``outer`` with its argument ``index`` replaced by ``inner``, split as ruff's formatter
+    splits a call whose argument made the line too long: at the outer parentheses first, then,
+    if the argument's own line is still too long, at the argument's. None when ``outer`` holds
+    comments or arguments spanning lines (its layout is not one the formatter would give)."""
+    args = list(outer.args)
+    args[index] = args[index].with_changes(value=inner)
+    if _has_comment(outer) or any("\n" in _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT,
+                                                                    whitespace_after_arg=cst.SimpleWhitespace("")))
+                                  for arg in args):
+        return None  # one argument per line already, or arguments spanning lines
+    if isinstance(args[-1].comma, cst.Comma) or any(
+            isinstance(arg.comma, cst.Comma) and _has_newline(arg.comma.whitespace_after) for arg in args):
+        return None  # one argument per line (a trailing comma asks for it): the new one fits in
+    return _split(outer, args, layout, nested=index)
+
+
+def _split(call: cst.Call, args: list, layout: "Layout | _Indent", nested: Optional[int] = None) -> cst.Call:
     """As ruff's formatter splits a call too long for one line: the arguments together on one
-    indented line if it fits, else one per line with a trailing comma."""
+    indented line if it fits, else one per line with a trailing comma. ``nested``: the argument
+    holding a call that is split in turn when its line is still too long."""
     inner = layout.indent + "    "
     bare = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=cst.SimpleWhitespace(""))
             for arg in args]
@@ -194,6 +219,10 @@ def _split(call: cst.Call, args: list, layout: Layout) -> cst.Call:
     hugged_line = inner + ", ".join(_code(arg) for arg in bare)
     if len(hugged_line) <= layout.limit and "\n" not in hugged_line:
         return candidate
+    if nested is not None and isinstance(bare[nested].value, cst.Call):
+        value = bare[nested].value
+        if len(inner) + len(_code(bare[nested])) + 1 > layout.limit and value.args:
+            bare[nested] = bare[nested].with_changes(value=_split(value, list(value.args), _Indent(inner, layout.limit)))
     exploded = [arg.with_changes(comma=cst.Comma(whitespace_after=_newline(inner))) for arg in bare[:-1]]
     exploded.append(bare[-1].with_changes(comma=cst.Comma(whitespace_after=_newline(layout.indent))))
     return call.with_changes(whitespace_before_args=_newline(inner), args=exploded)

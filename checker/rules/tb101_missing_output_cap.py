@@ -10,7 +10,7 @@ from checker.rule import Invalid, Rule
 
 from checker.noqa import physical_lines
 
-from ._fixes import Layout, add_keyword, keyword_arg, line_length
+from ._fixes import Layout, add_keyword, keyword_arg, line_length, split_enclosing
 
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
 _SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
@@ -427,11 +427,13 @@ def ask(**kwargs):
             if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
                 continue
             default = self._cap_value(sink.model)
+            replacement, fix_node = self._fix(node, keywords, "max_tokens", default)
             self.report(
                 node,
                 f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
                 f"pass `max_tokens`",
-                replacement=_with_cap(node, keywords, "max_tokens", default, self._layout(node)),
+                replacement=replacement,
+                fix_node=fix_node,
                 fix_safe=True,
                 fix_message=f"Add `max_tokens={default}`",
             )
@@ -447,8 +449,8 @@ def ask(**kwargs):
         else:
             message = f"{label} without an output cap: pass `{cap_name}`"
         severity = "error" if call.api in _CAP_REQUIRED else None
-        replacement = _with_cap(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name, default,
-                                self._layout(call.node))
+        replacement, fix_node = self._fix(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name,
+                                          default)
         unsafe = bool(call.star_kwargs)
         self.report(
             call.node,
@@ -457,8 +459,27 @@ def ask(**kwargs):
             fix_safe=not unsafe,
             fix_message=f"Add `{cap_name}={default}`",
             severity=severity,
+            fix_node=fix_node,
         )
 
+
+    def _fix(self, node: cst.Call, keywords: dict, name: str, value: int) -> tuple[Optional[cst.CSTNode], Optional[cst.Call]]:
+        """(replacement, the node it replaces when not ``node``). A one-line call passed to
+        another one-line call that would outgrow the line splits the outer call first, as ruff's
+        formatter does."""
+        layout = self._layout(node)
+        replacement = _with_cap(node, keywords, name, value, layout)
+        parent = self.context.parent(node)
+        outer = self.context.parent(parent) if isinstance(parent, cst.Arg) else None
+        if replacement is None or not isinstance(outer, cst.Call):
+            return replacement, None
+        inline = _with_cap(node, keywords, name, value)
+        original = cst.Module([]).code_for_node(node)
+        if layout.fits(cst.Module([]).code_for_node(inline), original):
+            return replacement, None
+        index = next(i for i, arg in enumerate(outer.args) if arg is parent)
+        split = split_enclosing(outer, index, inline, self._layout(outer))
+        return (split, outer) if split is not None else (replacement, None)
 
     def _layout(self, node: cst.Call) -> Layout:
         lines = self.context.memo("physical_lines", lambda: physical_lines(self.context.source))

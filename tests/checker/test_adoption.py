@@ -236,6 +236,23 @@ LAYOUTS = [
      'def f(m):\n'
      '    return client.chat.completions.create(model="gpt-4o", messages=m, temperature=0.25, n=1, seed=7, '
      'max_completion_tokens=1024)\n'),
+    # passed to another call: the outer call is split first, then the inner one if still too long
+    ('def f(m):\n'
+     '    log("asking about an order", client.chat.completions.create(model=M, messages=m))\n',
+     'def f(m):\n'
+     '    log(\n'
+     '        "asking about an order",\n'
+     '        client.chat.completions.create(model=M, messages=m, max_completion_tokens=1024),\n'
+     '    )\n'),
+    ('def f(m):\n'
+     '    log("asking", client.chat.completions.create(model="gpt-3.5-turbo-16k", messages=m))\n',
+     'def f(m):\n'
+     '    log(\n'
+     '        "asking",\n'
+     '        client.chat.completions.create(\n'
+     '            model="gpt-3.5-turbo-16k", messages=m, max_completion_tokens=1024\n'
+     '        ),\n'
+     '    )\n'),
     # a blank line and a commented-out argument before the parenthesis stay where they are
     ('x = client.chat.completions.create(\n'
      '    model="gpt-4o",\n'
@@ -279,11 +296,11 @@ _MODELS = ["model=MODEL", 'model="gpt-3.5-turbo-16k"']
 _MESSAGES = ["messages=msgs", 'messages=[{"role": "user", "content": question}]',
              'messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]']
 _EXTRAS = ["", "n=1", "temperature=GPT_TEMP", "temperature=0.7, top_p=0.9, presence_penalty=0.1"]
-# The statement shapes whose call is the last bracket of its line. A call nested in another
-# call's arguments, or followed by `.choices[0]`, is split by ruff at the outer bracket, which a
-# fix of the call alone cannot do (see the README).
+# A call followed by `.choices[0]...` is left out: ruff turns that chain into a parenthesized
+# one-attribute-per-line "fluent" layout, which the fix does not imitate (see the README).
 _CONTEXTS = [
     "response = {call}\n",
+    'def ask(question, msgs):\n    log("asking", {call})\n',
     "def ask(question, msgs):\n    return {call}\n",
     "class Bot:\n    def ask(self, question, msgs):\n        if question:\n            reply = {call}\n            return reply\n",
     "async def ask(question, msgs):\n    return await {call}\n",
