@@ -226,3 +226,34 @@ def _split(call: cst.Call, args: list, layout: "Layout | _Indent", nested: Optio
     exploded = [arg.with_changes(comma=cst.Comma(whitespace_after=_newline(inner))) for arg in bare[:-1]]
     exploded.append(bare[-1].with_changes(comma=cst.Comma(whitespace_after=_newline(layout.indent))))
     return call.with_changes(whitespace_before_args=_newline(inner), args=exploded)
+
+
+def fluent_chain(chain: cst.BaseExpression, call: cst.Call, inner: cst.Call, layout: Layout) -> Optional[cst.BaseExpression]:
+    """``chain`` (``call(...).choices[0].message.content``) with ``call`` replaced by ``inner``,
+    laid out as ruff's formatter lays out a too-long chain of two or more accesses after a call
+    or subscript: in parentheses, the call on its own line (split in turn if still too long),
+    then one line per such access. None for other chains."""
+    links = []
+    node = chain
+    while node is not call:
+        if isinstance(node, cst.Attribute):
+            links.append(node)
+        elif not isinstance(node, cst.Subscript):
+            return None
+        node = node.value
+    if chain.lpar or sum(isinstance(link.value, (cst.Call, cst.Subscript)) for link in links) < 2:
+        return None
+    inner_indent = layout.indent + "    "
+    if len(inner_indent) + len(_code(inner)) > layout.limit and inner.args:
+        inner = _split(inner, list(inner.args), _Indent(inner_indent, layout.limit))
+
+    def rebuild(node: cst.BaseExpression) -> cst.BaseExpression:
+        if node is call:
+            return inner
+        value = rebuild(node.value)  # type: ignore[attr-defined]
+        if isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Call, cst.Subscript)):
+            return node.with_changes(value=value, dot=cst.Dot(whitespace_before=_newline(inner_indent)))
+        return node.with_changes(value=value)
+
+    return rebuild(chain).with_changes(lpar=[cst.LeftParen(whitespace_after=_newline(inner_indent))],
+                                       rpar=[cst.RightParen(whitespace_before=_newline(layout.indent))])

@@ -10,7 +10,7 @@ from checker.rule import Invalid, Rule
 
 from checker.noqa import physical_lines
 
-from ._fixes import Layout, add_keyword, keyword_arg, line_length, split_enclosing
+from ._fixes import Layout, add_keyword, keyword_arg, fluent_chain, line_length, split_enclosing
 
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
 _SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
@@ -471,15 +471,33 @@ def ask(**kwargs):
         replacement = _with_cap(node, keywords, name, value, layout)
         parent = self.context.parent(node)
         outer = self.context.parent(parent) if isinstance(parent, cst.Arg) else None
-        if replacement is None or not isinstance(outer, cst.Call):
+        chain = self._chain_top(node)
+        if replacement is None or (not isinstance(outer, cst.Call) and chain is None):
             return replacement, None
         inline = _with_cap(node, keywords, name, value)
         original = cst.Module([]).code_for_node(node)
         if layout.fits(cst.Module([]).code_for_node(inline), original):
             return replacement, None
+        if chain is not None:
+            fluent = fluent_chain(chain, node, inline, layout)
+            return (fluent, chain) if fluent is not None else (replacement, None)
         index = next(i for i, arg in enumerate(outer.args) if arg is parent)
         split = split_enclosing(outer, index, inline, self._layout(outer))
         return (split, outer) if split is not None else (replacement, None)
+
+    def _chain_top(self, node: cst.Call) -> Optional[cst.BaseExpression]:
+        """The outermost `.attr` / `[...]` chain on ``node`` when it is the whole value of a
+        `return` or an assignment (where the formatter may add parentheses around it)."""
+        top: cst.BaseExpression = node
+        while True:
+            parent = self.context.parent(top)
+            if isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is top:
+                top = parent
+            else:
+                break
+        if top is node or not isinstance(parent, (cst.Return, cst.Assign, cst.AnnAssign)) or parent.value is not top:
+            return None
+        return top
 
     def _layout(self, node: cst.Call) -> Layout:
         lines = self.context.memo("physical_lines", lambda: physical_lines(self.context.source))

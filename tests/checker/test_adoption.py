@@ -253,6 +253,15 @@ LAYOUTS = [
      '            model="gpt-3.5-turbo-16k", messages=m, max_completion_tokens=1024\n'
      '        ),\n'
      '    )\n'),
+    # followed by a chain of accesses: parenthesized, one access per line (ruff's fluent style)
+    ('def f(m):\n'
+     '    return client.responses.create(model=M, input=m).choices[0].message.content\n',
+     'def f(m):\n'
+     '    return (\n'
+     '        client.responses.create(model=M, input=m, max_output_tokens=1024)\n'
+     '        .choices[0]\n'
+     '        .message.content\n'
+     '    )\n'),
     # a blank line and a commented-out argument before the parenthesis stay where they are
     ('x = client.chat.completions.create(\n'
      '    model="gpt-4o",\n'
@@ -296,8 +305,8 @@ _MODELS = ["model=MODEL", 'model="gpt-3.5-turbo-16k"']
 _MESSAGES = ["messages=msgs", 'messages=[{"role": "user", "content": question}]',
              'messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]']
 _EXTRAS = ["", "n=1", "temperature=GPT_TEMP", "temperature=0.7, top_p=0.9, presence_penalty=0.1"]
-# A call followed by `.choices[0]...` is left out: ruff turns that chain into a parenthesized
-# one-attribute-per-line "fluent" layout, which the fix does not imitate (see the README).
+# Left out: a `.choices[0]...` chain that ruff had already put in parentheses, which the fix
+# does not re-lay out (see the README).
 _CONTEXTS = [
     "response = {call}\n",
     'def ask(question, msgs):\n    log("asking", {call})\n',
