@@ -476,8 +476,8 @@ def ask(**kwargs):
             return replacement, None
         inline = _with_cap(node, keywords, name, value)
         original = cst.Module([]).code_for_node(node)
-        if layout.fits(cst.Module([]).code_for_node(inline), original):
-            return replacement, None
+        if layout.fits(cst.Module([]).code_for_node(inline), original) or not layout.fits(original, original):
+            return replacement, None  # it fits; or the line was too long already, and stays so
         if chain is not None:
             fluent = fluent_chain(chain, node, inline, layout)
             return (fluent, chain) if fluent is not None else (replacement, None)
