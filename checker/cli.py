@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     check.add_argument("--cache-dir", type=Path, help="cache directory (default: .tokenbudget_cache)")
     check.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: CPU count)")
+    check.add_argument("--add-noqa", action="store_true", help="add `# noqa: TBnnn` to every line with a finding")
     check.add_argument("--new-since", metavar="REF", help="report only findings on lines added or changed since this git ref")
     check.add_argument("--quiet", "-q", action="store_true", help="print findings only, no summary")
     rule = sub.add_parser("rule", help="print a rule's documentation")
@@ -155,6 +156,8 @@ def _check(args: argparse.Namespace) -> int:
         raise ConfigError("--jobs: expected a positive integer")
     if args.new_since is not None and (args.fix or args.diff or args.stdin_filename is not None):
         raise ConfigError("--new-since cannot be combined with --fix, --diff or --stdin-filename")
+    if args.add_noqa and (args.fix or args.diff or args.stdin_filename is not None):
+        raise ConfigError("--add-noqa cannot be combined with --fix, --diff or --stdin-filename")
     enabled = enabled_codes(config.select, config.extend_select, config.ignore)
     _validate_model_registry(config, enabled)
     output_format = args.output_format or "text"
@@ -202,6 +205,8 @@ def _check(args: argparse.Namespace) -> int:
         diagnostics = runner.check_files(files)
         if changed is not None:  # the one place findings on old lines are dropped
             diagnostics = [d for d in diagnostics if changed.contains(d.filename, d.line)]
+        if args.add_noqa:
+            return _add_noqa(diagnostics)
         if args.fix or args.diff:
             diagnostics, fixed_count, diff_text = _fix_files(runner, diagnostics, args.unsafe_fixes, write=not args.diff)
             if args.diff:
@@ -318,6 +323,35 @@ def _fix_files(runner, diagnostics, unsafe: bool, write: bool):
     if not write:
         remaining = list(diagnostics)
     return sorted(remaining, key=Diagnostic.sort_key), total, "".join(diff_parts)
+
+
+# Not suppressed by --add-noqa: a file that cannot be analysed needs fixing, and a directive
+# that suppresses nothing is not to be suppressed by another.
+_NOT_ADDED = frozenset({"TB000", "TB001"})
+
+
+def _add_noqa(diagnostics) -> int:
+    from checker.engine import decode_source
+    from checker.noqa import add_codes
+    from checker.output import display_path
+
+    wanted: dict[str, dict[int, list[tuple[int, str]]]] = {}
+    for d in diagnostics:
+        if d.code not in _NOT_ADDED:
+            wanted.setdefault(d.filename, {}).setdefault(d.line, []).append((d.end_line, d.code))
+    total = 0
+    for filename, per_line in sorted(wanted.items()):
+        path = Path(filename)
+        source, encoding = decode_source(path.read_bytes())
+        updated, added, skipped = add_codes(source, per_line)
+        if skipped:
+            print(f"{display_path(filename)}: {skipped} finding{'s' if skipped != 1 else ''} not suppressed: "
+                  f"no line of it can take a comment", file=sys.stderr)
+        if updated != source:
+            _write_atomic(path, updated.encode(encoding))
+            total += added
+    print(f"Added {total} noqa directive{'s' if total != 1 else ''}.", file=sys.stderr)
+    return EXIT_CLEAN
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

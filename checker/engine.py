@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import ast
 import gc
-import io
 import re
-import tokenize
 import types
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
@@ -25,7 +23,6 @@ PARSE_ERROR = "TB000"
 _FILE_NOQA = re.compile(
     rb"#\s*tokenbudget\s*:\s*noqa(?!\w)(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I
 )
-_LINE_NOQA = re.compile(r"#\s*noqa(?!\w)(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
@@ -344,15 +341,17 @@ def check_bytes(
     summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data))
     if facts is not None:
         facts["imports"] = imports
+    selected = rule_set.codes
     if file_noqa:
         rules = [rule for rule in rules if rule.code not in file_noqa]
+        selected = selected - file_noqa
     if not rules and not summarize:
         return []
     try:
         source, _ = decode_source(data)
     except (UnicodeDecodeError, LookupError) as error:
         return [parse_error(filename, f"file is not valid UTF-8 (or its declared encoding): {error}")]
-    return check_source(source, filename, rules, settings, facts if summarize else None, sink_caller)
+    return check_source(source, filename, rules, settings, facts if summarize else None, sink_caller, selected)
 
 
 # libcst's native parser recurses on the C stack: input nested deeper than this has been seen to
@@ -401,10 +400,15 @@ def check_source(
     settings: RuleSettings,
     facts: Optional[dict[str, Any]] = None,
     sink_caller: Optional[bool] = None,
+    selected: Optional[frozenset[str]] = None,
 ) -> list[Diagnostic]:
     """Parse ``source`` and run ``rules`` on it (no trigger prefilter here). ``facts``: gets the
     file's function summary. ``sink_caller``: the file calls the project's LLM wrappers (None:
-    find out), so the ``ast`` prefilters, which only know SDK calls, are skipped."""
+    find out), so the ``ast`` prefilters, which only know SDK calls, are skipped. ``selected``:
+    every code selected for the file, also those the prefilter left out (default: ``rules``'),
+    for the ``# noqa`` audit: a rule that could not run suppressed nothing."""
+    if selected is None:
+        selected = frozenset(rule.code for rule in rules)
     # CPython's own parser first: it is several times faster than libcst and has hard limits on
     # nesting, while libcst's native parser can overflow the C stack on deeply nested input and
     # take the whole process down.
@@ -453,9 +457,10 @@ def check_source(
 
         if not ast_may_call_llm(nodes):
             rules = [rule for rule in rules if not rule.requires_llm_calls]
-    # TB000 alone needs no libcst tree: with no rule left to run, nothing went unanalysed.
-    if all(rule.code == PARSE_ERROR for rule in rules):
-        return []
+    # TB000 alone needs no libcst tree: with no rule left to run, nothing went unanalysed; the
+    # `# noqa` audit reads comments only.
+    if all(rule.code == PARSE_ERROR or rule.audits_noqa for rule in rules):
+        return _suppressed(source, filename, [], rules, selected)
     del tree, nodes
     if not _libcst_allowed:
         raise NeedsLibcst
@@ -468,12 +473,16 @@ def check_source(
         return [parse_error(filename, f"libcst cannot parse this file: {error.message}", error.raw_line, error.raw_column + 1)]
     except RecursionError:
         return [parse_error(filename, "code is nested too deeply to be parsed")]
-    return _run_rules(module, source, filename, rules, settings)
+    return _run_rules(module, source, filename, rules, settings, selected)
 
 
-def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings) -> list[Diagnostic]:
+def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings,
+               selected: Optional[frozenset[str]] = None) -> list[Diagnostic]:
+    if selected is None:
+        selected = frozenset(rule.code for rule in rules)
     try:
-        return _run_rules_unguarded(module, source, filename, rules, settings)
+        return _suppressed(source, filename, _run_rules_unguarded(module, source, filename, rules, settings), rules,
+                           selected)
     except RecursionError:
         return [parse_error(filename, "code is nested too deeply to be checked")]
     except Exception as error:  # the engine itself failed on this file: keep the run going
@@ -536,10 +545,7 @@ def _run_rules_unguarded(
         guard(instance, instance.finish)
 
     reports = [r for r in context.reports if r.code not in failed]
-    diagnostics = failures + [_diagnostic(context, module, report) for report in reports]
-    if diagnostics and "noqa" in source:
-        diagnostics = _apply_line_noqa(source, diagnostics)
-    return sorted(diagnostics, key=Diagnostic.sort_key)
+    return failures + [_diagnostic(context, module, report) for report in reports]
 
 
 def _diagnostic(context, module, report) -> Diagnostic:
@@ -552,12 +558,15 @@ def _diagnostic(context, module, report) -> Diagnostic:
         # indentation of the block it sits in.
         source = context.source
         offsets = _line_offsets(context)
-        start = offsets[line - 1] + column - 1
-        end = offsets[end_line - 1] + end_column - 1
-        new_code = module.deep_replace(report.node, report.replacement).code
+        target = report.fix_node if report.fix_node is not None else report.node
+        span = context.position(target) if target is not report.node else position
+        fix_line, fix_column = span.start.line, span.start.column + 1
+        start = offsets[fix_line - 1] + fix_column - 1
+        end = offsets[span.end.line - 1] + span.end.column
+        new_code = module.deep_replace(target, report.replacement).code
         old = source[start:end]
         new = new_code[start : len(new_code) - (len(source) - end)]
-        edit = _minimal_edit(old, new, line, column)
+        edit = _minimal_edit(old, new, fix_line, fix_column)
         if edit is not None:
             fix = Fix(
                 "safe" if report.fix_safe else "unsafe",
@@ -571,7 +580,9 @@ def _line_offsets(context) -> list[int]:
     offsets = getattr(context, "_line_offsets", None)
     if offsets is None:
         offsets = [0]
-        for text in context.source.splitlines(keepends=True):
+        from checker.noqa import physical_lines
+
+        for text in physical_lines(context.source):
             offsets.append(offsets[-1] + len(text))
         context._line_offsets = offsets
     return offsets
@@ -600,31 +611,10 @@ def _minimal_edit(old: str, new: str, line: int, column: int) -> Optional[Edit]:
     return Edit(new[prefix : len(new) - suffix], start_line, start_column, end_line, end_column)
 
 
-def line_noqa(source: str) -> dict[int, Optional[frozenset[str]]]:
-    """``{line: None (all codes) | {codes}}`` for every ``# noqa`` comment (real comments only)."""
-    result: dict[int, Optional[frozenset[str]]] = {}
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return result
-    for token in tokens:
-        if token.type != tokenize.COMMENT:
-            continue
-        match = _LINE_NOQA.search(token.string)
-        if match is None:
-            continue
-        line = token.start[0]
-        if match.group("codes"):
-            if line in result and result[line] is None:
-                continue
-            codes = frozenset(c.upper() for c in re.split(r"[\s,]+", match.group("codes")) if c)
-            result[line] = (result.get(line) or frozenset()) | codes
-        else:
-            result[line] = None
-    return result
+def _apply_line_noqa(source: str, diagnostics: list[Diagnostic], used: set[tuple[int, str]]) -> list[Diagnostic]:
+    """Drops the findings a ``# noqa`` suppresses; adds the (line, code) pairs that did to ``used``."""
+    from checker.noqa import line_noqa
 
-
-def _apply_line_noqa(source: str, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     noqa = line_noqa(source)
     if not noqa:
         return diagnostics
@@ -636,14 +626,32 @@ def _apply_line_noqa(source: str, diagnostics: list[Diagnostic]) -> list[Diagnos
                 codes = noqa[line]
                 if codes is None or diagnostic.code in codes:
                     suppressed = True
+                    used.add((line, diagnostic.code))
         if not suppressed:
             kept.append(diagnostic)
     return kept
 
 
+def _suppressed(source: str, filename: str, diagnostics: list[Diagnostic], rules: Sequence[type[Rule]],
+                selected: frozenset[str]) -> list[Diagnostic]:
+    """The findings ``# noqa`` leaves, sorted; then the rules that audit the directives
+    themselves (TB001) report those that suppressed nothing."""
+    used: set[tuple[int, str]] = set()
+    if diagnostics and "noqa" in source:
+        diagnostics = _apply_line_noqa(source, diagnostics, used)
+    for rule in rules:
+        if rule.audits_noqa:
+            audit = rule.audit(source, filename, used, selected)  # type: ignore[attr-defined]
+            diagnostics = diagnostics + _apply_line_noqa(source, audit, set())
+    return sorted(diagnostics, key=Diagnostic.sort_key)
+
+
 def apply_edits(source: str, fixes: Sequence[Fix]) -> tuple[str, int]:
     """Apply non-overlapping edits (first come, first served); returns (new source, fixes applied)."""
-    lines = source.splitlines(keepends=True)
+    from checker.noqa import physical_lines
+
+    # Lines as libcst numbers them: str.splitlines also splits at form feeds inside strings.
+    lines = physical_lines(source)
     offsets = [0]
     for text in lines:
         offsets.append(offsets[-1] + len(text))

@@ -65,6 +65,7 @@ class Report:
     replacement: Optional["cst.CSTNode"] = None
     fix_safe: bool = True
     fix_message: Optional[str] = None
+    fix_node: Optional["cst.CSTNode"] = None  # what `replacement` replaces; None: `node`
 
 
 class Rule:
@@ -86,6 +87,10 @@ class Rule:
     # that could be one are then not parsed with libcst for this rule (a big saving).
     requires_llm_calls: ClassVar[bool] = False
     fixable: ClassVar[bool] = False
+    # True for a rule that judges the file's `# noqa` directives rather than its code (TB001): the
+    # engine calls its `audit(source, filename, used, selected)` classmethod after every other rule
+    # has reported and line `# noqa` has been applied. It needs no libcst tree.
+    audits_noqa: ClassVar[bool] = False
     VALID: ClassVar[Sequence[Union[str, Valid]]] = ()
     INVALID: ClassVar[Sequence[Union[str, Invalid]]] = ()
 
@@ -106,12 +111,14 @@ class Rule:
         fix_safe: bool = True,
         fix_message: Optional[str] = None,
         severity: Optional[Severity] = None,
+        fix_node: Optional["cst.CSTNode"] = None,
     ) -> None:
         """Report ``node`` (its source range is the diagnostic's range).
 
         ``replacement`` is the node that fixes it (libcst keeps the surrounding formatting);
         ``fix_safe=False`` marks fixes that may change behaviour (applied only with
-        ``--unsafe-fixes``).
+        ``--unsafe-fixes``). ``fix_node``: the node ``replacement`` replaces when it is not
+        ``node`` itself (an enclosing call that the fix has to split, say).
         """
         self.context.add_report(
             Report(
@@ -122,6 +129,7 @@ class Rule:
                 replacement=replacement,
                 fix_safe=fix_safe,
                 fix_message=fix_message,
+                fix_node=fix_node,
             )
         )
 

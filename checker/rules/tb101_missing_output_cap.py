@@ -8,6 +8,10 @@ import libcst as cst
 from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
 from checker.rule import Invalid, Rule
 
+from checker.noqa import physical_lines
+
+from ._fixes import Layout, add_keyword, keyword_arg, fluent_chain, line_length, split_enclosing
+
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
 _SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
 # APIs whose server-side default is a small cap: calls to them are capped already.
@@ -129,7 +133,8 @@ class MissingOutputCap(Rule):
     client.chat.completions.create(model="gpt-4o", messages=messages, max_completion_tokens=1024)
     ```
     `tokenbudget check --fix` inserts the cap with the value of `default-max-tokens`
-    (`[tool.tokenbudget.check]`, 1024 by default). The fix is unsafe when the call passes
+    (`[tool.tokenbudget.check]`, 1024 by default), lowered to the model's maximum output when
+    the model is a literal the model registry knows. The fix is unsafe when the call passes
     `**kwargs`, which may already hold a cap.
     """
 
@@ -347,6 +352,37 @@ anthropic.Anthropic().completions.create(model="claude-2.1", prompt="hi", max_to
 """,
             message_contains="max_tokens_to_sample",
         ),
+        # the configured cap, lowered to what the model can produce (gpt-4o: 16,384); a call
+        # that no longer fits the line length (88, or ruff's / black's line-length) is split as
+        # ruff's formatter splits it
+        Invalid(
+            """
+from openai import OpenAI
+OpenAI().chat.completions.create(model="gpt-4o", messages=[])
+""",
+            config={"default-max-tokens": 100_000},
+            expected_fix="""
+from openai import OpenAI
+OpenAI().chat.completions.create(
+    model="gpt-4o", messages=[], max_completion_tokens=16384
+)
+""",
+        ),
+        Invalid(
+            """
+from openai import OpenAI
+def ask(model):
+    return OpenAI().chat.completions.create(model=model, messages=[])
+""",
+            config={"default-max-tokens": 100_000},
+            expected_fix="""
+from openai import OpenAI
+def ask(model):
+    return OpenAI().chat.completions.create(
+        model=model, messages=[], max_completion_tokens=100000
+    )
+""",
+        ),
         # strict: unknown **kwargs are reported, with an unsafe fix
         Invalid(
             """
@@ -358,7 +394,9 @@ def ask(**kwargs):
             expected_fix="""
 from openai import OpenAI
 def ask(**kwargs):
-    return OpenAI().chat.completions.create(model="gpt-4o", messages=[], **kwargs, max_completion_tokens=256)
+    return OpenAI().chat.completions.create(
+        model="gpt-4o", messages=[], **kwargs, max_completion_tokens=256
+    )
 """,
         ),
     ]
@@ -388,12 +426,14 @@ def ask(**kwargs):
             keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
             if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
                 continue
-            default = self.context.settings.default_max_tokens
+            default = self._cap_value(sink.model)
+            replacement, fix_node = self._fix(node, keywords, "max_tokens", default)
             self.report(
                 node,
                 f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
                 f"pass `max_tokens`",
-                replacement=_with_cap(node, keywords, "max_tokens", default),
+                replacement=replacement,
+                fix_node=fix_node,
                 fix_safe=True,
                 fix_message=f"Add `max_tokens={default}`",
             )
@@ -401,7 +441,7 @@ def ask(**kwargs):
     def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:
         cap_name = _fix_cap_name(call)
         label = _API_LABEL.get(call.api, "LLM call")
-        default = self.context.settings.default_max_tokens
+        default = self._cap_value(call.model_literal)
         if explicit_none is not None:
             message = f"{label} with `{explicit_none[0]}=None`: output is not capped"
         elif call.api in _CAP_REQUIRED:
@@ -409,7 +449,8 @@ def ask(**kwargs):
         else:
             message = f"{label} without an output cap: pass `{cap_name}`"
         severity = "error" if call.api in _CAP_REQUIRED else None
-        replacement = _with_cap(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name, default)
+        replacement, fix_node = self._fix(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name,
+                                          default)
         unsafe = bool(call.star_kwargs)
         self.report(
             call.node,
@@ -418,7 +459,59 @@ def ask(**kwargs):
             fix_safe=not unsafe,
             fix_message=f"Add `{cap_name}={default}`",
             severity=severity,
+            fix_node=fix_node,
         )
+
+
+    def _fix(self, node: cst.Call, keywords: dict, name: str, value: int) -> tuple[Optional[cst.CSTNode], Optional[cst.Call]]:
+        """(replacement, the node it replaces when not ``node``). A one-line call passed to
+        another one-line call that would outgrow the line splits the outer call first, as ruff's
+        formatter does."""
+        layout = self._layout(node)
+        replacement = _with_cap(node, keywords, name, value, layout)
+        parent = self.context.parent(node)
+        outer = self.context.parent(parent) if isinstance(parent, cst.Arg) else None
+        chain = self._chain_top(node)
+        if replacement is None or (not isinstance(outer, cst.Call) and chain is None):
+            return replacement, None
+        inline = _with_cap(node, keywords, name, value)
+        original = cst.Module([]).code_for_node(node)
+        if layout.fits(cst.Module([]).code_for_node(inline), original) or not layout.fits(original, original):
+            return replacement, None  # it fits; or the line was too long already, and stays so
+        if chain is not None:
+            fluent = fluent_chain(chain, node, inline, layout)
+            return (fluent, chain) if fluent is not None else (replacement, None)
+        index = next(i for i, arg in enumerate(outer.args) if arg is parent)
+        split = split_enclosing(outer, index, inline, self._layout(outer))
+        return (split, outer) if split is not None else (replacement, None)
+
+    def _chain_top(self, node: cst.Call) -> Optional[cst.BaseExpression]:
+        """The outermost `.attr` / `[...]` chain on ``node`` when it is the whole value of a
+        `return` or an assignment (where the formatter may add parentheses around it)."""
+        top: cst.BaseExpression = node
+        while True:
+            parent = self.context.parent(top)
+            if isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is top:
+                top = parent
+            else:
+                break
+        if top is node or not isinstance(parent, (cst.Return, cst.Assign, cst.AnnAssign)) or parent.value is not top:
+            return None
+        return top
+
+    def _layout(self, node: cst.Call) -> Layout:
+        lines = self.context.memo("physical_lines", lambda: physical_lines(self.context.source))
+        position = self.context.position(node)
+        return Layout(lines, position.start.line, position.start.column, position.end.line, position.end.column,
+                      line_length(self.context.settings.project_root))
+
+    def _cap_value(self, model: Optional[str]) -> int:
+        """`default-max-tokens`, lowered to the model's maximum output when the model is a
+        literal the registry knows: a cap above it is TB102's error."""
+        value = self.context.settings.default_max_tokens
+        info = self.context.model_info(model) if isinstance(model, str) else None
+        maximum = getattr(info, "max_output_tokens", None)
+        return min(value, maximum) if maximum else value
 
 
 def _fix_cap_name(call: LLMCall) -> str:
@@ -430,7 +523,7 @@ def _fix_cap_name(call: LLMCall) -> str:
     return call.cap_names[0] if call.cap_names else "max_tokens"
 
 
-def _with_cap(node: cst.Call, keywords: dict, name: str, value: int) -> Optional[cst.Call]:
+def _with_cap(node: cst.Call, keywords: dict, name: str, value: int, layout: Optional[Layout] = None) -> Optional[cst.Call]:
     # ``max_tokens=None`` written in the call itself: replace its value
     for index, arg in enumerate(node.args):
         if arg.keyword is not None and arg.keyword.value == name:
@@ -439,27 +532,4 @@ def _with_cap(node: cst.Call, keywords: dict, name: str, value: int) -> Optional
             return node.with_changes(args=args)
     if name in keywords:
         return None  # the None comes from a dict built elsewhere in the scope: no safe edit
-    new_arg = cst.Arg(
-        keyword=cst.Name(name),
-        value=cst.Integer(str(value)),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
-    )
-    args = list(node.args)
-    if not args:
-        return node.with_changes(args=[new_arg])
-    last = args[-1]
-    if isinstance(last.comma, cst.Comma):
-        # trailing comma: the new argument goes on its own line, like the previous ones
-        if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
-            separator = args[-2].comma
-        else:
-            separator = cst.Comma(whitespace_after=node.whitespace_before_args)
-        args[-1] = last.with_changes(comma=separator)
-        args.append(new_arg.with_changes(comma=last.comma))
-    else:
-        separator = args[-2].comma if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma) else None
-        if separator is None or "#" in cst.Module([]).code_for_node(separator):  # don't copy comments
-            separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        args[-1] = last.with_changes(comma=separator)
-        args.append(new_arg)
-    return node.with_changes(args=args)
+    return add_keyword(node, keyword_arg(name, cst.Integer(str(value))), layout)

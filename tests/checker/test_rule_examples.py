@@ -32,9 +32,15 @@ def _as(example, cls):
     return dataclasses.replace(example, **changes)
 
 
+def _rules(rule: type[Rule], config) -> list[type[Rule]]:
+    """The rule, plus those an example's ``extend-select`` runs alongside it (TB001 judges the
+    ``# noqa`` of other rules)."""
+    return [rule] + [RULES[code] for code in config.get("extend-select", ()) if code != rule.code]
+
+
 def _run(rule: type[Rule], code: str, config):
-    settings = rule_settings_from_mapping(config)
-    return check_source(code, "example.py", [rule], settings), settings
+    settings = rule_settings_from_mapping({k: v for k, v in config.items() if k != "extend-select"})
+    return check_source(code, "example.py", _rules(rule, config), settings), settings
 
 
 @pytest.mark.parametrize(("rule", "example"), list(_examples("VALID")))
@@ -64,7 +70,8 @@ def test_invalid_example_is_reported(rule: type[Rule], example) -> None:
         assert example.message_contains in first.message
     if example.expected_fix is not None:
         fixed, applied, _ = fix_source(
-            example.code, "example.py", [rule], settings, unsafe=True, codes=frozenset({rule.code})
+            example.code, "example.py", _rules(rule, example.config), settings, unsafe=True,
+            codes=frozenset({rule.code}),
         )
         assert applied >= 1
         assert fixed == example.expected_fix
