@@ -9,11 +9,12 @@ import random
 import signal
 import sys
 import threading
+import time
 import warnings
 
 import pytest
 
-from checker.pool import WorkerPool, _context
+from checker.pool import WorkerPool, _context, _Worker
 from checker.settings import RuleSettings
 
 UNCAPPED = b"from openai import OpenAI\nOpenAI().chat.completions.create(model='gpt-4o', messages=[])\n"
@@ -125,10 +126,17 @@ def test_every_file_gets_one_result_while_workers_are_killed_at_random_times(see
 
 def test_workers_that_die_as_they_start_leave_the_files_to_this_process() -> None:
     class DyingAtStart(WorkerPool):
+        # Killing a real worker right after start() races its "ready" (a loaded machine lets it
+        # answer first, and then its death is rightly blamed on its file): these processes can
+        # never get ready, so each one dies starting up, as the test means.
         def _start_worker(self):
-            worker = super()._start_worker()
-            if worker is not None:
-                _kill(worker)
+            parent, child = self._context.Pipe()
+            process = self._context.Process(target=time.sleep, args=(60,), daemon=True)
+            process.start()
+            child.close()
+            worker = _Worker(process, parent)
+            self._workers.append(worker)
+            _kill(worker)
             return worker
 
     tasks = [(index, f"f{index}.py", UNCAPPED, CODES) for index in range(20)]
