@@ -68,10 +68,11 @@ def call_inventory(
     root = config.root.resolve()
     inventory = Inventory(root)
     existing = []
-    for shown, path in zip(given, absolute):
+    for shown, path in zip(given, absolute):  # type: ignore[assignment]
         if path.exists():
             existing.append(path)
         else:
+            shown = _relative(str(path), root) if path.is_absolute() else shown
             inventory.missing_paths.append(str(shown))
             inventory.problems.append(f"{shown}: no such file or directory (its calls are not counted)")
     files = sorted(FileFinder(config).find(existing)) if existing else []
