@@ -67,10 +67,12 @@ def coverage_result(
     tests: Iterable[Mapping[str, Any]],
     settings: CoverageSettings,
     imported: set[str] | None = None,
+    rootpath: str | None = None,
 ) -> dict[str, Any]:
     """The coverage of ``inventory`` (``checker.inventory.Inventory.as_dict()``) by ``tests``
     (plain dicts with ``nodeid``, ``budgeted`` and ``stacks``), as plain data a JSON report can
-    hold as is. ``imported``: real paths of the files the run imported (None: unknown)."""
+    hold as is. ``imported``: real paths of the files the run imported (None: unknown).
+    ``rootpath``: sites are shown (and exclude globs matched) relative to it, like pytest's node ids."""
     real: dict[str, str] = {}
 
     def realpath(name: str) -> str:
@@ -83,6 +85,8 @@ def coverage_result(
     by_file: dict[str, list[dict[str, Any]]] = {}
     for site in inventory.get("sites", []):
         entry = {key: site[key] for key in ("file", "line", "end_line", "api", "provider", "model", "cap")}
+        if rootpath and site["path"].startswith(rootpath.rstrip(os.sep) + os.sep):
+            entry["file"] = Path(os.path.relpath(site["path"], rootpath)).as_posix()
         entry.update(status=NOT_EXERCISED, budgeted_tests=[], unbudgeted_tests=[], excluded_by=None)
         if site.get("no_cover"):
             entry["excluded_by"] = "# tokenbudget: no-cover"

@@ -415,7 +415,7 @@ class TokenBudgetPlugin:
         except ConfigError as error:
             inventory = {"sites": [], "problems": [f"cannot list the LLM call sites: {error}"]}
         imported = _imported_files(str(self.config.rootpath)) | self._imported_elsewhere
-        return coverage_result(inventory, self.tests, self.coverage, imported)
+        return coverage_result(inventory, self.tests, self.coverage, imported, self.rootpath)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
