@@ -92,7 +92,10 @@ def _line_of(text: str, needle: str, occurrence: int = 1) -> int:
 TRANSLATE_LINE = _line_of(APP, "client.chat.completions.create(", 2)
 
 
-def test_two_of_three_sites_are_under_a_budget_and_fail_under_fails_the_run(project: pytest.Pytester) -> None:
+@pytest.mark.parametrize("capture", ["budgeted", "session"])
+def test_two_of_three_sites_are_under_a_budget_and_fail_under_fails_the_run(project: pytest.Pytester, capture: str) -> None:
+    # Default capture: the unbudgeted test is only watched; session capture: it is intercepted and counted too.
+    project.makeini(f"[pytest]\ntokenbudget_capture = {capture}\nfilterwarnings = ignore::DeprecationWarning\n")
     result = project.runpytest("--tokenbudget-coverage", "--tokenbudget-coverage-fail-under=90", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines([
