@@ -128,18 +128,21 @@ def coverage_result(
         "paths": list(settings.given),
         "sites": sites,
         "problems": list(inventory.get("problems", [])),
+        "inventory_failed": bool(inventory.get("failed")),  # no sites known: nothing was measured
     }
 
 
 def fails_under(result: Mapping[str, Any]) -> bool:
     limit = result.get("fail_under")
-    return limit is not None and result["percent"] < limit
+    return limit is not None and (result["percent"] < limit or result["inventory_failed"])
 
 
 def coverage_lines(result: Mapping[str, Any], verbosity: int = 0) -> list[str]:
     """The terminal summary's section: the share, then every site not covered, then what was left out."""
     total, covered = result["total"], result["covered"]
-    if total == 0:
+    if result["inventory_failed"]:
+        lines = ["budget coverage was not measured: the LLM call sites could not be listed"]
+    elif total == 0:
         lines = [f"no LLM call sites found under {', '.join(result['paths'])}"]
     else:
         lines = [f"LLM call sites exercised under a budget: {covered} of {total} ({result['percent']:.0f}%)"]
@@ -162,7 +165,9 @@ def coverage_lines(result: Mapping[str, Any], verbosity: int = 0) -> list[str]:
         lines.append(f"excluded: {len(excluded)} site{plural} (no-cover comment or exclude glob; -v lists them)")
     for problem in result["problems"]:
         lines.append(f"warning: {problem}")
-    if fails_under(result):
+    if fails_under(result) and result["inventory_failed"]:
+        lines.append(f"FAIL Required token budget coverage of {result['fail_under']:g}% could not be checked")
+    elif fails_under(result):
         lines.append(f"FAIL Required token budget coverage of {result['fail_under']:g}% not reached. "
                      f"Total coverage: {result['percent']:.2f}%")
     return lines

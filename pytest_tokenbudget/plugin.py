@@ -413,7 +413,10 @@ class TokenBudgetPlugin:
         try:
             inventory = call_inventory(self.coverage.paths, cwd=self.config.rootpath).as_dict()
         except ConfigError as error:
-            inventory = {"sites": [], "problems": [f"cannot list the LLM call sites: {error}"]}
+            inventory = {"sites": [], "failed": True, "problems": [f"cannot list the LLM call sites: {error}"]}
+        except Exception as error:  # noqa: BLE001 - a bug of the inventory must not take the test run down
+            inventory = {"sites": [], "failed": True, "problems": [
+                f"internal error listing the LLM call sites ({type(error).__name__}: {error}); please report it"]}
         imported = _imported_files(str(self.config.rootpath)) | self._imported_elsewhere
         return coverage_result(inventory, self.tests, self.coverage, imported, self.rootpath)
 

@@ -73,9 +73,13 @@ def test_translate_without_a_budget():
 '''
 
 
+PYTEST_OPTIONS = ("[tool.pytest.ini_options]\nfilterwarnings = ['ignore::DeprecationWarning']\n"
+                  "asyncio_default_fixture_loop_scope = 'function'\n")
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml("[tool.pytest.ini_options]\nfilterwarnings = ['ignore::DeprecationWarning']\n")
+    pytester.makepyprojecttoml(PYTEST_OPTIONS)
     pytester.mkpydir("app")
     (pytester.path / "app" / "llm.py").write_text(APP)
     tests = pytester.mkdir("tests")
@@ -95,7 +99,8 @@ TRANSLATE_LINE = _line_of(APP, "client.chat.completions.create(", 2)
 @pytest.mark.parametrize("capture", ["budgeted", "session"])
 def test_two_of_three_sites_are_under_a_budget_and_fail_under_fails_the_run(project: pytest.Pytester, capture: str) -> None:
     # Default capture: the unbudgeted test is only watched; session capture: it is intercepted and counted too.
-    project.makeini(f"[pytest]\ntokenbudget_capture = {capture}\nfilterwarnings = ignore::DeprecationWarning\n")
+    project.makeini(f"[pytest]\ntokenbudget_capture = {capture}\nfilterwarnings = ignore::DeprecationWarning\n"
+                    "asyncio_default_fixture_loop_scope = function\n")
     result = project.runpytest("--tokenbudget-coverage", "--tokenbudget-coverage-fail-under=90", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines([
@@ -146,13 +151,7 @@ def test_bad_input_is_reported_and_the_rest_still_counts(project: pytest.Pyteste
     '''))
     (project.path / "app" / "experiments.py").write_text(
         "def probe(client):\n    return client.chat.completions.create(model='gpt-4o', messages=[])\n")
-    project.makepyprojecttoml(textwrap.dedent('''
-        [tool.pytest.ini_options]
-        filterwarnings = ['ignore::DeprecationWarning']
-
-        [tool.tokenbudget.coverage]
-        exclude = ["app/experiments.py"]
-    '''))
+    project.makepyprojecttoml(PYTEST_OPTIONS + '[tool.tokenbudget.coverage]\nexclude = ["app/experiments.py"]\n')
     result = project.runpytest("--tokenbudget-coverage=app", "--tokenbudget-coverage=missing",
                                "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
@@ -168,7 +167,7 @@ def test_bad_input_is_reported_and_the_rest_still_counts(project: pytest.Pyteste
 
 
 def test_a_bad_coverage_setting_is_a_usage_error(project: pytest.Pytester) -> None:
-    project.makepyprojecttoml("[tool.tokenbudget.coverage]\nsource = 'app'\n")
+    project.makepyprojecttoml(PYTEST_OPTIONS + "[tool.tokenbudget.coverage]\nsource = 'app'\n")
     result = project.runpytest("--tokenbudget-coverage", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*[[]tool.tokenbudget.coverage[]] source must be a list of strings*"])
@@ -203,3 +202,14 @@ def test_calls_json_and_bad_paths(project: pytest.Pytester, capsys: pytest.Captu
     assert "tokenbudget calls: warning: nowhere: no such file or directory (its calls are not counted)" in captured.err
     assert "tokenbudget calls: warning: app/broken.py: syntax error at line 1" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_an_inventory_that_cannot_be_listed_fails_the_threshold(project: pytest.Pytester) -> None:
+    project.makepyprojecttoml(PYTEST_OPTIONS + "[tool.tokenbudget.check]\nselect = 3\n")
+    result = project.runpytest("--tokenbudget-coverage-fail-under=50", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([
+        "budget coverage was not measured: the LLM call sites could not be listed",
+        "warning: cannot list the LLM call sites: *[[]tool.tokenbudget.check[]] select: expected a list of strings*",
+        "FAIL Required token budget coverage of 50% could not be checked",
+    ])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
