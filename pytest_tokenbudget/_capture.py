@@ -35,6 +35,8 @@ _PLUMBING = frozenset({
     "backoff", "asyncio", "concurrent", "threading", "contextlib", "functools", "_pytest", "pluggy",
     "pytest_asyncio", "aiohttp", "typing_extensions", "wrapt", "instructor",
 })
+# Below the first of these frames under user code lies only the test runner: a coverage stack ends there.
+_RUNNER = frozenset({"_pytest", "pluggy"})
 
 # Hosts whose other endpoints are API calls we do not emulate: answering them
 # with an HTTP error keeps the SDK from retrying a connection error with backoff.
@@ -433,13 +435,15 @@ def _call_site(stack: list[tuple[str, int]] | None = None) -> str:
     frame = sys._getframe(1)
     site = "<unknown>"
     while frame is not None:
-        module = frame.f_globals.get("__name__", "") or ""
-        if module.partition(".")[0] not in _PLUMBING:
+        top = (frame.f_globals.get("__name__", "") or "").partition(".")[0]
+        if top not in _PLUMBING:
             if stack is None:
                 return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
             if not stack:
                 site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
             stack.append((frame.f_code.co_filename, frame.f_lineno))
+        elif stack and top in _RUNNER:
+            break  # the test function was the last user frame: pytest and pluggy frames follow
         frame = frame.f_back  # type: ignore[assignment]
     return site
 
