@@ -5,8 +5,10 @@ Flow for a budgeted test (marker, or the ``token_budget`` fixture):
 for setup, call and teardown; every LLM request is counted, whoever answers it
 (the test's mocks, cassettes, transports, local servers), and those that would
 leave the machine are answered locally; after the call the budget is checked
-and the test fails, even when the app swallowed every exception. Reports carry plain data so the summary is
-right under pytest-xdist.
+and the test fails, even when the app swallowed every exception. When a baseline file exists
+(``_baseline``), each request is also compared with its entry there, and growth past the tolerance
+fails the test the same way. Reports carry plain data so the summary is right under pytest-xdist,
+and the xdist controller alone writes the baseline.
 
 Only pytest is imported at module level: pytest loads this module on every run.
 """
@@ -20,7 +22,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _capture, _intercept, _report
+from . import _baseline, _capture, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
 _NOTE_KEY = pytest.StashKey["str | None"]()
 _NO_REQUEST_KEY = pytest.StashKey[bool]()
 _OBSERVER_KEY = pytest.StashKey["Any"]()
+_COMPLETED_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -52,6 +55,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         default=None,
         help="show the N heaviest tests and LLM requests (N=0 for all)",
+    )
+    group.addoption(
+        "--tokenbudget-baseline",
+        metavar="PATH",
+        default=None,
+        help="the prompt-size baseline file (default: [tool.tokenbudget] baseline, else "
+        "tokenbudget-baseline.json at the rootdir); budgeted tests fail when a prompt grew past it",
+    )
+    group.addoption(
+        "--tokenbudget-update",
+        action="store_true",
+        default=False,
+        help="write the baseline: add new entries, update changed ones, remove unused ones "
+        "(refused when the CI environment variable is set)",
+    )
+    group.addoption(
+        "--tokenbudget-add-new",
+        action="store_true",
+        default=False,
+        help="write only the baseline entries that are missing; changed entries stay and are still judged",
     )
     group.addoption(
         "--tokenbudget-coverage",
@@ -105,6 +128,7 @@ class TokenBudgetPlugin:
         self.coverage = self._coverage_settings(table)
         self.coverage_result: dict[str, Any] | None = None  # plain data, for reports that want it
         self._imported_elsewhere: set[str] = set()  # files xdist workers imported
+        self.baseline = _baseline.BaselineRun(config, table, self._pyproject_path())
         self._registry: Any = None
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
@@ -204,8 +228,9 @@ class TokenBudgetPlugin:
         return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry,
                                     collect_stacks=self.coverage is not None)
 
-    @pytest.hookimpl
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.baseline.load()  # first: a broken baseline stops the run before xdist starts workers
         if self.capture_mode == "session" and not self.live:
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
@@ -218,12 +243,42 @@ class TokenBudgetPlugin:
         workeroutput = getattr(self.config, "workeroutput", None)
         if self.coverage is not None and workeroutput is not None:
             workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
+        self.baseline.finish(session, self.tests)
+
+    # --- what was collected: a baseline entry is only unused when its test surely ran or is gone -------
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.baseline.note_collected(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.baseline.note_collected(ids)
+
+    @pytest.hookimpl
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        if items:
+            self.baseline.note_filtered()
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.baseline.note_filtered()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        if output.get("tokenbudget_filtered"):
+            self.baseline.note_filtered()
+        # The files the worker imported, for "never imported" in the coverage report.
+        self._imported_elsewhere.update(output.get("tokenbudget_imported", ()))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
         item.stash[_NO_REQUEST_KEY] = False
+        item.stash[_COMPLETED_KEY] = False
         try:
             spec = self.spec_for(item)
         except MarkerError as error:
@@ -272,6 +327,7 @@ class TokenBudgetPlugin:
             self._judge(item)
             self._note_unused_replies(item)
             raise
+        item.stash[_COMPLETED_KEY] = True
         self._note_unused_replies(item)
         problems = self._judge(item)
         problems += self._judge_silence(item)
@@ -294,6 +350,7 @@ class TokenBudgetPlugin:
         if capture is not None and capture.spec is not None:
             problems += [(violation.message, index) for violation, index in capture.violations()]
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
+            problems += self.baseline.problems(capture, self._records(capture), self.verbosity())
         item.stash[_PROBLEMS_KEY] = problems
         return problems
 
@@ -308,6 +365,12 @@ class TokenBudgetPlugin:
             return problems
         item.stash[_NO_REQUEST_KEY] = True
         return []
+
+    def _records(self, capture: TestCapture) -> list[dict[str, Any]]:
+        """The test's requests as plain data, with their baseline keys and comparisons."""
+        records = [_report.request_record(request, self.rootpath) for request in capture.requests]
+        self.baseline.annotate(capture, records)
+        return records
 
     def _note_unused_replies(self, item: pytest.Item) -> None:
         """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
@@ -332,7 +395,7 @@ class TokenBudgetPlugin:
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
         assert capture is not None and capture.spec is not None
-        records = [_report.request_record(request, self.rootpath) for request in capture.requests]
+        records = self._records(capture)
         return _report.failure_text(
             problems, records, capture.spec.limits(), verbosity=self.verbosity(), live=self.live, blocked=capture.blocked
         )
@@ -347,7 +410,7 @@ class TokenBudgetPlugin:
             if call.when == "teardown" and observer is not None and observer.stacks:
                 report.tokenbudget = {  # type: ignore[attr-defined]
                     "nodeid": item.nodeid, "requests": [], "blocked": [], "no_request": False,
-                    "budgeted": False, "stacks": observer.stacks,
+                    "budgeted": False, "completed": False, "stacks": observer.stacks,
                 }
             return
         if call.when == "call":
@@ -364,12 +427,14 @@ class TokenBudgetPlugin:
             # Plain data only: this travels from xdist workers to the controller.
             report.tokenbudget = {  # type: ignore[attr-defined]
                 "nodeid": item.nodeid,
-                "requests": [_report.request_record(request, self.rootpath) for request in capture.requests],
+                "requests": self._records(capture),
                 "blocked": list(capture.blocked),
                 "no_request": item.stash.get(_NO_REQUEST_KEY, False),
+                "budgeted": capture.spec is not None,
+                # Ran to its end (passed, or failed only its budget): its missing entries are unused.
+                "completed": item.stash.get(_COMPLETED_KEY, False),
             }
             if self.coverage is not None:
-                report.tokenbudget["budgeted"] = capture.spec is not None  # type: ignore[attr-defined]
                 report.tokenbudget["stacks"] = [r.stack for r in capture.requests if r.stack]  # type: ignore[attr-defined]
 
     @pytest.hookimpl(tryfirst=True)
@@ -380,6 +445,8 @@ class TokenBudgetPlugin:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.baseline.note_passed(report.nodeid)
         headline = getattr(report, "tokenbudget_headline", None)
         if headline and report.when == "call" and report.failed:
             self.failures.append((report.nodeid, headline))
@@ -420,12 +487,6 @@ class TokenBudgetPlugin:
         imported = _imported_files(str(self.config.rootpath)) | self._imported_elsewhere
         return coverage_result(inventory, self.tests, self.coverage, imported, self.rootpath)
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist controller: the files a worker imported, for "never imported" in the coverage report."""
-        output = getattr(node, "workeroutput", None) or {}
-        self._imported_elsewhere.update(output.get("tokenbudget_imported", ()))
-
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.failures:
@@ -436,6 +497,7 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget warnings", yellow=True)
             for nodeid in self.silent_tests:
                 terminalreporter.write_line(f"NO REQUEST {nodeid} - {NO_REQUEST_MESSAGE}")
+        self.baseline.summary(terminalreporter, self.verbosity())
         if self.summary_size is not None:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
