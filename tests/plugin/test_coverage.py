@@ -213,3 +213,16 @@ def test_an_inventory_that_cannot_be_listed_fails_the_threshold(project: pytest.
         "FAIL Required token budget coverage of 50% could not be checked",
     ])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_calls_reuses_the_cache_and_sees_an_edit(project: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    def sites() -> list[int]:
+        assert tokenbudget_main(["calls", "app", "--format", "json"]) == 0
+        return [site["line"] for site in json.loads(capsys.readouterr().out)["sites"]]
+
+    first = sites()
+    assert list((project.path / ".tokenbudget_cache").glob("calls-v*/*.marshal"))
+    assert sites() == first  # from the cache
+    llm = project.path / "app" / "llm.py"
+    llm.write_text(llm.read_text() + "\n\ndef shout(client):\n    return client.chat.completions.create(model='gpt-4o', messages=[])\n")
+    assert sites() == [*first, len(llm.read_text().splitlines())]
