@@ -19,7 +19,11 @@ pays the one-time loading of tokenizer tables, to the end), which isolates the
 plugin's per-test cost.
 Goal: ratio <= 1.10.
 
-    python bench/bench_plugin.py [--tests 500] [--rounds 3]
+With --coverage a third variant runs in each round: the plugin with --tokenbudget-coverage
+(every request's stack collected, the call sites listed and matched at the end), compared with
+the plugin alone. Goal: coverage / plugin <= 1.03.
+
+    python bench/bench_plugin.py [--tests 500] [--rounds 3] [--coverage]
 """
 
 from __future__ import annotations
@@ -135,6 +139,8 @@ def run(suite: Path, variant: str) -> dict[str, float]:
     if variant == "reference":
         env["BENCH_STUB_TRANSPORT"] = "1"
         args += ["-p", "no:tokenbudget"]
+    elif variant == "coverage":
+        args += ["--tokenbudget-coverage"]
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True)
@@ -152,6 +158,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", default="openai,anthropic",
                         help="the two calls each test makes, e.g. openai,openai (default: openai,anthropic)")
+    parser.add_argument("--coverage", action="store_true",
+                        help="also run the plugin with --tokenbudget-coverage and compare it with the plugin alone")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tokenbudget-bench-") as folder:
@@ -168,9 +176,11 @@ def main() -> None:
                                           "asyncio_default_fixture_loop_scope = function\n")
         best: dict[str, dict[str, float]] = {}
         paired: list[dict[str, float]] = []  # plugin / reference of the same round, run back to back
+        paired_coverage: list[dict[str, float]] = []  # coverage / plugin of the same round
+        variants = ("reference", "plugin", "coverage") if options.coverage else ("reference", "plugin")
         for round_number in range(options.rounds):
             this_round: dict[str, dict[str, float]] = {}
-            for variant in ("reference", "plugin") if round_number % 2 == 0 else ("plugin", "reference"):
+            for variant in variants if round_number % 2 == 0 else tuple(reversed(variants)):
                 timing = run(suite, variant)
                 print(f"round {round_number + 1} {variant:<9} CPU: steady {timing['steady_cpu']:6.2f}s "
                       f"session {timing['session_cpu']:6.2f}s process {timing['process_cpu']:6.2f}s | "
@@ -180,6 +190,8 @@ def main() -> None:
                 for key, value in timing.items():
                     best.setdefault(variant, {})[key] = min(value, best.get(variant, {}).get(key, value))
             paired.append({key: this_round["plugin"][key] / this_round["reference"][key] for key in timing})
+            if options.coverage:
+                paired_coverage.append({key: this_round["coverage"][key] / this_round["plugin"][key] for key in timing})
 
     requests = options.tests * 2
     plugin, reference = best["plugin"], best["reference"]
@@ -201,6 +213,13 @@ def main() -> None:
     warm_up = (plugin["session_cpu"] - plugin["steady_cpu"]) - (reference["session_cpu"] - reference["steady_cpu"])
     print(f"  plugin CPU per request in the steady state: {per_request_ms:.2f} ms; "
           f"one-time warm-up (tokenizer tables, lazy imports): {warm_up:.2f}s")
+    if options.coverage:
+        print("  --tokenbudget-coverage / plugin alone, per round (paired), then the median:")
+        for clock in ("cpu", "wall"):
+            for scope in ("steady", "session", "process"):
+                key = f"{scope}_{clock}"
+                rounds = "  ".join(f"{r[key]:.3f}x" for r in paired_coverage)
+                print(f"  {clock:<4} {scope:<8} {rounds}   median {statistics.median(r[key] for r in paired_coverage):.3f}x")
 
 
 if __name__ == "__main__":

@@ -793,6 +793,19 @@ class SummaryStore:
             self._table = build_sinks(summaries)
         return self._table
 
+    def refresh_files(self, names: Iterable[str]) -> None:
+        """Summarise the files among ``names`` the store has no entry for (files never checked):
+        the inventory of call sites knows a project's direct wrappers without a check run first."""
+        for name in names:
+            key = os.path.abspath(name)
+            if key in self.entries:
+                continue  # stale entries are refreshed by sinks()
+            try:
+                stat = os.stat(key)
+            except OSError:
+                continue
+            self._refresh(key, stat)
+
     def _refresh(self, key: str, stat: os.stat_result) -> None:
         from checker.cache import digest
         from checker.engine import RuleSet

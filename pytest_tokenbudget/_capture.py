@@ -35,6 +35,8 @@ _PLUMBING = frozenset({
     "backoff", "asyncio", "concurrent", "threading", "contextlib", "functools", "_pytest", "pluggy",
     "pytest_asyncio", "aiohttp", "typing_extensions", "wrapt", "instructor",
 })
+# Below the first of these frames under user code lies only the test runner: a coverage stack ends there.
+_RUNNER = frozenset({"_pytest", "pluggy"})
 
 # Hosts whose other endpoints are API calls we do not emulate: answering them
 # with an HTTP error keeps the SDK from retrying a connection error with backoff.
@@ -71,6 +73,8 @@ class CapturedRequest:
     # Who produced the reply the app saw: ANSWERED_BY_PLUGIN, a test double, a local server or the real API.
     answered_by: str | None = None
     body: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # (filename, line) of the user code frames the request passed, innermost first: only with budget coverage.
+    stack: list[tuple[str, int]] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         tokens = "uncounted" if self.count is None else f"{self.count.input_tokens:,} in"
@@ -144,8 +148,10 @@ class TestCapture:
         live: bool,
         base_urls: tuple[str, ...],
         registry_loader: Callable[[], Any],
+        collect_stacks: bool = False,
     ) -> None:
         self.nodeid = nodeid
+        self.collect_stacks = collect_stacks
         self.spec = spec
         self.live = live
         self.base_urls = base_urls
@@ -213,13 +219,16 @@ class TestCapture:
             problem = None if isinstance(body, dict) else "request body is not a JSON object"
         if endpoint.api in _COUNTING_APIS and problem is None:
             return _Ticket(endpoint, body, None)
+        stack: list[tuple[str, int]] | None = [] if self.collect_stacks else None
+        call_site = _call_site(stack)
         with self._lock:
             captured = CapturedRequest(
                 index=len(self.requests) + 1,
                 api=endpoint.api,
                 url=request.url,
                 model=(body or {}).get("model") if isinstance(body, dict) else None,
-                call_site=_call_site(),
+                call_site=call_site,
+                stack=stack,
                 phase=self.phase,
                 stream=bool(isinstance(body, dict) and body.get("stream")),
                 body=body if isinstance(body, dict) else {},
@@ -418,12 +427,49 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _call_site() -> str:
-    """``path:line in function`` of the first frame outside the SDKs, the HTTP stack and this plugin."""
+def _call_site(stack: list[tuple[str, int]] | None = None) -> str:
+    """``path:line in function`` of the first frame outside the SDKs, the HTTP stack and this plugin.
+
+    ``stack`` (budget coverage): the walk goes on to the bottom and collects the (filename, line)
+    of every frame outside that plumbing, innermost first; without it the walk stops at the first."""
     frame = sys._getframe(1)
+    site = "<unknown>"
     while frame is not None:
-        module = frame.f_globals.get("__name__", "") or ""
-        if module.partition(".")[0] not in _PLUMBING:
-            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        top = (frame.f_globals.get("__name__", "") or "").partition(".")[0]
+        if top not in _PLUMBING:
+            if stack is None:
+                return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+            if not stack:
+                site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+            stack.append((frame.f_code.co_filename, frame.f_lineno))
+        elif stack and top in _RUNNER:
+            break  # the test function was the last user frame: pytest and pluggy frames follow
         frame = frame.f_back  # type: ignore[assignment]
-    return "<unknown>"
+    return site
+
+
+class StackObserver:
+    """An interception handler for budget coverage in tests that are not intercepted otherwise
+    (unbudgeted tests, default capture mode): it records where each LLM request came from and
+    answers nothing, so the test's requests go wherever they would go without the plugin."""
+
+    __test__ = False
+
+    def __init__(self, base_urls: tuple[str, ...]) -> None:
+        self.base_urls = base_urls
+        self.stacks: list[list[tuple[str, int]]] = []
+
+    def classify(self, method: str, url: str) -> _intercept.Endpoint | None:
+        endpoint = _intercept.classify_endpoint(method, url, self.base_urls)
+        return None if endpoint is None or endpoint.api in _COUNTING_APIS else endpoint
+
+    def observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> None:
+        stack: list[tuple[str, int]] = []
+        _call_site(stack)
+        self.stacks.append(stack)
+
+    def answer(self, request: InterceptedRequest, ticket: Any) -> Any:
+        return _intercept.PASS_THROUGH
+
+    def settle(self, ticket: Any, reached_network: bool) -> None:
+        pass

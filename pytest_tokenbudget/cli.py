@@ -15,6 +15,7 @@ _USAGE = """usage: tokenbudget <command> [options]
 commands:
   check [PATH ...]      find LLM calls without an output cap and other costly mistakes (static)
   rule CODE             explain a checker rule, e.g. `tokenbudget rule TB101`
+  calls [PATH ...]      list the LLM call sites and the wrappers that reach them [--format json]
   count [FILE|-]        count the tokens of a text or JSON request body: --model M [--json]
   models [PATTERN]      list the model registry [--json]
   record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint
@@ -33,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from checker.cli import main as checker_main
 
             return checker_main([command, *rest])
+        if command == "calls":
+            return _calls(rest)
         if command == "record":
             from ._recorded import run_record
 
@@ -95,6 +98,51 @@ def _count(argv: list[str]) -> int:
     for part in result["breakdown"]:
         print(f"  {part['label']:<{width}}  {part['tokens']:>10,}")
     return 0
+
+
+def _calls(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tokenbudget calls", description="List the LLM call sites under PATHs "
+                                     "(found statically, as `tokenbudget check` finds them) and the project's "
+                                     "functions that send through them.")
+    parser.add_argument("paths", nargs="*", default=[], help="files or directories (default: .)")
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the checker's cache")
+    options = parser.parse_args(argv)
+
+    from checker.config import ConfigError
+    from checker.inventory import call_inventory
+
+    try:
+        inventory = call_inventory(options.paths, use_cache=not options.no_cache)
+    except ConfigError as error:
+        raise TokenBudgetError(str(error)) from None
+    for problem in inventory.problems:
+        print(f"tokenbudget calls: warning: {problem}", file=sys.stderr)
+    if options.format == "json":
+        print(json.dumps(inventory.as_dict(), indent=2))
+    else:
+        for line in _inventory_lines(inventory):
+            print(line)
+    return 2 if inventory.missing_paths else 0
+
+
+def _inventory_lines(inventory: Any) -> list[str]:
+    lines = []
+    for site in inventory.sites:
+        where = f"{site['file']}:{site['line']}"
+        note = "  (no-cover)" if site["no_cover"] else ""
+        lines.append(f"{where}  {site['api']}  model={site['model'] or '?'}  cap: {site['cap']}{note}")
+    if inventory.wrappers:
+        lines.append("")
+        lines.append("wrappers (the project's functions that send):")
+        for wrapper in inventory.wrappers:
+            model = f", model={wrapper['model']}" if wrapper["model"] else ""
+            lines.append(f"  {wrapper['name']}()  -> {wrapper['reaches']}  (cap {wrapper['cap']}{model})")
+    files = len({site["file"] for site in inventory.sites})
+    lines.append("")
+    lines.append(f"{len(inventory.sites)} LLM call site{'s' if len(inventory.sites) != 1 else ''} in {files} "
+                 f"file{'s' if files != 1 else ''}, {len(inventory.wrappers)} wrapper{'s' if len(inventory.wrappers) != 1 else ''}")
+    return lines
 
 
 def _read_input(path: str) -> str:

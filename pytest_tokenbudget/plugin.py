@@ -33,6 +33,7 @@ _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
 _NOTE_KEY = pytest.StashKey["str | None"]()
 _NO_REQUEST_KEY = pytest.StashKey[bool]()
+_OBSERVER_KEY = pytest.StashKey["Any"]()
 _COMPLETED_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
@@ -75,6 +76,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="write only the baseline entries that are missing; changed entries stay and are still judged",
     )
+    group.addoption(
+        "--tokenbudget-coverage",
+        action="append",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help="after the run, report which LLM call sites under PATH (default: [tool.tokenbudget.coverage] "
+        "source, else the rootdir) were exercised by budgeted tests; repeat for several paths "
+        "(write --tokenbudget-coverage=PATH)",
+    )
+    group.addoption(
+        "--tokenbudget-coverage-fail-under",
+        type=float,
+        metavar="N",
+        default=None,
+        help="fail the session when budget coverage is below N percent",
+    )
     parser.addini(
         "tokenbudget_capture",
         "'budgeted' (default): intercept LLM requests only in budgeted tests; "
@@ -106,6 +125,9 @@ class TokenBudgetPlugin:
         self.capture_mode = self._capture_mode(table)
         self.base_urls = tuple(config.getini("tokenbudget_base_urls")) + tuple(self._table_list(table, "base-urls"))
         self.default_sources = self._default_sources(table)
+        self.coverage = self._coverage_settings(table)
+        self.coverage_result: dict[str, Any] | None = None  # plain data, for reports that want it
+        self._imported_elsewhere: set[str] = set()  # files xdist workers imported
         self.baseline = _baseline.BaselineRun(config, table, self._pyproject_path())
         self._registry: Any = None
         self._session_capture: TestCapture | None = None
@@ -161,6 +183,25 @@ class TokenBudgetPlugin:
         sources.append(("ini option", ini_values, ()))
         return sources
 
+    def _coverage_settings(self, table: Mapping[str, Any]) -> Any:
+        from ._coverage import settings_from
+
+        option = self.config.getoption("tokenbudget_coverage")
+        fail_under = self.config.getoption("tokenbudget_coverage_fail_under")
+        if fail_under is not None and not 0 <= fail_under <= 100:
+            raise pytest.UsageError("pytest-tokenbudget: --tokenbudget-coverage-fail-under must be from 0 to 100")
+        if fail_under is not None and not option:
+            option = [True]  # a threshold asks for the measurement, as --cov-fail-under does not need to
+        coverage_table = table.get("coverage", {})
+        where = f"{self._pyproject_path()}: [tool.tokenbudget.coverage]"
+        if not isinstance(coverage_table, dict):
+            raise pytest.UsageError(f"pytest-tokenbudget: {where} must be a table")
+        try:
+            return settings_from(option, coverage_table, self.config.rootpath,
+                                 self.config.invocation_params.dir, fail_under, where)
+        except ValueError as error:
+            raise pytest.UsageError(f"pytest-tokenbudget: {error}") from None
+
     def registry(self) -> Any:
         if self._registry is None:
             from . import Registry
@@ -184,7 +225,8 @@ class TokenBudgetPlugin:
         return spec_from_sources(sources)
 
     def new_capture(self, nodeid: str, spec: BudgetSpec | None) -> TestCapture:
-        return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry)
+        return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry,
+                                    collect_stacks=self.coverage is not None)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -198,6 +240,9 @@ class TokenBudgetPlugin:
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if self.coverage is not None and workeroutput is not None:
+            workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
         self.baseline.finish(session, self.tests)
 
     # --- what was collected: a baseline entry is only unused when its test surely ran or is gone -------
@@ -222,8 +267,11 @@ class TokenBudgetPlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        if getattr(node, "workeroutput", {}).get("tokenbudget_filtered"):
+        output = getattr(node, "workeroutput", None) or {}
+        if output.get("tokenbudget_filtered"):
             self.baseline.note_filtered()
+        # The files the worker imported, for "never imported" in the coverage report.
+        self._imported_elsewhere.update(output.get("tokenbudget_imported", ()))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
@@ -242,14 +290,21 @@ class TokenBudgetPlugin:
             except (TypeError, ValueError) as error:  # the core's Budget rejected a value
                 item.stash[_SETUP_ERROR_KEY] = f"token_budget marker on {item.nodeid}: {error}"
         item.stash[_CAPTURE_KEY] = capture
-        if capture is None:
+        observer = None
+        if capture is None and self.coverage is not None:
+            # Coverage must see unbudgeted tests' requests too: watched, never answered or judged.
+            observer = _capture.StackObserver(self.base_urls)
+        item.stash[_OBSERVER_KEY] = observer
+        handler = capture or observer
+        if handler is None:
             yield
             return
-        _intercept.install(capture)
+        _intercept.install(handler)
         try:
             yield
         finally:
-            _intercept.uninstall(capture)
+            _intercept.uninstall(handler)
+            item.stash[_OBSERVER_KEY] = None
             # Items live for the whole session: drop request bodies and counts once reported.
             item.stash[_CAPTURE_KEY] = None
             item.stash[_PROBLEMS_KEY] = []
@@ -351,6 +406,12 @@ class TokenBudgetPlugin:
         report: pytest.TestReport = outcome.get_result()
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is None:
+            observer = item.stash.get(_OBSERVER_KEY, None)
+            if call.when == "teardown" and observer is not None and observer.stacks:
+                report.tokenbudget = {  # type: ignore[attr-defined]
+                    "nodeid": item.nodeid, "requests": [], "blocked": [], "no_request": False,
+                    "budgeted": False, "completed": False, "stacks": observer.stacks,
+                }
             return
         if call.when == "call":
             problems = item.stash.get(_PROBLEMS_KEY, [])
@@ -373,6 +434,8 @@ class TokenBudgetPlugin:
                 # Ran to its end (passed, or failed only its budget): its missing entries are unused.
                 "completed": item.stash.get(_COMPLETED_KEY, False),
             }
+            if self.coverage is not None:
+                report.tokenbudget["stacks"] = [r.stack for r in capture.requests if r.stack]  # type: ignore[attr-defined]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -393,6 +456,37 @@ class TokenBudgetPlugin:
             if data.get("no_request"):
                 self.silent_tests.append(data["nodeid"])
 
+    # --- budget coverage ---------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
+        outcome = yield
+        if self.coverage is None or outcome.excinfo is not None or self.config.option.collectonly:
+            return
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: its stacks went out on the reports, the controller decides
+        self.coverage_result = self._measure_coverage()
+        from ._coverage import fails_under
+
+        if fails_under(self.coverage_result):
+            session.testsfailed += 1  # a non-zero exit status, as pytest-cov's --cov-fail-under gives
+
+    def _measure_coverage(self) -> dict[str, Any]:
+        from checker.config import ConfigError
+        from checker.inventory import call_inventory
+
+        from ._coverage import coverage_result
+
+        try:
+            inventory = call_inventory(self.coverage.paths, cwd=self.config.rootpath).as_dict()
+        except ConfigError as error:
+            inventory = {"sites": [], "failed": True, "problems": [f"cannot list the LLM call sites: {error}"]}
+        except Exception as error:  # noqa: BLE001 - a bug of the inventory must not take the test run down
+            inventory = {"sites": [], "failed": True, "problems": [
+                f"internal error listing the LLM call sites ({type(error).__name__}: {error}); please report it"]}
+        imported = _imported_files(str(self.config.rootpath)) | self._imported_elsewhere
+        return coverage_result(inventory, self.tests, self.coverage, imported, self.rootpath)
+
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.failures:
@@ -408,6 +502,26 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
                 terminalreporter.write_line(line)
+        if self.coverage_result is not None:
+            from ._coverage import coverage_lines, fails_under
+
+            failed = fails_under(self.coverage_result)
+            terminalreporter.write_sep("=", "token budget coverage", red=failed, bold=failed)
+            for line in coverage_lines(self.coverage_result, self.verbosity()):
+                terminalreporter.write_line(line)
+
+
+def _imported_files(rootpath: str) -> set[str]:
+    """Real paths of the modules under the rootdir this process has imported."""
+    import os
+    import sys
+
+    found = set()
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if isinstance(filename, str) and filename.startswith(rootpath):
+            found.add(os.path.realpath(filename))
+    return found
 
 
 # --- the fixture ---------------------------------------------------------------------
