@@ -45,7 +45,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ._config import nearest_pyproject, tool_table
 from ._errors import ConfigError, TokenBudgetError
+from ._files import write_text_atomically
 
 __all__ = [
     "LOCK_FILENAME",
@@ -214,15 +214,7 @@ def lookup(body: Mapping[str, Any], model_id: str, *, lock_path: Path | None = N
 
 def _write_lock(path: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
     text = json.dumps({"entries": dict(entries), "version": LOCK_VERSION}, sort_keys=True, indent=2, ensure_ascii=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, text + "\n")
     _cache.pop(path, None)
 
 
