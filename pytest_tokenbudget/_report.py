@@ -30,6 +30,7 @@ def request_record(request: Any, rootpath: str | None) -> dict[str, Any]:
         "model": count.model.id if count is not None else request.model,
         "context_window": count.model.context_window if count is not None else None,
         "tokenizer": count.tokenizer if count is not None else None,
+        "tokenizer_version": count.tokenizer_version if count is not None else None,
         "provenance": count.provenance if count is not None else None,
         "input_tokens": count.input_tokens if count is not None else None,
         "max_output_tokens": count.max_output_tokens if count is not None else None,

@@ -20,7 +20,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _capture, _intercept, _report
+from . import _capture, _ci_reports, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -51,6 +51,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         default=None,
         help="show the N heaviest tests and LLM requests (N=0 for all)",
+    )
+    group.addoption(
+        "--tokenbudget-json",
+        metavar="PATH",
+        default=None,
+        help="write a JSON report of every captured LLM request (counts, limits, verdicts; no prompt text)",
+    )
+    group.addoption(
+        "--tokenbudget-json-bodies",
+        action="store_true",
+        default=False,
+        help="also put each request body in the JSON report: PROMPT TEXT, so `tokenbudget record` can "
+        "count Claude requests that have no recorded count yet",
+    )
+    parser.addini("tokenbudget_json", "path of the JSON report (like --tokenbudget-json), relative to the rootdir", default=None)
+    parser.addini(
+        "tokenbudget_github_summary",
+        "append a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (default true)",
+        type="bool",
+        default=True,
     )
     parser.addini(
         "tokenbudget_capture",
@@ -83,6 +103,7 @@ class TokenBudgetPlugin:
         self.capture_mode = self._capture_mode(table)
         self.base_urls = tuple(config.getini("tokenbudget_base_urls")) + tuple(self._table_list(table, "base-urls"))
         self.default_sources = self._default_sources(table)
+        self.ci_reports = self._ci_reports(table)
         self._registry: Any = None
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
@@ -137,6 +158,28 @@ class TokenBudgetPlugin:
         sources.append(("ini option", ini_values, ()))
         return sources
 
+    def _ci_reports(self, table: Mapping[str, Any]) -> _ci_reports.CIReports:
+        """Where the JSON report and the step summary go: options first, then ini, then [tool.tokenbudget]."""
+        json_path: Path | None = None
+        if self.config.getoption("tokenbudget_json"):
+            json_path = Path(self.config.invocation_params.dir, self.config.getoption("tokenbudget_json"))
+        else:
+            configured = self.config.getini("tokenbudget_json") or table.get("json-report")
+            if configured is not None and not isinstance(configured, str):
+                raise pytest.UsageError(f"pytest-tokenbudget: {self._pyproject_path()}: [tool.tokenbudget] json-report "
+                                        f"must be a path string, not {configured!r}")
+            json_path = self.config.rootpath / configured if configured else None
+        if json_path is not None and json_path.is_dir():
+            raise pytest.UsageError(f"pytest-tokenbudget: the JSON report path {json_path} is a directory; "
+                                    "give a file name, e.g. --tokenbudget-json=tokenbudget-report.json")
+        summary = _ci_reports.step_summary_path() if self.config.getini("tokenbudget_github_summary") else None
+        return _ci_reports.CIReports(
+            json_path=json_path,
+            bodies=bool(self.config.getoption("tokenbudget_json_bodies")),
+            step_summary_path=summary,
+            summary_rows=self.summary_size if self.summary_size is not None else _ci_reports.DEFAULT_SUMMARY_ROWS,
+        )
+
     def registry(self) -> Any:
         if self._registry is None:
             from . import Registry
@@ -173,6 +216,8 @@ class TokenBudgetPlugin:
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
+        if not hasattr(self.config, "workerinput"):  # under xdist, the controller writes the reports
+            self.ci_reports.finish(self.tests, int(session.exitstatus))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
@@ -310,6 +355,16 @@ class TokenBudgetPlugin:
                 "blocked": list(capture.blocked),
                 "no_request": item.stash.get(_NO_REQUEST_KEY, False),
             }
+            self._add_report_details(report, capture, item.stash.get(_PROBLEMS_KEY, []))
+
+    def _add_report_details(self, report: pytest.TestReport, capture: TestCapture,
+                            problems: list[tuple[str, int | None]]) -> None:
+        """What the CI reports need beyond the summary's data; the JUnit XML properties go on the teardown
+        report, the one ``--junitxml`` reads them from."""
+        data = report.tokenbudget  # type: ignore[attr-defined]
+        reports = self.ci_reports
+        _ci_reports.add_test_details(data, capture, problems, lock_keys=reports.wants_lock_keys, bodies=reports.bodies)
+        report.user_properties.extend(_ci_reports.junit_properties(data))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -319,6 +374,7 @@ class TokenBudgetPlugin:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.ci_reports.note_phase(report.nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
         headline = getattr(report, "tokenbudget_headline", None)
         if headline and report.when == "call" and report.failed:
             self.failures.append((report.nodeid, headline))
@@ -342,6 +398,8 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):
                 terminalreporter.write_line(line)
+        for line, is_error in self.ci_reports.messages:
+            terminalreporter.write_sep("-", line, red=is_error)
 
 
 # --- the fixture ---------------------------------------------------------------------
