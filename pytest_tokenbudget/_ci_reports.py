@@ -152,6 +152,12 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def _public_blocked(entry: str) -> str:
+    """A refused non-LLM request, ``"GET https://host/path?query"``, without the query."""
+    method, _, url = entry.partition(" ")
+    return f"{method} {public_url(url)}" if url else public_url(method)
+
+
 def _request_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     entry = dict(record)
     entry["url"] = public_url(str(record.get("url") or ""))
@@ -172,7 +178,7 @@ def build_report(tests: Iterable[Mapping[str, Any]], outcomes: Mapping[str, str]
             "outcome": outcomes.get(data["nodeid"]),
             "limits": data.get("limits"),
             "problems": list(data.get("problems") or ()),
-            "blocked": [public_url(url) for url in data.get("blocked") or ()],
+            "blocked": [_public_blocked(entry) for entry in data.get("blocked") or ()],
             "requests": [_request_entry(record) for record in sorted(data["requests"], key=lambda r: r["index"])],
         })
         entries.append(entry)
