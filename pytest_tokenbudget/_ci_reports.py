@@ -292,7 +292,11 @@ def step_summary(report: Mapping[str, Any], rows: int) -> str:
             f"test{'' if totals['tests'] == 1 else 's'}, {totals['input_tokens']:,} input tokens")
     if totals.get("cost_usd") is not None:
         said += f", at most ${totals['cost_usd']:.4f} if sent"
-    lines += [said + f"; {totals['tests_over_budget']} over budget, {totals['baseline_regressions']} baseline regressions.", ""]
+    said += f"; {totals['tests_over_budget']} over budget"
+    compared = any(isinstance(record.get("baseline"), Mapping) for test in report["tests"] for record in test["requests"])
+    if compared:
+        said += f", {totals['baseline_regressions']} baseline regression{'' if totals['baseline_regressions'] == 1 else 's'}"
+    lines += [said + ".", ""]
     failed = [test for test in report["tests"] if test["problems"]]
     if failed:
         lines += [f"### Budget failures ({len(failed)})", "", "| Test | Problem |", "| --- | --- |"]
