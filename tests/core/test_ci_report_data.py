@@ -82,6 +82,15 @@ def test_rows_zero_lists_every_prompt_and_long_failure_lists_are_cut() -> None:
     assert "(top 5 of 130)" in step_summary(report, rows=5)
 
 
+def test_expected_budget_failures_are_not_listed_as_failures() -> None:
+    problem = [{"message": "prompt 9 tokens > budget 1 (gpt-4o, o200k_base, exact)", "request": 1}]
+    tests = [{"nodeid": f"t.py::test_{name}", "requests": [record(1, 3)], "limits": {"max_input_tokens": 1},
+              "problems": problem} for name in ("real", "expected")]
+    markdown = step_summary(build_report(tests, {"t.py::test_real": "failed", "t.py::test_expected": "xfailed"}, 1), 10)
+    assert "1 over budget (and 1 expected to be, xfail)." in markdown and "### Budget failures (1)" in markdown
+    assert "| `t.py::test_real` |" in markdown and "| `t.py::test_expected` |" not in markdown
+
+
 @pytest.mark.parametrize(("phases", "outcome"), [
     ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], "passed"),
     ([("setup", "passed"), ("call", "failed"), ("teardown", "passed")], "failed"),
