@@ -17,7 +17,8 @@ commands:
   rule CODE             explain a checker rule, e.g. `tokenbudget rule TB101`
   count [FILE|-]        count the tokens of a text or JSON request body: --model M [--json]
   models [PATTERN]      list the model registry [--json]
-  record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint
+  record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint (request
+                        bodies, or the JSON report of pytest --tokenbudget-json)
 """
 
 

@@ -231,6 +231,9 @@ def test_record_from_the_report_then_the_suite_counts_exactly(inner: pytest.Pyte
     lock = inner.path / "tokenbudget.lock.json"
     inner.runpytest("-p", "no:cacheprovider", "--tokenbudget-json=with-bodies.json",
                     "--tokenbudget-json-bodies").assert_outcomes(passed=3)
+    with_bodies = (inner.path / "with-bodies.json").read_text(encoding="utf-8")
+    assert "Where is my parcel?" in with_bodies  # asked for: the prompt text is there, the keys still are not
+    assert "sk-ant-SECRET-anthropic-key" not in with_bodies and "sk-test-SECRET-openai-key" not in with_bodies
     server = CountTokensServer()
     assert run_record([str(inner.path / "with-bodies.json"), "--lock", str(lock)], client=server.client()) == 0
     assert "1 request of the report is not Claude Messages requests" in capsys.readouterr().err
@@ -285,6 +288,19 @@ def test_bad_report_settings_are_usage_errors(inner: pytest.Pytester) -> None:
     result = inner.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pyproject.toml: [[]tool.tokenbudget[]] json-report must be a path string, not 3*"])
+
+
+def test_ini_settings_place_the_report_and_turn_the_step_summary_off(inner: pytest.Pytester, summary_file: Path) -> None:
+    inner.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\ntokenbudget_json = reports/from-ini.json\ntokenbudget_github_summary = false\n")
+    inner.makepyfile(test_quiet="import pytest\n\n@pytest.mark.token_budget(max_input_tokens=10)\ndef test_sends_nothing():\n    pass\n")
+    (inner.path / "sub").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(inner.path / "sub")  # relative to the rootdir, not to where pytest runs
+        inner.runpytest("-p", "no:cacheprovider", str(inner.path)).assert_outcomes(passed=1)
+    report = json.loads((inner.path / "reports" / "from-ini.json").read_text(encoding="utf-8"))
+    assert [test["nodeid"] for test in report["tests"]] == ["test_quiet.py::test_sends_nothing"]
+    assert report["tests"][0]["no_request"] is True and report["totals"]["requests"] == 0
+    assert summary_file.read_text(encoding="utf-8") == "# Unit tests\n\nEarlier step's words.\n"
 
 
 def test_the_github_actions_example_uses_real_options(pytestconfig: pytest.Config) -> None:
