@@ -203,6 +203,7 @@ def mask_url(url: str) -> str:
 _lock = threading.RLock()
 _handlers: list[Any] = []
 _originals: dict[tuple[type, str], Callable[..., Any]] = {}
+_wrappers: dict[tuple[type, str], Callable[..., Any]] = {}
 # The ticket of the LLM request whose send() is running in this thread or task:
 # the answer point below it picks it up.
 _pending: contextvars.ContextVar[Any] = contextvars.ContextVar("tokenbudget_pending", default=None)
@@ -321,8 +322,12 @@ def _unpatch_all() -> None:
     if _import_hook in sys.meta_path:
         sys.meta_path.remove(_import_hook)
     for (cls, method), original in list(_originals.items()):
-        setattr(cls, method, original)
-    _originals.clear()
+        # A double patched over us (respx in a session fixture, mock.patch.object) and still
+        # runs: restoring the original would remove its patch for every later test. Our wrapper
+        # stays under it, idle until a handler is installed again.
+        if cls.__dict__.get(method) is _wrappers[(cls, method)]:
+            setattr(cls, method, original)
+            del _originals[(cls, method)], _wrappers[(cls, method)]
 
 
 def _patch(cls: type | None, method: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -334,6 +339,7 @@ def _patch(cls: type | None, method: str, make_wrapper: Callable[[Callable[..., 
     wrapper = make_wrapper(original)
     wrapper.__tokenbudget_original__ = original  # type: ignore[attr-defined]
     _originals[(cls, method)] = original
+    _wrappers[(cls, method)] = wrapper
     setattr(cls, method, wrapper)
 
 

@@ -22,15 +22,16 @@ MARKER_NAME = "token_budget"
 _INT_LIMITS = ("max_input_tokens", "max_output_tokens", "max_total_tokens", "max_calls")
 LIMIT_KEYS = (*_INT_LIMITS, "max_cost_usd")
 _FLAG_KEYS = ("require_max_tokens", "require_requests")
-ALL_KEYS = (*LIMIT_KEYS, "model", *_FLAG_KEYS)
+ALL_KEYS = (*LIMIT_KEYS, "model", *_FLAG_KEYS, "baseline_tolerance")
 # ini option name for each key; pytest reads them from [tool.pytest.ini_options] or pytest.ini.
 INI_KEYS = {key: f"tokenbudget_{key}" for key in ALL_KEYS}
 
 MARKER_HELP = (
     "token_budget(*, max_input_tokens=None, max_output_tokens=None, max_total_tokens=None, max_calls=None, "
-    "max_cost_usd=None, model=None, require_max_tokens=True, require_requests=False): fail the test when an "
-    "LLM request it makes exceeds these limits (requests are counted whoever answers them; those that would "
-    "leave the machine are answered locally). require_requests=True also fails it when it makes none."
+    "max_cost_usd=None, model=None, require_max_tokens=True, require_requests=False, baseline_tolerance=None): fail "
+    "the test when an LLM request it makes exceeds these limits (requests are counted whoever answers them; those "
+    "that would leave the machine are answered locally). require_requests=True also fails it when it makes none. "
+    "baseline_tolerance ('5%' or a number of tokens) is how much a prompt may grow over its baseline entry."
 )
 
 
@@ -49,6 +50,8 @@ class BudgetSpec:
     require_max_tokens: bool = True
     # A budgeted test that sends nothing proves nothing (often the SDK was mocked away).
     require_requests: bool = False
+    # How much a prompt may grow over its baseline entry (a _baseline.Tolerance); None: the configured default.
+    baseline_tolerance: Any = None
 
     def limits(self) -> dict[str, Any]:
         """The numeric limits that are set, by name, in declaration order."""
@@ -80,6 +83,13 @@ def _validate(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise MarkerError(f"{where}: model must be a model name string, got {value!r}")
         return value.strip()
+    if key == "baseline_tolerance":
+        from ._baseline import parse_tolerance
+
+        try:
+            return parse_tolerance(value)
+        except ValueError as error:
+            raise MarkerError(f"{where}: baseline_tolerance: {error}") from None
     if key in _FLAG_KEYS:
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.strip().lower() in ("true", "1", "yes")

@@ -42,6 +42,9 @@ def request_record(request: Any, rootpath: str | None) -> dict[str, Any]:
         "refused": request.refused,
         "answered_by": request.answered_by,
         "error": request.error,
+        # Set by _baseline.annotate: the entry key, and the comparison with the baseline file.
+        "baseline_key": None,
+        "baseline": None,
     }
 
 

@@ -1,5 +1,5 @@
-"""The `tokenbudget` command: `count` and `models` here, `record` from `_recorded`, and `check` /
-`rule` from the static checker."""
+"""The `tokenbudget` command: `count` and `models` here, `record` from `_recorded`, `compare` from
+`_compare`, and `check` / `rule` from the static checker."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ commands:
   models [PATTERN]      list the model registry [--json]
   record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint (request
                         bodies, or the JSON report of pytest --tokenbudget-json)
+  compare OLD NEW       compare two prompt-size baselines or reports [--format text|markdown|json] [--fail-on 5%]
 """
 
 
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._recorded import run_record
 
             return run_record(rest)
+        if command == "compare":
+            from ._compare import run_compare
+
+            return run_compare(rest)
         if command == "count":
             return _count(rest)
         if command == "models":

@@ -5,8 +5,10 @@ Flow for a budgeted test (marker, or the ``token_budget`` fixture):
 for setup, call and teardown; every LLM request is counted, whoever answers it
 (the test's mocks, cassettes, transports, local servers), and those that would
 leave the machine are answered locally; after the call the budget is checked
-and the test fails, even when the app swallowed every exception. Reports carry plain data so the summary is
-right under pytest-xdist.
+and the test fails, even when the app swallowed every exception. When a baseline file exists
+(``_baseline``), each request is also compared with its entry there, and growth past the tolerance
+fails the test the same way. Reports carry plain data so the summary is right under pytest-xdist,
+and the xdist controller alone writes the baseline.
 
 Only pytest is imported at module level: pytest loads this module on every run.
 """
@@ -20,7 +22,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _capture, _ci_reports, _intercept, _report
+from . import _baseline, _capture, _ci_reports, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ _SETUP_ERROR_KEY = pytest.StashKey["str | None"]()
 _PROBLEMS_KEY = pytest.StashKey["list[tuple[str, int | None]]"]()
 _NOTE_KEY = pytest.StashKey["str | None"]()
 _NO_REQUEST_KEY = pytest.StashKey[bool]()
+_COMPLETED_KEY = pytest.StashKey[bool]()
 
 _SECTION = "token budget"
 _CAPTURE_MODES = ("budgeted", "session")
@@ -51,6 +54,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         default=None,
         help="show the N heaviest tests and LLM requests (N=0 for all)",
+    )
+    group.addoption(
+        "--tokenbudget-baseline",
+        metavar="PATH",
+        default=None,
+        help="the prompt-size baseline file (default: [tool.tokenbudget] baseline, else "
+        "tokenbudget-baseline.json at the rootdir); budgeted tests fail when a prompt grew past it",
+    )
+    group.addoption(
+        "--tokenbudget-update",
+        action="store_true",
+        default=False,
+        help="write the baseline: add new entries, update changed ones, remove unused ones "
+        "(refused when the CI environment variable is set)",
+    )
+    group.addoption(
+        "--tokenbudget-add-new",
+        action="store_true",
+        default=False,
+        help="write only the baseline entries that are missing; changed entries stay and are still judged",
     )
     group.addoption(
         "--tokenbudget-json",
@@ -103,6 +126,7 @@ class TokenBudgetPlugin:
         self.capture_mode = self._capture_mode(table)
         self.base_urls = tuple(config.getini("tokenbudget_base_urls")) + tuple(self._table_list(table, "base-urls"))
         self.default_sources = self._default_sources(table)
+        self.baseline = _baseline.BaselineRun(config, table, self._pyproject_path())
         self.ci_reports = self._ci_reports(table)
         self._registry: Any = None
         self._session_capture: TestCapture | None = None
@@ -205,8 +229,9 @@ class TokenBudgetPlugin:
     def new_capture(self, nodeid: str, spec: BudgetSpec | None) -> TestCapture:
         return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry)
 
-    @pytest.hookimpl
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.baseline.load()  # first: a broken baseline stops the run before xdist starts workers
         if self.capture_mode == "session" and not self.live:
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
@@ -216,14 +241,41 @@ class TokenBudgetPlugin:
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
+        self.baseline.finish(session, self.tests)
         if not hasattr(self.config, "workerinput"):  # under xdist, the controller writes the reports
             self.ci_reports.finish(self.tests, int(session.exitstatus))
+
+    # --- what was collected: a baseline entry is only unused when its test surely ran or is gone -------
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.baseline.note_collected(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.baseline.note_collected(ids)
+
+    @pytest.hookimpl
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        if items:
+            self.baseline.note_filtered()
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.baseline.note_filtered()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        if getattr(node, "workeroutput", {}).get("tokenbudget_filtered"):
+            self.baseline.note_filtered()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
         item.stash[_NO_REQUEST_KEY] = False
+        item.stash[_COMPLETED_KEY] = False
         try:
             spec = self.spec_for(item)
         except MarkerError as error:
@@ -265,6 +317,7 @@ class TokenBudgetPlugin:
             self._judge(item)
             self._note_unused_replies(item)
             raise
+        item.stash[_COMPLETED_KEY] = True
         self._note_unused_replies(item)
         problems = self._judge(item)
         problems += self._judge_silence(item)
@@ -287,6 +340,7 @@ class TokenBudgetPlugin:
         if capture is not None and capture.spec is not None:
             problems += [(violation.message, index) for violation, index in capture.violations()]
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
+            problems += self.baseline.problems(capture, self._records(capture), self.verbosity())
         item.stash[_PROBLEMS_KEY] = problems
         return problems
 
@@ -301,6 +355,12 @@ class TokenBudgetPlugin:
             return problems
         item.stash[_NO_REQUEST_KEY] = True
         return []
+
+    def _records(self, capture: TestCapture) -> list[dict[str, Any]]:
+        """The test's requests as plain data, with their baseline keys and comparisons."""
+        records = [_report.request_record(request, self.rootpath) for request in capture.requests]
+        self.baseline.annotate(capture, records)
+        return records
 
     def _note_unused_replies(self, item: pytest.Item) -> None:
         """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
@@ -325,7 +385,7 @@ class TokenBudgetPlugin:
     def _failure_text(self, item: pytest.Item, problems: list[tuple[str, int | None]]) -> str:
         capture = item.stash[_CAPTURE_KEY]
         assert capture is not None and capture.spec is not None
-        records = [_report.request_record(request, self.rootpath) for request in capture.requests]
+        records = self._records(capture)
         return _report.failure_text(
             problems, records, capture.spec.limits(), verbosity=self.verbosity(), live=self.live, blocked=capture.blocked
         )
@@ -351,9 +411,12 @@ class TokenBudgetPlugin:
             # Plain data only: this travels from xdist workers to the controller.
             report.tokenbudget = {  # type: ignore[attr-defined]
                 "nodeid": item.nodeid,
-                "requests": [_report.request_record(request, self.rootpath) for request in capture.requests],
+                "requests": self._records(capture),
                 "blocked": list(capture.blocked),
                 "no_request": item.stash.get(_NO_REQUEST_KEY, False),
+                "budgeted": capture.spec is not None,
+                # Ran to its end (passed, or failed only its budget): its missing entries are unused.
+                "completed": item.stash.get(_COMPLETED_KEY, False),
             }
             self._add_report_details(report, capture, item.stash.get(_PROBLEMS_KEY, []))
 
@@ -374,6 +437,8 @@ class TokenBudgetPlugin:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            self.baseline.note_passed(report.nodeid)
         self.ci_reports.note_phase(report.nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
         headline = getattr(report, "tokenbudget_headline", None)
         if headline and report.when == "call" and report.failed:
@@ -394,6 +459,7 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget warnings", yellow=True)
             for nodeid in self.silent_tests:
                 terminalreporter.write_line(f"NO REQUEST {nodeid} - {NO_REQUEST_MESSAGE}")
+        self.baseline.summary(terminalreporter, self.verbosity())
         if self.summary_size is not None:
             terminalreporter.write_sep("=", "token budget summary")
             for line in _report.summary_lines(self.tests, self.summary_size, self.verbosity()):

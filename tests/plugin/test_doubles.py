@@ -644,3 +644,46 @@ def test_a_transport_called_directly_is_still_counted_and_answered(inner: pytest
             assert send(BIG)["object"] == "chat.completion"
         """)
     fits_and_over(verdict, "test_fits", "test_over")
+
+
+def test_a_double_patched_over_us_for_the_whole_session_keeps_answering(inner: pytest.Pytester) -> None:
+    """A session-scoped double over the connection pool (respx in a session fixture does this) must
+    survive the end of the first budgeted test: the plugin's patches come off under it, not over it."""
+    result, verdict = run(inner, """
+        import importlib, json
+        from unittest import mock
+
+        import openai, pytest
+        from conftest import BIG, CHAT, HTTP, SAID
+
+        core = importlib.import_module("httpcore2" if HTTP.__name__ == "httpx2" else "httpcore")
+
+        def pool_double(self, request):
+            return core.Response(200, headers=[(b"content-type", b"application/json")], content=json.dumps(CHAT).encode())
+
+        @pytest.fixture(scope="session", autouse=True)
+        def answered_by_the_pool_double():
+            with mock.patch.object(core.ConnectionPool, "handle_request", pool_double):
+                yield
+
+        def ask(content):
+            client = openai.OpenAI(api_key="k", max_retries=0)
+            return client.chat.completions.create(
+                model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}]
+            ).choices[0].message.content
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        @budget
+        def test_first_fits():
+            assert ask("hi") == SAID
+
+        @budget
+        def test_second_fits():
+            assert ask("hi") == SAID
+
+        @budget
+        def test_third_over():
+            assert ask(BIG) == SAID
+        """)
+    assert verdict == {"test_first_fits": "passed", "test_second_fits": "passed", "test_third_over": "budget"}
