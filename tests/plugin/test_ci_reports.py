@@ -180,6 +180,70 @@ def test_under_xdist_the_controller_writes_one_complete_report(inner: pytest.Pyt
     assert summary_file.read_text(encoding="utf-8").count("## Token budget") == 1
 
 
+BASELINED_APP = """
+    from pathlib import Path
+
+    def ask(client, question):
+        system = (Path(__file__).parent / "system.txt").read_text()
+        return client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=[
+            {"role": "system", "content": system}, {"role": "user", "content": question}])
+"""
+
+BASELINED_TESTS = """
+    import pytest
+    import app
+
+    @pytest.mark.token_budget(max_input_tokens=5000)
+    def test_refund(openai_client):
+        app.ask(openai_client, "I want a refund for order A-1042.")
+
+    @pytest.mark.token_budget(max_input_tokens=5000)
+    def test_hello(openai_client):
+        app.ask(openai_client, "Hi")
+"""
+
+SENTENCE = "You are the support assistant of an outdoor shop. Answer briefly and politely. "
+
+
+def test_a_prompt_grown_past_its_baseline_shows_in_every_report(inner: pytest.Pytester, summary_file: Path) -> None:
+    from pytest_tokenbudget._compare import run_compare
+
+    inner.makepyfile(app=BASELINED_APP, test_bot=BASELINED_TESTS)
+    (inner.path / "system.txt").write_text(SENTENCE * 10)
+    inner.runpytest("-p", "no:cacheprovider", "--tokenbudget-update").assert_outcomes(passed=2)
+    (inner.path / "system.txt").write_text(SENTENCE * 12)  # the system prompt grows by 20%
+    result = inner.runpytest("-p", "no:cacheprovider", "--tokenbudget-json=report.json", "--junitxml=junit.xml")
+    result.assert_outcomes(failed=2)
+
+    report = json.loads((inner.path / "report.json").read_text(encoding="utf-8"))
+    records = {test["nodeid"]: test["requests"][0] for test in report["tests"]}
+    refund = records["test_bot.py::test_refund"]
+    assert refund["baseline_key"] == "test_bot.py::test_refund @ app.py:ask #1"
+    assert refund["baseline"]["status"] == "grew" and refund["baseline"]["over_tolerance"] is True
+    assert refund["baseline"]["after"] == refund["input_tokens"]
+    assert refund["baseline"]["delta"] == refund["input_tokens"] - refund["baseline"]["before"] > 0
+    assert report["totals"]["baseline_regressions"] == 2 and report["totals"]["tests_over_budget"] == 2
+
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ET.fromstring((inner.path / "junit.xml").read_text(encoding="utf-8")).iter("testcase")}
+    assert cases["test_refund"]["tokenbudget_baseline_delta"] == str(refund["baseline"]["delta"])
+    assert cases["test_refund"]["tokenbudget_baseline_delta_pct"] == str(refund["baseline"]["delta_pct"])
+    assert cases["test_refund"]["tokenbudget_problem"].startswith("prompt grew past its baseline")
+
+    sections = summary_file.read_text(encoding="utf-8").split("## Token budget")
+    assert len(sections) == 3  # the update run appended its own section, then this run
+    summary = sections[-1]
+    assert "2 over budget, 2 baseline regressions." in summary
+    regressions = summary.split("### Baseline regressions (2)", 1)[1].split("###", 1)[0]
+    before, after, delta = (refund["baseline"][key] for key in ("before", "after", "delta"))
+    source = (inner.path / "app.py").read_text(encoding="utf-8").splitlines()
+    line = next(number for number, text in enumerate(source, 1) if "client.chat.completions.create" in text)
+    assert (f"| `test_bot.py::test_refund` | 1 | {before:,} | {after:,} | +{delta:,} "
+            f"(+{refund['baseline']['delta_pct']:.1f}%) | `app.py:{line} in ask` |") in regressions
+    # The report is an input `tokenbudget compare` reads: the same growth, judged against the baseline.
+    assert run_compare([str(inner.path / "tokenbudget-baseline.json"), str(inner.path / "report.json")]) == 1
+
+
 # --- tokenbudget record reads the report -------------------------------------------------------------------
 
 
