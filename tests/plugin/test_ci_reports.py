@@ -160,24 +160,43 @@ def pytest_sessionfinish(session):
 """
 
 
+XDIST_SUITE = """
+    import pytest
+
+    @pytest.mark.token_budget(max_input_tokens=50, max_output_tokens=100)
+    @pytest.mark.parametrize("words", [1, 2, 3, 200])
+    def test_question(openai_client, words):
+        openai_client.chat.completions.create(model="gpt-4o", max_tokens=10,
+                                              messages=[{"role": "user", "content": "WORD " * words}])
+"""
+
+# Plugins the inner run does not need: every xdist worker would import them (seconds of CPU each).
+NOT_NEEDED = ("-p", "no:hypothesispytest", "-p", "no:langsmith_plugin", "-p", "no:recording")
+
+
 def test_under_xdist_the_controller_writes_one_complete_report(inner: pytest.Pytester, summary_file: Path) -> None:
     pytest.importorskip("xdist")
     inner.makeconftest(INNER_CONFTEST + WORKER_PROBE)
     inner.makefile(".toml", pyproject='[tool.tokenbudget]\njson-report = "reports/tb.json"\n')
-    inner.makepyfile(test_a=SUITE, test_b=SUITE.replace("where is my parcel", "where is my tent"))
-    result = inner.runpytest("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=8, failed=2, skipped=2)
+    inner.makepyfile(test_a=XDIST_SUITE, test_b=XDIST_SUITE.replace("WORD", "TERM"))
+    result = inner.runpytest("-p", "no:cacheprovider", *NOT_NEEDED, "-n", "2")
+    result.assert_outcomes(passed=6, failed=2)
     probes = sorted(inner.path.glob("probe-*.txt"))
-    assert [probe.read_text() for probe in probes] == ["False", "False"]
+    assert [probe.read_text() for probe in probes] == ["False", "False"]  # both workers ran, neither wrote
 
     report = json.loads((inner.path / "reports" / "tb.json").read_text(encoding="utf-8"))
     nodeids = [test["nodeid"] for test in report["tests"]]
-    assert nodeids == sorted(nodeids) and len(nodeids) == 10 and len(set(nodeids)) == 10
-    assert report["totals"]["requests"] == 10 and report["totals"]["tests_over_budget"] == 2
-    assert all(test["outcome"] in ("passed", "failed", "skipped") for test in report["tests"])
-    assert all(len(test["requests"]) == (2 if "openai_fits" in test["nodeid"] else 0 if "skipped" in test["nodeid"] else 1)
-               for test in report["tests"])
+    expected = sorted(f"test_{file}.py::test_question[{words}]" for file in "ab" for words in (1, 2, 3, 200))
+    assert nodeids == expected  # every test once, sorted whatever worker ran it
+    outcomes = {test["nodeid"]: test["outcome"] for test in report["tests"]}
+    assert [nodeid for nodeid, outcome in outcomes.items() if outcome == "failed"] == [
+        "test_a.py::test_question[200]", "test_b.py::test_question[200]"]
+    sent = [{"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": f"{word} " * words}]}
+            for word in ("WORD", "TERM") for words in (1, 2, 3, 200)]
+    assert report["totals"]["requests"] == 8 and report["totals"]["input_tokens"] == sum(map(tokens, sent))
+    assert report["totals"]["tests_over_budget"] == 2
     assert summary_file.read_text(encoding="utf-8").count("## Token budget") == 1
+    assert not list((inner.path / "reports").glob("*.tmp"))
 
 
 BASELINED_APP = """
