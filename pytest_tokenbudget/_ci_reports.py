@@ -59,7 +59,7 @@ def add_test_details(data: dict[str, Any], capture: Any, problems: Sequence[tupl
     data["problems"] = [{"message": message, "request": index} for message, index in problems]
     if not (lock_keys or bodies):
         return
-    for record, request in zip(data["requests"], capture.requests):
+    for record, request in zip(data["requests"], capture.requests, strict=True):
         if lock_keys:
             record["lock_key"] = _lock_key(request)
         if bodies:
