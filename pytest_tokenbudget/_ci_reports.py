@@ -20,7 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
+
+from ._report import public_blocked, public_url
 
 __all__ = [
     "REPORT_KEY",
@@ -140,24 +141,6 @@ def next_outcome(previous: str | None, when: str, outcome: str, xfail: bool) -> 
 # --- the JSON report ---------------------------------------------------------------------------------
 
 
-def public_url(url: str) -> str:
-    """``url`` without its query string, fragment and user info, where some APIs take the key."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _public_blocked(entry: str) -> str:
-    """A refused non-LLM request, ``"GET https://host/path?query"``, without the query."""
-    method, _, url = entry.partition(" ")
-    return f"{method} {public_url(url)}" if url else public_url(method)
-
-
 def _request_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     entry = dict(record)
     entry["url"] = public_url(str(record.get("url") or ""))
@@ -178,7 +161,7 @@ def build_report(tests: Iterable[Mapping[str, Any]], outcomes: Mapping[str, str]
             "outcome": outcomes.get(data["nodeid"]),
             "limits": data.get("limits"),
             "problems": list(data.get("problems") or ()),
-            "blocked": [_public_blocked(entry) for entry in data.get("blocked") or ()],
+            "blocked": [public_blocked(entry) for entry in data.get("blocked") or ()],
             "requests": [_request_entry(record) for record in sorted(data["requests"], key=lambda r: r["index"])],
         })
         entries.append(entry)

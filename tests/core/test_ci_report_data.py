@@ -16,11 +16,10 @@ from pytest_tokenbudget._ci_reports import (
     build_report,
     junit_properties,
     next_outcome,
-    public_url,
     report_text,
     step_summary,
 )
-from pytest_tokenbudget._report import request_record
+from pytest_tokenbudget._report import public_url, request_record
 
 
 def record(index: int, words: int, baseline: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -358,6 +358,27 @@ def test_a_broken_report_is_a_clear_error(tmp_path: Path, capsys: pytest.Capture
     assert "every test needs a \"requests\" list" in capsys.readouterr().err
 
 
+def test_a_failure_report_names_refused_urls_without_their_query(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.token_budget(max_input_tokens=5)
+        def test_too_big(openai_client):
+            try:
+                openai_client._client.get("https://files.example.com/export?api_key=SECRET-IN-QUERY")
+            except Exception:
+                pass
+            openai_client.chat.completions.create(model="gpt-4o", max_tokens=10,
+                                                  messages=[{"role": "user", "content": "hello " * 20}])
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["also refused (not LLM requests, never sent): GET https://files.example.com/export"])
+    assert "SECRET" not in result.stdout.str() and "SECRET" not in (inner.path / "junit.xml").read_text(encoding="utf-8")
+
+
 # --- configuration ---------------------------------------------------------------------------------------
 
 
