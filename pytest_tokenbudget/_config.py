@@ -48,9 +48,10 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 # What [tool.tokenbudget] may hold, and who reads it: the registry (models, aliases), recorded
-# Claude counts (lock-file), the pytest plugin (base-urls, capture, budget, baseline*, coverage), the checker (check).
+# Claude counts (lock-file), the pytest plugin (base-urls, capture, budget, baseline*, coverage,
+# json-report), the checker (check).
 KNOWN_KEYS = ("models", "aliases", "lock-file", "base-urls", "capture", "budget", "check",
-              "baseline", "baseline-tolerance", "baseline-shrink-tolerance", "coverage")
+              "baseline", "baseline-tolerance", "baseline-shrink-tolerance", "coverage", "json-report")
 
 
 def tool_table(pyproject: Path | None) -> dict[str, Any]:

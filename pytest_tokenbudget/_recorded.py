@@ -31,6 +31,12 @@ change the input token count: ``messages``, ``system``, ``tools``, ``tool_choice
 keeps the recorded count. The model is part of the key: pass the registry's canonical id, so an
 alias and its dated id share entries.
 
+Where the bodies come from: hand-made request files, or the JSON report of
+``pytest --tokenbudget-json=PATH``, which names exactly the Claude requests the suite builds. That
+report holds no prompt text by default, only each request's key: enough to tell which requests are
+recorded already (and to keep their entries on ``--prune``), not to count new ones, which needs the
+bodies that ``--tokenbudget-json-bodies`` adds.
+
 A *stale* entry is one whose key matches no current request (the prompt changed) or that was
 recorded for another model: it is simply never found, and the count falls back to ctok or the
 estimate. ``tokenbudget record --prune`` drops entries not produced by that run.
@@ -45,7 +51,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +58,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ._config import nearest_pyproject, tool_table
 from ._errors import ConfigError, TokenBudgetError
+from ._files import write_text_atomically
 
 __all__ = [
     "LOCK_FILENAME",
@@ -214,15 +220,7 @@ def lookup(body: Mapping[str, Any], model_id: str, *, lock_path: Path | None = N
 
 def _write_lock(path: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
     text = json.dumps({"entries": dict(entries), "version": LOCK_VERSION}, sort_keys=True, indent=2, ensure_ascii=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, text + "\n")
     _cache.pop(path, None)
 
 
@@ -240,19 +238,24 @@ def record(
     client: Any,
     prune: bool = False,
     force: bool = False,
+    current_keys: Iterable[str] = (),
 ) -> RecordResult:
     """Count each ``(body, model_id)`` with ``client.messages.count_tokens`` and store the totals.
 
-    Requests already in the lock file are not sent again unless ``force``. With ``prune``, entries
-    no request of this run produced are removed. The file is written once, atomically, at the end
-    (and not at all if nothing changed); an API error leaves it untouched.
+    Requests already in the lock file are not sent again unless ``force``. ``current_keys`` are
+    entries known to belong to current requests whose bodies are not at hand (a JSON report without
+    bodies): they count as unchanged and survive ``prune``, which removes every entry no request
+    of this run produced. The file is written once, atomically, at the end (and not at all if
+    nothing changed); an API error leaves it untouched.
     """
     existing = {k: dict(v) for k, v in load_lock(lock_path).items()}
     updated = dict(existing)
-    seen: set[str] = set()
-    recorded = unchanged = 0
+    seen: set[str] = set(current_keys) & set(existing)
+    recorded, unchanged = 0, len(seen)
     for body, model_id in requests:
         key = canonical_key(body, model_id)
+        if key in seen:  # the same prompt from several tests (parametrized ones, a report) is sent once
+            continue
         seen.add(key)
         if key in existing and existing[key].get("model") == model_id and not force:
             unchanged += 1
@@ -343,11 +346,23 @@ def _resolve_model(name: str) -> str:
         return name
 
 
-def _collect(paths: list[str], default_model: str | None) -> tuple[list[tuple[dict, str]], list[str]]:
-    requests: list[tuple[dict, str]] = []
-    skipped: list[str] = []
+@dataclass
+class _Collected:
+    requests: list[tuple[dict, str]]  # (body, model id) to count
+    skipped: list[str]  # notes on inputs that are not Claude Messages requests
+    bodiless: list[Any]  # _ci_reports.ReportRequest: requests of a JSON report written without bodies
+
+
+def _collect(paths: list[str], default_model: str | None) -> _Collected:
+    from . import _ci_reports
+
+    found = _Collected([], [], [])
+    requests, skipped = found.requests, found.skipped
     for path in _iter_files(paths):
         for where, body in _bodies_in(path):
+            if _ci_reports.is_report(body):
+                _collect_report(body, where, found)
+                continue
             if not isinstance(body, dict):
                 raise _InputError(f"{where}: a request body must be a JSON object, not {type(body).__name__}")
             # A captured-request wrapper ({"body": {...}, "model": ...}) is accepted too.
@@ -367,7 +382,34 @@ def _collect(paths: list[str], default_model: str | None) -> tuple[list[tuple[di
                 skipped.append(f"{where}: model {model!r} is not a Claude model")
                 continue
             requests.append((body, _resolve_model(model.split("/", 1)[-1])))
-    return requests, skipped
+    return found
+
+
+def _collect_report(report: Mapping[str, Any], where: str, found: _Collected) -> None:
+    """The Claude requests of a pytest ``--tokenbudget-json`` report: exactly those the suite builds."""
+    from . import _ci_reports
+
+    try:
+        claude = list(_ci_reports.report_requests(report, where))
+    except _ci_reports.ReportError as exc:
+        raise _InputError(str(exc)) from None
+    others = sum(len(test["requests"]) for test in report["tests"]) - len(claude)
+    if others:
+        found.skipped.append(f"{where}: {others} request{'s' if others != 1 else ''} of the report "
+                             f"{'are' if others != 1 else 'is'} not Claude Messages requests")
+    for request in claude:
+        if request.body is not None:
+            found.requests.append((dict(request.body), _resolve_model(request.model)))
+        else:
+            found.bodiless.append(request)
+
+
+def _without_counts(bodiless: list[Any], entries: Mapping[str, Mapping[str, Any]], force: bool) -> list[Any]:
+    """Report requests with no body whose count is not in the lock file: they cannot be recorded."""
+    if force:
+        return list(bodiless)
+    return [request for request in bodiless
+            if request.lock_key not in entries or entries[request.lock_key].get("model") != request.model]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -379,7 +421,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="request body files (.json object or list, .jsonl) or directories of them")
+                        help="request body files (.json object or list, .jsonl), directories of them, or a "
+                             "JSON report of pytest --tokenbudget-json (with --tokenbudget-json-bodies for "
+                             "requests not recorded yet)")
     parser.add_argument("--lock", type=Path, default=None,
                         help=f"lock file to update (default: {LOCK_FILENAME} in the project root)")
     parser.add_argument("--model", default=None, help="model for bodies that have no \"model\" field")
@@ -397,14 +441,26 @@ def run_record(argv: list[str], *, client: Any = None) -> int:
     args = _parser().parse_args(argv)
     lock_path = args.lock or default_lock_path()
     try:
-        requests, skipped = _collect(args.paths, args.model)
-        load_lock(lock_path)  # fail on a broken lock file before any network call
+        found = _collect(args.paths, args.model)
+        entries = load_lock(lock_path)  # fail on a broken lock file before any network call
     except (_InputError, LockFileError) as exc:
         print(f"tokenbudget record: error: {exc}", file=sys.stderr)
         return 2
-    for note in skipped:
+    requests = found.requests
+    for note in found.skipped:
         print(f"tokenbudget record: skipped {note}", file=sys.stderr)
-    if not requests:
+    missing = _without_counts(found.bodiless, entries, args.force)
+    if missing:
+        listed = "; ".join(f"{request.where} ({request.model})" for request in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        print(f"tokenbudget record: error: {len(missing)} Claude request{'s' if len(missing) != 1 else ''} of the "
+              f"JSON report {'have' if len(missing) != 1 else 'has'} no body to count (the report leaves prompt text "
+              f"out unless asked): {listed}{more}. Write the report with `pytest --tokenbudget-json=PATH "
+              f"--tokenbudget-json-bodies` and record from that; nothing was sent and {lock_path} is unchanged.",
+              file=sys.stderr)
+        return 2
+    current_keys = [request.lock_key for request in found.bodiless]
+    if not requests and not current_keys:
         print("tokenbudget record: error: no Anthropic Messages requests found in the given paths", file=sys.stderr)
         return 2
     if client is None:
@@ -424,7 +480,8 @@ def run_record(argv: list[str], *, client: Any = None) -> int:
             return 2
         client = anthropic.Anthropic()
     try:
-        result = record(requests, lock_path=lock_path, client=client, prune=args.prune, force=args.force)
+        result = record(requests, lock_path=lock_path, client=client, prune=args.prune, force=args.force,
+                        current_keys=current_keys)
     except Exception as exc:  # the SDK's errors: auth, rate limit, connection, bad request
         print(f"tokenbudget record: error: count_tokens failed: {type(exc).__name__}: {exc}. "
               f"The lock file {lock_path} was not changed.", file=sys.stderr)

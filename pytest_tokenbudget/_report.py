@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["failure_text", "request_record", "summary_lines"]
 
@@ -54,6 +55,24 @@ def _relative(call_site: str, rootpath: str | None) -> str:
     return call_site
 
 
+def public_url(url: str) -> str:
+    """``url`` without its query string, fragment and user info, where some APIs take the key."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def public_blocked(entry: str) -> str:
+    """A refused non-LLM request, ``"GET https://host/path?query"``, without the query."""
+    method, _, url = entry.partition(" ")
+    return f"{method} {public_url(url)}" if url else public_url(method)
+
+
 def headline(problems: Sequence[tuple[str, int | None]]) -> str:
     return problems[0][0].splitlines()[0] if problems else ""
 
@@ -97,7 +116,7 @@ def failure_text(
         lines += _request_section(record, len(requests), limits, verbosity)
     if blocked:
         lines.append("")
-        lines.append(f"also refused (not LLM requests, never sent): {', '.join(blocked[:5])}"
+        lines.append(f"also refused (not LLM requests, never sent): {', '.join(map(public_blocked, blocked[:5]))}"
                      + (f" and {len(blocked) - 5} more" if len(blocked) > 5 else ""))
     if live:
         lines.append("")
@@ -110,7 +129,7 @@ def _request_section(record: Mapping[str, Any], total: int, limits: Mapping[str,
     refused = ", REFUSED before sending" if record["refused"] else ""
     answered = record.get("answered_by")
     answered = f", answered by {answered}" if answered and answered != "pytest-tokenbudget" and not record["refused"] else ""
-    lines = [f"request {record['index']} of {total}: {record['api']}{stream}{refused}{answered} -> {record['url']}"]
+    lines = [f"request {record['index']} of {total}: {record['api']}{stream}{refused}{answered} -> {public_url(record['url'])}"]
     lines.append(f"  called at:  {record['call_site']}")
     if record["input_tokens"] is None:
         # Not counted: the reason (unknown model, unreadable body) is already among the problems above.

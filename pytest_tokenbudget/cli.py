@@ -18,7 +18,8 @@ commands:
   calls [PATH ...]      list the LLM call sites and the wrappers that reach them [--format json]
   count [FILE|-]        count the tokens of a text or JSON request body: --model M [--json]
   models [PATTERN]      list the model registry [--json]
-  record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint
+  record [FILE ...]     record exact Claude counts from Anthropic's count-tokens endpoint (request
+                        bodies, or the JSON report of pytest --tokenbudget-json)
   compare OLD NEW       compare two prompt-size baselines or reports [--format text|markdown|json] [--fail-on 5%]
 """
 

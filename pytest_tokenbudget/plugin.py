@@ -22,7 +22,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _baseline, _capture, _intercept, _report
+from . import _baseline, _capture, _ci_reports, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -94,6 +94,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fail the session when budget coverage is below N percent",
     )
+    group.addoption(
+        "--tokenbudget-json",
+        metavar="PATH",
+        default=None,
+        help="write a JSON report of every captured LLM request (counts, limits, verdicts; no prompt text)",
+    )
+    group.addoption(
+        "--tokenbudget-json-bodies",
+        action="store_true",
+        default=False,
+        help="also put each request body in the JSON report: PROMPT TEXT, so `tokenbudget record` can "
+        "count Claude requests that have no recorded count yet",
+    )
+    parser.addini("tokenbudget_json", "path of the JSON report (like --tokenbudget-json), relative to the rootdir", default=None)
+    parser.addini(
+        "tokenbudget_github_summary",
+        "append a Markdown summary to $GITHUB_STEP_SUMMARY when it is set (default true)",
+        type="bool",
+        default=True,
+    )
     parser.addini(
         "tokenbudget_capture",
         "'budgeted' (default): intercept LLM requests only in budgeted tests; "
@@ -129,6 +149,7 @@ class TokenBudgetPlugin:
         self.coverage_result: dict[str, Any] | None = None  # plain data, for reports that want it
         self._imported_elsewhere: set[str] = set()  # files xdist workers imported
         self.baseline = _baseline.BaselineRun(config, table, self._pyproject_path())
+        self.ci_reports = self._ci_reports(table)
         self._registry: Any = None
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
@@ -202,6 +223,28 @@ class TokenBudgetPlugin:
         except ValueError as error:
             raise pytest.UsageError(f"pytest-tokenbudget: {error}") from None
 
+    def _ci_reports(self, table: Mapping[str, Any]) -> _ci_reports.CIReports:
+        """Where the JSON report and the step summary go: options first, then ini, then [tool.tokenbudget]."""
+        json_path: Path | None = None
+        if self.config.getoption("tokenbudget_json"):
+            json_path = Path(self.config.invocation_params.dir, self.config.getoption("tokenbudget_json"))
+        else:
+            configured = self.config.getini("tokenbudget_json") or table.get("json-report")
+            if configured is not None and not isinstance(configured, str):
+                raise pytest.UsageError(f"pytest-tokenbudget: {self._pyproject_path()}: [tool.tokenbudget] json-report "
+                                        f"must be a path string, not {configured!r}")
+            json_path = self.config.rootpath / configured if configured else None
+        if json_path is not None and json_path.is_dir():
+            raise pytest.UsageError(f"pytest-tokenbudget: the JSON report path {json_path} is a directory; "
+                                    "give a file name, e.g. --tokenbudget-json=tokenbudget-report.json")
+        summary = _ci_reports.step_summary_path() if self.config.getini("tokenbudget_github_summary") else None
+        return _ci_reports.CIReports(
+            json_path=json_path,
+            bodies=bool(self.config.getoption("tokenbudget_json_bodies")),
+            step_summary_path=summary,
+            summary_rows=self.summary_size if self.summary_size is not None else _ci_reports.DEFAULT_SUMMARY_ROWS,
+        )
+
     def registry(self) -> Any:
         if self._registry is None:
             from . import Registry
@@ -244,6 +287,8 @@ class TokenBudgetPlugin:
         if self.coverage is not None and workeroutput is not None:
             workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
         self.baseline.finish(session, self.tests)
+        if not hasattr(self.config, "workerinput"):  # under xdist, the controller writes the reports
+            self.ci_reports.finish(self.tests, int(session.exitstatus))
 
     # --- what was collected: a baseline entry is only unused when its test surely ran or is gone -------
 
@@ -436,6 +481,16 @@ class TokenBudgetPlugin:
             }
             if self.coverage is not None:
                 report.tokenbudget["stacks"] = [r.stack for r in capture.requests if r.stack]  # type: ignore[attr-defined]
+            self._add_report_details(report, capture, item.stash.get(_PROBLEMS_KEY, []))
+
+    def _add_report_details(self, report: pytest.TestReport, capture: TestCapture,
+                            problems: list[tuple[str, int | None]]) -> None:
+        """What the CI reports need beyond the summary's data; the JUnit XML properties go on the teardown
+        report, the one ``--junitxml`` reads them from."""
+        data = report.tokenbudget  # type: ignore[attr-defined]
+        reports = self.ci_reports
+        _ci_reports.add_test_details(data, capture, problems, lock_keys=reports.wants_lock_keys, bodies=reports.bodies)
+        report.user_properties.extend(_ci_reports.junit_properties(data))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -447,6 +502,7 @@ class TokenBudgetPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.passed:
             self.baseline.note_passed(report.nodeid)
+        self.ci_reports.note_phase(report.nodeid, report.when, report.outcome, hasattr(report, "wasxfail"))
         headline = getattr(report, "tokenbudget_headline", None)
         if headline and report.when == "call" and report.failed:
             self.failures.append((report.nodeid, headline))
@@ -509,6 +565,8 @@ class TokenBudgetPlugin:
             terminalreporter.write_sep("=", "token budget coverage", red=failed, bold=failed)
             for line in coverage_lines(self.coverage_result, self.verbosity()):
                 terminalreporter.write_line(line)
+        for line, is_error in self.ci_reports.messages:
+            terminalreporter.write_sep("-", line, red=is_error)
 
 
 def _imported_files(rootpath: str) -> set[str]:
