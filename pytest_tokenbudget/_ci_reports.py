@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from ._coverage import COVERED, EXCLUDED
 from ._report import public_blocked, public_url
 
 __all__ = [
@@ -46,7 +47,8 @@ DEFAULT_SUMMARY_ROWS = 10
 # GitHub refuses a step summary over 1 MiB: long failure lists are cut, the JSON report has them all.
 _MAX_LISTED = 100
 
-_RECORDED_ELSEWHERE = ("nodeid", "requests", "limits", "problems", "blocked")
+# "stacks" (budget coverage) are summed up in the report's "coverage" section instead.
+_RECORDED_ELSEWHERE = ("nodeid", "requests", "limits", "problems", "blocked", "stacks")
 
 
 # --- per test, on the process that ran it ------------------------------------------------------------
@@ -151,8 +153,10 @@ def _request_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def build_report(tests: Iterable[Mapping[str, Any]], outcomes: Mapping[str, str], exit_status: int | None) -> dict[str, Any]:
-    """The JSON report: every test with captured requests (sorted by node id, so runs diff well), and totals."""
+def build_report(tests: Iterable[Mapping[str, Any]], outcomes: Mapping[str, str], exit_status: int | None,
+                 coverage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON report: every test with captured requests (sorted by node id, so runs diff well), totals,
+    and the budget coverage when it was measured."""
     entries = []
     for data in sorted(tests, key=lambda test: test["nodeid"]):
         entry = {key: value for key, value in data.items() if key not in _RECORDED_ELSEWHERE}
@@ -165,7 +169,10 @@ def build_report(tests: Iterable[Mapping[str, Any]], outcomes: Mapping[str, str]
             "requests": [_request_entry(record) for record in sorted(data["requests"], key=lambda r: r["index"])],
         })
         entries.append(entry)
-    return {REPORT_KEY: REPORT_VERSION, "tests": entries, "totals": _totals(entries), "exit_status": exit_status}
+    report = {REPORT_KEY: REPORT_VERSION, "tests": entries, "totals": _totals(entries), "exit_status": exit_status}
+    if coverage is not None:
+        report["coverage"] = dict(coverage)
+    return report
 
 
 def _totals(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -297,6 +304,7 @@ def step_summary(report: Mapping[str, Any], rows: int) -> str:
             lines.append(f"| {_code(test['nodeid'])} | {record['index']} | {_num(baseline.get('before'))} | "
                          f"{_num(baseline.get('after'))} | {_signed(baseline)} | {_code(record['call_site'])} |")
         lines += _cut(len(regressions))
+    lines += _coverage_section(report.get("coverage"))
     heaviest = sorted((pair for pair in requests if pair[0].get("input_tokens") is not None),
                       key=lambda pair: pair[0]["input_tokens"], reverse=True)
     shown = heaviest if rows == 0 else heaviest[:rows]
@@ -312,6 +320,28 @@ def step_summary(report: Mapping[str, Any], rows: int) -> str:
                    f"[{record['index']}] | {_code(record['call_site'])} |")
             lines.append(row + (f" {_signed(record.get('baseline'))} |" if has_baseline else ""))
     return "\n".join(lines) + "\n\n"
+
+
+def _coverage_section(coverage: Mapping[str, Any] | None) -> list[str]:
+    """The share of call sites under a budget, and every site that is not (what to add a marker to)."""
+    if not coverage:
+        return []
+    if coverage.get("inventory_failed"):
+        return ["### Budget coverage", "", "Not measured: the LLM call sites could not be listed.", ""]
+    lines = ["### Budget coverage", "",
+             f"LLM call sites exercised under a budget: {coverage['covered']} of {coverage['total']} "
+             f"({coverage['percent']:.0f}%)" + (f", required {coverage['fail_under']:g}%" if coverage.get("fail_under") is not None else "")
+             + ".", ""]
+    missing = [site for site in coverage.get("sites", ()) if site.get("status") not in (COVERED, EXCLUDED)]
+    if missing:
+        lines += ["| Call site | Status | Tests |", "| --- | --- | --- |"]
+        for site in missing[:_MAX_LISTED]:
+            tests = ", ".join(_code(test) for test in site.get("unbudgeted_tests", ())[:3])
+            where = f"{site['file']}:{site['line']}"
+            lines.append(f"| {_code(where)} | {_cell(site['status'])} | {tests} |")
+        lines += _cut(len(missing))
+        lines.append("")
+    return lines
 
 
 def _cut(count: int) -> list[str]:
@@ -340,11 +370,12 @@ class CIReports:
     def note_phase(self, nodeid: str, when: str, outcome: str, xfail: bool) -> None:
         self.outcomes[nodeid] = next_outcome(self.outcomes.get(nodeid), when, outcome, xfail)
 
-    def finish(self, tests: Sequence[Mapping[str, Any]], exit_status: int | None) -> None:
+    def finish(self, tests: Sequence[Mapping[str, Any]], exit_status: int | None,
+               coverage: Mapping[str, Any] | None = None) -> None:
         """Write the JSON report and append the step summary; a failure to write is said, not raised."""
         if self.json_path is None and self.step_summary_path is None:
             return
-        report = build_report(tests, self.outcomes, exit_status)
+        report = build_report(tests, self.outcomes, exit_status, coverage)
         if self.json_path is not None:
             from ._files import write_text_atomically
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import _baseline
-from ._baseline import GONE, GREW, NEW, SHRANK, TOKENIZER_CHANGED, UNCHANGED, Change, Tolerance
+from ._baseline import (
+    GONE,
+    GREW,
+    NEW,
+    SHRANK,
+    TOKENIZER_CHANGED,
+    UNCHANGED,
+    Change,
+    Tolerance,
+)
+from ._coverage import COVERED
 
 _ORDER = (GREW, SHRANK, NEW, GONE, TOKENIZER_CHANGED, UNCHANGED)
 
@@ -35,9 +45,39 @@ def run_compare(argv: Sequence[str]) -> int:
     except ValueError as error:
         parser.error(f"--fail-on: {error}")
     changes = _baseline.compare_sets(_baseline.load_any(options.old), _baseline.load_any(options.new), fail_on)
+    coverage = coverage_change(_coverage_of(options.old), _coverage_of(options.new))
     render = {"text": text_report, "markdown": markdown_report, "json": json_report}[options.format]
-    print(render(changes, fail_on), end="")
+    print(render(changes, fail_on, coverage), end="")
     return 1 if any(change.over_tolerance for change in changes) else 0
+
+
+def _coverage_of(path: Path) -> Mapping[str, Any] | None:
+    """The budget coverage a --tokenbudget-json report holds (a baseline holds none); load_any has read it already."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    coverage = data.get("coverage") if isinstance(data, dict) else None
+    if isinstance(coverage, dict) and isinstance(coverage.get("sites"), list) and not coverage.get("inventory_failed"):
+        return coverage
+    return None
+
+
+def coverage_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Coverage before and after, and the call sites that lost their budget; None unless both sides measured it."""
+    if old is None or new is None:
+        return None
+    covered_before = {(site["file"], site["line"]) for site in old["sites"] if site.get("status") == COVERED}
+    lost = [f"{site['file']}:{site['line']}" for site in new["sites"]
+            if site.get("status") != COVERED and (site["file"], site["line"]) in covered_before]
+    return {"before": _share(old), "after": _share(new), "lost": lost}
+
+
+def _share(coverage: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: coverage.get(key) for key in ("covered", "total", "percent")}
+
+
+def _coverage_figures(coverage: Mapping[str, Any]) -> str:
+    before, after = coverage["before"], coverage["after"]
+    return (f"{before['percent']:.0f}% ({before['covered']} of {before['total']}) -> "
+            f"{after['percent']:.0f}% ({after['covered']} of {after['total']})")
 
 
 def _counts(changes: Sequence[Change]) -> str:
@@ -58,8 +98,11 @@ def _verdict(changes: Sequence[Change], fail_on: Tolerance) -> str:
     return f"ok: no prompt grew by more than {fail_on}"
 
 
-def text_report(changes: Sequence[Change], fail_on: Tolerance) -> str:
+def text_report(changes: Sequence[Change], fail_on: Tolerance, coverage: Mapping[str, Any] | None = None) -> str:
     lines = [f"{_counts(changes)}", _verdict(changes, fail_on)]
+    if coverage is not None:
+        lines.append(f"budget coverage: {_coverage_figures(coverage)}")
+        lines += [f"  no longer under a budget: {site}" for site in coverage["lost"]]
     for change in _sorted(changes):
         mark = " (over)" if change.over_tolerance else ""
         lines.append("")
@@ -72,10 +115,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown_report(changes: Sequence[Change], fail_on: Tolerance) -> str:
+def markdown_report(changes: Sequence[Change], fail_on: Tolerance, coverage: Mapping[str, Any] | None = None) -> str:
     failing = any(change.over_tolerance for change in changes)
     lines = [f"### Prompt sizes: {'regression' if failing else 'no regression'}", "",
              f"{_verdict(changes, fail_on)} ({_counts(changes)}).", ""]
+    if coverage is not None:
+        lines += [f"Budget coverage: {_coverage_figures(coverage)}.", ""]
+        lines += [f"- no longer under a budget: `{_cell(site)}`" for site in coverage["lost"]]
+        lines += [""] if coverage["lost"] else []
     shown = _sorted(changes)
     if shown:
         lines += ["| | Request | Before | After | Change |", "|---|---|---:|---:|---:|"]
@@ -102,8 +149,9 @@ def _number(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def json_report(changes: Sequence[Change], fail_on: Tolerance) -> str:
+def json_report(changes: Sequence[Change], fail_on: Tolerance, coverage: Mapping[str, Any] | None = None) -> str:
     data: dict[str, Any] = {
+        "coverage": coverage,
         "fail_on": str(fail_on),
         "failed": any(change.over_tolerance for change in changes),
         "counts": {status: sum(1 for c in changes if c.status == status) for status in _ORDER},

@@ -288,7 +288,7 @@ class TokenBudgetPlugin:
             workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
         self.baseline.finish(session, self.tests)
         if not hasattr(self.config, "workerinput"):  # under xdist, the controller writes the reports
-            self.ci_reports.finish(self.tests, int(session.exitstatus))
+            self.ci_reports.finish(self.tests, int(session.exitstatus), self.coverage_result)
 
     # --- what was collected: a baseline entry is only unused when its test surely ran or is gone -------
 

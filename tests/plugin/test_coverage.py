@@ -226,3 +226,36 @@ def test_calls_reuses_the_cache_and_sees_an_edit(project: pytest.Pytester, capsy
     llm = project.path / "app" / "llm.py"
     llm.write_text(llm.read_text() + "\n\ndef shout(client):\n    return client.chat.completions.create(model='gpt-4o', messages=[])\n")
     assert sites() == [*first, len(llm.read_text().splitlines())]
+
+
+def test_coverage_goes_into_the_json_report_the_step_summary_and_compare(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = project.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    before = project.runpytest("--tokenbudget-coverage", "--tokenbudget-json=before.json", "-p", "no:cacheprovider")
+    before.assert_outcomes(passed=3)
+    report = json.loads((project.path / "before.json").read_text())
+    assert (report["coverage"]["covered"], report["coverage"]["total"]) == (2, 3)
+    unbudgeted = [site for site in report["coverage"]["sites"] if site["status"] == "exercised, unbudgeted"]
+    assert [(site["file"], site["line"]) for site in unbudgeted] == [("app/llm.py", TRANSLATE_LINE)]
+    assert all("stacks" not in test for test in report["tests"])  # summed up in "coverage" instead
+    markdown = summary.read_text()
+    assert "### Budget coverage" in markdown
+    assert "LLM call sites exercised under a budget: 2 of 3 (67%)." in markdown
+    assert f"| `app/llm.py:{TRANSLATE_LINE}` | exercised, unbudgeted | `tests/test_app.py::test_translate_without_a_budget` |" in markdown
+
+    tests = project.path / "tests" / "test_app.py"
+    tests.write_text(tests.read_text().replace(
+        "def test_translate_without_a_budget", "@pytest.mark.token_budget(max_input_tokens=1000)\ndef test_translate_without_a_budget"))
+    after = project.runpytest("--tokenbudget-coverage", "--tokenbudget-json=after.json", "-p", "no:cacheprovider")
+    after.assert_outcomes(passed=3)
+
+    capsys.readouterr()
+    assert tokenbudget_main(["compare", str(project.path / "before.json"), str(project.path / "after.json")]) == 0
+    assert "budget coverage: 67% (2 of 3) -> 100% (3 of 3)" in capsys.readouterr().out
+    assert tokenbudget_main(["compare", "--format", "markdown",
+                             str(project.path / "after.json"), str(project.path / "before.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Budget coverage: 100% (3 of 3) -> 67% (2 of 3)." in out
+    assert f"- no longer under a budget: `app/llm.py:{TRANSLATE_LINE}`" in out
