@@ -78,7 +78,9 @@ class TiktokenCounter:
         self._encoding = encoding
         self.name = encoding.name
         self.version = f"tiktoken {tiktoken.__version__}"
-        self._cache = _RepeatCache()
+        # A system prompt or an earlier turn of a few sentences is resent on every call: looking
+        # it up costs about a quarter of encoding it again.
+        self._cache = _RepeatCache(min_chars=32)
 
     @property
     def encoding(self) -> Any:
