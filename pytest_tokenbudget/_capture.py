@@ -11,6 +11,7 @@ it answers with a synthetic reply, a pre-flight refusal, or lets it through
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import sys
 import threading
@@ -418,7 +419,9 @@ def _reply_tokens(text: str, model: str, registry: Any) -> int:
     return _reply_token_cache[key]
 
 
+@functools.lru_cache(maxsize=256)
 def _is_loopback(host: str) -> bool:
+    # Cached: every answered request asks, and ip_address() raising for a host name is slow.
     if host == "localhost":
         return True
     try:

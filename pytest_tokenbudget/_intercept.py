@@ -299,6 +299,10 @@ def _patch_all() -> None:
 
 
 def _import(module_name: str) -> Any:
+    # Patches are installed for every budgeted test: skip the import machinery when possible.
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return module
     try:
         return importlib.import_module(module_name)
     except ImportError:
@@ -450,6 +454,8 @@ def _buffered_body(stream: Any) -> bytes | None:
 
 def _recorder() -> str | None:
     """The cassette library on the stack, if a request is being recorded."""
+    if not any(module in sys.modules for module in _RECORDERS):
+        return None  # no frame can belong to a library that was never imported: skip the walk
     frame = sys._getframe(2)  # past _answer: the answer point's own wrapper
     while frame is not None:
         top = (frame.f_globals.get("__name__") or "").partition(".")[0]

@@ -20,6 +20,12 @@ SHIPPED_RANK_FILES = {
     "o200k_base.tiktoken": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
     "cl100k_base.tiktoken": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
 }
+# SHA-256 of each file's compact copy in the user's cache (see `_rank_cache`): a copy is used
+# only when it hashes to this, and tests derive it from the shipped file to check the pin.
+COMPACT_RANK_HASHES = {
+    "o200k_base.tiktoken": "536a468909686ba95c90ff3992c97f59dbb1b7ef2730de04216aaceb3eedba55",
+    "cl100k_base.tiktoken": "267691261e119d2b8019608ad043f4d2317d224a0f0be5af30c87aecfb5d4d0a",
+}
 # Encodings built from the shipped files; o200k_harmony reuses the o200k ranks.
 SHIPPED_ENCODINGS = ("o200k_base", "cl100k_base", "o200k_harmony")
 
@@ -72,7 +78,9 @@ class TiktokenCounter:
         self._encoding = encoding
         self.name = encoding.name
         self.version = f"tiktoken {tiktoken.__version__}"
-        self._cache = _RepeatCache()
+        # A system prompt or an earlier turn of a few sentences is resent on every call: looking
+        # it up costs about a quarter of encoding it again.
+        self._cache = _RepeatCache(min_chars=32)
 
     @property
     def encoding(self) -> Any:
@@ -162,6 +170,20 @@ class ClaudeCounter:
         self._cache.clear()
 
 
+def _shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
+    """The ranks of a shipped file: from its verified compact copy when there is one, else parsed
+    (and the copy written for the next process)."""
+    from . import _rank_cache
+
+    compact_hash = COMPACT_RANK_HASHES[file_name]
+    cached = _rank_cache.load(file_name, compact_hash)
+    if cached is not None:
+        return cached
+    ranks = _read_shipped_ranks(file_name, expected_hash)
+    _rank_cache.store(file_name, compact_hash, ranks)
+    return ranks
+
+
 def _read_shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
     data = (resources.files("pytest_tokenbudget") / "encodings" / file_name).read_bytes()
     if hashlib.sha256(data).hexdigest() != expected_hash:
@@ -184,7 +206,7 @@ def _build_shipped(name: str) -> Any:
                 f"tiktoken asked for {file_name} with a hash we do not ship; "
                 "this tiktoken release is newer than pytest-tokenbudget knows"
             )
-        return _read_shipped_ranks(file_name, expected_hash)
+        return _shipped_ranks(file_name, expected_hash)
 
     with _build_lock:
         original = openai_public.load_tiktoken_bpe
