@@ -169,6 +169,17 @@ class TokenBudgetPlugin:
             _intercept.install(self._session_capture)
 
     @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Test modules have imported their SDKs by now: st.from_type(ChatCompletionMessageParam)
+        # gets our strategies even when Hypothesis (and its entry point) was imported first.
+        import sys
+
+        if "hypothesis" in sys.modules:
+            from ._hypothesis_plugin import register
+
+            register()
+
+    @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)

@@ -158,6 +158,11 @@ def texts(
     # Loaded once: finding the project's pyproject.toml on every count would cost 20 times the count.
     registry = Registry.load()
     registry.get(model)  # an unknown model fails here, naming the closest ones
+    # Claude's estimate charges a constant for any text, so some ranges hold no text at all.
+    floor = count_tokens("", model, registry=registry)
+    if max_tokens < floor:
+        raise ValueError(f"texts(max_tokens={max_tokens}): no text is that short in {model}'s tokens "
+                         f"(even an empty one counts {floor}); raise max_tokens")
     if isinstance(alphabet, st.SearchStrategy):
         return _sized_text(st.text(alphabet, min_size=1, max_size=24), model, registry, min_tokens, max_tokens)
     kinds = _DEFAULT_KINDS if alphabet is None else frozenset(alphabet)
@@ -202,11 +207,13 @@ def _sized_text(draw: Any, fragment: st.SearchStrategy[str], model: str, registr
         text = _cut_to(text, max_tokens, count)
         tokens = count(text)
     # Seams merged into fewer tokens than the target: top up with single-token words. A cut can
-    # undo a top-up (tokenizers are not monotonic at the end of a text), so a few rounds, then give up.
-    for _ in range(4):
-        if tokens >= min_tokens:
+    # undo a top-up (tokenizers are not monotonic at the end of a text), so some rounds, then give up.
+    for attempt in range(8):
+        if min_tokens <= tokens <= max_tokens:
             return text
-        text += " x" * (min_tokens - tokens)
+        # Doubling: where a word costs less than a token (Claude's estimate), one per missing
+        # token is not enough.
+        text += " x" * ((min_tokens - tokens) << attempt)
         tokens = count(text)
         if tokens > max_tokens:
             text = _cut_to(text, max_tokens, count)
@@ -490,27 +497,44 @@ def requests(model: str = "gpt-4o", *, near_tokens: int, within: int | None = No
 
 @st.composite
 def _requests(draw: Any, model: str, provider: str, near_tokens: int, tolerance: int, max_messages: int) -> dict[str, Any]:
+    from ._fitting import FitError, fit_messages
+
+    registry = Registry.load()
     per_message = max(1, near_tokens // (4 * max_messages))
     tools = draw(st.lists(tool_definitions(provider), max_size=2, unique_by=_tool_name))
     history = draw(chat_histories(provider, max_messages=max_messages, max_tokens_per_message=per_message,
                                   tools=tools or None, images=False, model=model))
-    if history[-1]["role"] != "user" or not isinstance(history[-1].get("content"), str):
-        history.append({"role": "user", "content": "."})
-    body: dict[str, Any] = {"model": model, "messages": history, "max_tokens": 256}
+    if provider == "anthropic" and history[-1]["role"] == "user":
+        history.append({"role": "assistant", "content": "."})  # so that the sized user turn alternates
+    system = draw(texts(min_tokens=1, max_tokens=per_message, model=model)) if provider == "anthropic" else None
+    # The sized turn, a placeholder for now: what the rest of the request costs is counted around it.
+    messages: list[dict[str, Any]] = [*history, {"role": "user", "content": "."}]
+    # A drawn history (or its tools) can cost more than the target alone: the oldest turns go,
+    # then the tools, then the system prompt, the way fit_messages keeps a conversation valid.
+    for tools_kept, system_kept in ((tools, system), ([], system), ([], None)):
+        try:
+            messages = list(fit_messages(messages, model, max_input_tokens=near_tokens - 1, tools=tools_kept or None,
+                                         system=system_kept, registry=registry))
+        except FitError:
+            continue
+        tools, system = tools_kept, system_kept
+        break
+    else:
+        raise ValueError(f"requests(near_tokens={near_tokens}) is too small for {model}: even a request of one "
+                         "empty user message is over it")
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 256}
     if tools:
         body["tools"] = tools
-    if provider == "anthropic":
-        body["system"] = draw(texts(min_tokens=1, max_tokens=per_message, model=model))
-    registry = Registry.load()
-    base = count_request(body, registry=registry).input_tokens
-    # The last message's text is counted on its own, so the total moves token for token with it.
-    spare = near_tokens - base + count_tokens(history[-1]["content"], model, registry=registry)
-    if spare < 1:
-        raise ValueError(f"requests(near_tokens={near_tokens}) is too small for {model}: this drawn request "
-                         f"needs {base} tokens before its last message; raise near_tokens or lower max_messages")
+    if system is not None:
+        body["system"] = system
+    # The sized turn's text is counted on its own, so the total moves token for token with it;
+    # measured with a one-character probe, as an empty text can be framed differently.
+    body["messages"] = [*messages[:-1], {"role": "user", "content": "."}]
+    base = count_request(body, registry=registry).input_tokens - count_tokens(".", model, registry=registry)
+    spare = near_tokens - base
     last = draw(texts(min_tokens=max(1, spare - tolerance), max_tokens=spare, model=model,
                       alphabet={"plain", "cjk", "emoji", "json", "code", "number"}))
-    body["messages"] = [*history[:-1], {**history[-1], "content": last}]
+    body["messages"] = [*messages[:-1], {"role": "user", "content": last}]
     return body
 
 
