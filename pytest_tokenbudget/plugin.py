@@ -71,6 +71,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.pluginmanager.register(TokenBudgetPlugin(config), "tokenbudget-runner")
+    # Before test modules import their SDKs: st.from_type(ChatCompletionMessageParam) gets our
+    # strategies even where Hypothesis's entry points are not installed (an editable checkout).
+    # Imports neither Hypothesis nor an SDK: it only watches for the SDKs' types modules.
+    from ._hypothesis_plugin import watch_sdk_imports
+
+    watch_sdk_imports()
 
 
 class TokenBudgetPlugin:
@@ -167,17 +173,6 @@ class TokenBudgetPlugin:
         if self.capture_mode == "session" and not self.live:
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
-
-    @pytest.hookimpl
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        # Test modules have imported their SDKs by now: st.from_type(ChatCompletionMessageParam)
-        # gets our strategies even when Hypothesis (and its entry point) was imported first.
-        import sys
-
-        if "hypothesis" in sys.modules:
-            from ._hypothesis_plugin import register
-
-            register()
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

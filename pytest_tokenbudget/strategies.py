@@ -451,29 +451,41 @@ def chat_histories(
 def _histories(draw: Any, provider: str, min_messages: int, max_messages: int, max_tokens: int, tool_calls: bool,
                tool_names: tuple[str, ...], system: bool, images: bool, surrogates: bool, model: str) -> list[dict[str, Any]]:
     builder = _Builder(draw, provider, model, max_tokens, images, surrogates)
-    target = draw(st.integers(min_messages, max_messages))
     messages: list[dict[str, Any]] = []
-    if provider == "openai" and system and target >= 2 and draw(st.booleans()):
+    if provider == "openai" and system and max_messages >= 2 and draw(st.booleans()):
         messages.append(builder.system())
-    user_turn = True
-    while len(messages) < target:
-        if user_turn:
-            messages.append(builder.user())
-            user_turn = False
-            continue
-        # A tool round is the call and its results; the assistant then speaks again, so it needs
-        # room for three messages or more (OpenAI sends one result message per call).
-        room = max_messages - len(messages)
-        calls = draw(st.integers(1, 3)) if tool_calls and room >= 3 and draw(st.booleans()) else 0
-        result_messages = 1 if provider == "anthropic" else calls
-        if calls and 1 + result_messages + 1 <= room:
-            messages.extend(builder.tool_round(tool_names, calls))
-        else:
-            messages.append(builder.assistant())
-            user_turn = True
+    # Turn by turn, each drawn as one unit behind a "go on" choice, the way Hypothesis's lists
+    # are: the shrinker deletes whole turns (a failing history shrinks to fewer messages) and
+    # zeroes the choice to stop early. One in eight turns is the last, past min_messages.
+    while len(messages) < max_messages:
+        if len(messages) >= min_messages and draw(_GO_ON) == 0:
+            break
+        messages.extend(draw(_turn(builder, max_messages - len(messages), tool_calls, tool_names)))
     if messages[-1]["role"] == "assistant" and len(messages) < max_messages:
         messages.append(builder.user())
     return messages
+
+
+_GO_ON = st.integers(0, 7)
+
+
+@st.composite
+def _turn(draw: Any, builder: _Builder, room: int, tool_calls: bool, tool_names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A user message and the answer to it (text, or a tool round and then text), in `room` messages."""
+    outer, builder.draw = builder.draw, draw
+    try:
+        turn = [builder.user()]
+        if room < 2:
+            return turn
+        # A tool round is the call, its results (OpenAI sends one message per call) and the
+        # assistant speaking again.
+        most_calls = 3 if builder.provider == "anthropic" else min(3, room - 3)
+        if tool_calls and room >= 4 and most_calls >= 1 and draw(st.booleans()):
+            turn += builder.tool_round(tool_names, draw(st.integers(1, most_calls)))
+        turn.append(builder.assistant())
+        return turn
+    finally:
+        builder.draw = outer
 
 
 # --- request bodies -------------------------------------------------------------------------
@@ -500,7 +512,7 @@ def _requests(draw: Any, model: str, provider: str, near_tokens: int, tolerance:
     from ._fitting import FitError, fit_messages
 
     registry = Registry.load()
-    per_message = max(1, near_tokens // (4 * max_messages))
+    per_message = max(count_tokens(".", model, registry=registry), near_tokens // (4 * max_messages))
     tools = draw(st.lists(tool_definitions(provider), max_size=2, unique_by=_tool_name))
     history = draw(chat_histories(provider, max_messages=max_messages, max_tokens_per_message=per_message,
                                   tools=tools or None, images=False, model=model))
@@ -513,7 +525,8 @@ def _requests(draw: Any, model: str, provider: str, near_tokens: int, tolerance:
     # then the tools, then the system prompt, the way fit_messages keeps a conversation valid.
     for tools_kept, system_kept in ((tools, system), ([], system), ([], None)):
         try:
-            messages = list(fit_messages(messages, model, max_input_tokens=near_tokens - 1, tools=tools_kept or None,
+            # With its placeholder in, the request fits: the sized text has at least its tokens.
+            messages = list(fit_messages(messages, model, max_input_tokens=near_tokens, tools=tools_kept or None,
                                          system=system_kept, registry=registry))
         except FitError:
             continue
@@ -565,9 +578,14 @@ def register_sdk_types() -> None:
             hypothesis_st.register_type_strategy(
                 developer, chat_messages("openai", role="system").map(lambda message: {**message, "role": "developer"}))
     if "anthropic" in sys.modules:
-        from anthropic.types import MessageParam
+        from anthropic import types
 
-        hypothesis_st.register_type_strategy(MessageParam, chat_messages("anthropic"))
+        # Newer releases make MessageParam a Union of per-role TypedDicts, older ones one TypedDict.
+        if hasattr(types, "UserMessageParam"):
+            hypothesis_st.register_type_strategy(types.UserMessageParam, chat_messages("anthropic", role="user"))
+            hypothesis_st.register_type_strategy(types.AssistantMessageParam, chat_messages("anthropic", role="assistant"))
+        else:
+            hypothesis_st.register_type_strategy(types.MessageParam, chat_messages("anthropic"))
 
 
 def _lone_tool_message() -> st.SearchStrategy[dict[str, Any]]:
