@@ -194,7 +194,7 @@ def test_a_failing_history_shrinks_to_a_small_valid_one(provider):
 
 @pytest.mark.parametrize("provider", tbst.PROVIDERS)
 def test_histories_have_tool_calls_names_parts_and_images(provider):
-    find_settings = settings(database=None, derandomize=True, max_examples=500)
+    find_settings = settings(database=None, derandomize=True, max_examples=200)
     image_type = "image" if provider == "anthropic" else "image_url"
     image = find(tbst.chat_histories(provider), lambda h: any(
         isinstance(m["content"], list) and any(b["type"] == image_type for b in m["content"]) for m in h),
@@ -237,7 +237,7 @@ def test_the_openai_sdk_sends_them_and_the_plugin_counts_them(token_budget, hist
     import openai
 
     client = openai.OpenAI(api_key="placeholder-key", max_retries=0)
-    client.chat.completions.create(model="gpt-4o", messages=history, **({"tools": tools} if tools else {}))
+    client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=history, **({"tools": tools} if tools else {}))
     sent = token_budget.requests[-1]
     assert sent.error is None
     assert sent.input_tokens == count_messages(history, "gpt-4o", tools=tools or None).input_tokens
@@ -283,8 +283,8 @@ def test_tool_definitions_nest_objects_and_enums():
     find(tbst.tool_definitions(), lambda t: "enum" in json.dumps(t))
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("near", [40, 1_000, 8_000])
+@pytest.mark.parametrize("model, near", [("gpt-4o", 40), ("gpt-4o", 8_000), ("claude-sonnet-4-5", 40),
+                                         ("claude-sonnet-4-5", 1_000)])
 @FIXED
 @given(data=st.data())
 def test_requests_land_just_under_the_target(model, near, data):
