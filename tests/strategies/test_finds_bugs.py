@@ -36,7 +36,8 @@ def test_the_last_ten_messages_cut_a_tool_result_from_its_call():
 
 def test_a_utf16_preview_splits_a_surrogate_pair():
     @FOUND
-    @given(tbst.texts(min_tokens=10, max_tokens=200))
+    # Emoji next to ASCII: the mix a chat preview cuts through (CJK alone never splits a pair).
+    @given(tbst.texts(min_tokens=10, max_tokens=200, alphabet={"emoji", "plain"}))
     def preview_is_sendable(text):
         assert bugs.sendable(bugs.preview(text))
 
