@@ -133,6 +133,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.pluginmanager.register(TokenBudgetPlugin(config), "tokenbudget-runner")
+    # Before test modules import their SDKs: st.from_type(ChatCompletionMessageParam) gets our
+    # strategies even where Hypothesis's entry points are not installed (an editable checkout).
+    # Imports neither Hypothesis nor an SDK: it only watches for the SDKs' types modules.
+    from ._hypothesis_plugin import watch_sdk_imports
+
+    watch_sdk_imports()
 
 
 class TokenBudgetPlugin:

@@ -15,10 +15,13 @@ MAX_ANSWER_TOKENS = 400
 
 
 class OpenAISupportBot:
-    def __init__(self, client: Any, orders: OrderBook, model: str = "gpt-4o-mini") -> None:
+    def __init__(self, client: Any, orders: OrderBook, model: str = "gpt-4o-mini",
+                 max_prompt_tokens: int | None = None) -> None:
         self.client = client
         self.orders = orders
         self.model = model
+        # When set, the history is trimmed by tokens (fit_messages), not only by message count.
+        self.max_prompt_tokens = max_prompt_tokens
         self.history: list[dict[str, Any]] = []
 
     def _complete(self, messages: list[dict[str, Any]]) -> Any:
@@ -32,6 +35,8 @@ class OpenAISupportBot:
 
     def answer(self, question: str) -> str:
         messages = prompts.openai_messages(self.history, question)
+        if self.max_prompt_tokens is not None:
+            messages = prompts.fit_openai_messages(messages, self.model, self.max_prompt_tokens)
         message = self._complete(messages)
         if message.tool_calls:
             results = [

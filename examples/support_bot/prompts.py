@@ -30,6 +30,13 @@ def openai_messages(history: list[dict[str, Any]], question: str) -> list[dict[s
     return [{"role": "system", "content": SYSTEM_PROMPT}, *recent, {"role": "user", "content": question}]
 
 
+def fit_openai_messages(messages: list[dict[str, Any]], model: str, max_tokens: int) -> list[dict[str, Any]]:
+    """The newest turns that fit `max_tokens` with the tools, keeping tool calls with their results."""
+    from pytest_tokenbudget import fit_messages
+
+    return list(fit_messages(messages, model, max_input_tokens=max_tokens, tools=openai_tools()))
+
+
 def openai_tools() -> list[dict[str, Any]]:
     return [{"type": "function", "function": LOOKUP_ORDER}]
 
