@@ -1,15 +1,12 @@
 """The guarded chat service against a local stand-in for the OpenAI API and a real redis-server:
 long conversations are trimmed to fit, and a user who spent the hour's window is refused before
-anything is sent."""
+anything is sent. `redis_client` (a real redis-server on a loopback port) is in the repository's
+root conftest.py."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
@@ -47,28 +44,6 @@ def api():
     yield f"http://127.0.0.1:{server.server_address[1]}/v1", LocalOpenAI.received
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def redis_client():
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server: apt-get install redis-server (Debian package `redis-server`)")
-    redis = pytest.importorskip("redis", reason="needs the redis client: pip install redis")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield client
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def test_long_conversations_are_trimmed_to_the_budget(api, redis_client):

@@ -1,14 +1,9 @@
-"""A fake OpenAI/Anthropic server on 127.0.0.1 that records what reaches it, and a real
-redis-server on a free loopback port."""
+"""A fake OpenAI/Anthropic server on 127.0.0.1 that records what reaches it (redis-server: the root conftest)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -75,41 +70,3 @@ def fake_provider() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A loopback port nothing listens on."""
-    return free_port()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[int]:
-    """A real redis-server on a free loopback port, for this test session; yields the port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not installed: apt-get install redis-server (Debian package `redis-server`)")
-    redis = pytest.importorskip("redis")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"redis-server did not answer on port {port}")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

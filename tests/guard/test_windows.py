@@ -14,7 +14,6 @@ import pytest
 from pytest_tokenbudget import MemoryWindow, RedisWindow, WindowUnavailable
 
 
-
 class FakeClock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -70,15 +69,6 @@ def test_threads_racing_on_one_key_never_overspend():
 def test_bad_limits_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MemoryWindow(**kwargs)
-
-
-@pytest.fixture
-def redis_client(redis_server):
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=redis_server)
-    client.flushall()
-    return client
 
 
 def test_redis_window_checks_and_consumes_with_a_ttl(redis_client):
