@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from . import _usage_log
 from ._budget import Budget, BudgetExceeded, Violation
 from ._errors import RequestBodyError, TokenBudgetError
-from ._intercept import classify_endpoint
+from ._endpoints import classify_endpoint
 from ._models import Registry
 from ._requests import APIS, RequestCount, count_request
 
