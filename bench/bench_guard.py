@@ -48,7 +48,7 @@ def main() -> None:
     batches = [batch() for _ in range(22)]
     current = [batches[0]]
     guard = Guard(Budget(max_input_tokens=8000, max_output_tokens=1000), log=False)
-    print(f"request: {guard.admit(parse_body(batches[0][0]), 'openai.chat')[1].input_tokens:,} input tokens")
+    print(f"request: {guard.admit(parse_body(batches[0][0]), 'openai.chat').count.input_tokens:,} input tokens")
 
     def ours():
         for raw in current[0]:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ._errors import TokenBudgetError
-from ._guard import Guard, api_for, parse_body
+from ._guard import Admitted, Guard, api_for, parse_body
 from ._usage_log import UsageReader
 
 
@@ -55,23 +55,23 @@ def _rebuilt(httpx: Any, request: Any, body: Any) -> Any:
                          extensions=request.extensions)
 
 
-def _prepare(httpx: Any, state: Guard, request: Any, sdk_error: type[BaseException]) -> tuple[Any, Any]:
+def _prepare(httpx: Any, state: Guard, request: Any, sdk_error: type[BaseException]) -> tuple[Any, Admitted | None]:
     api = api_for(request.method, str(request.url))
     if api is None:
         return request, None
     try:
         body = parse_body(request.content)
-        admitted, count, key = state.admit(body, api)
+        admitted = state.admit(body, api, str(request.url))
     except TokenBudgetError as error:
         raise _as_sdk_error(error, sdk_error) from None
-    if admitted is not body:
-        request = _rebuilt(httpx, request, admitted)
-    return request, (count, key, bool(isinstance(admitted, dict) and admitted.get("stream")))
+    if admitted.body is not body:
+        request = _rebuilt(httpx, request, admitted.body)
+    return request, admitted
 
 
 def _sync_transport(httpx: Any) -> type:
     class ObservedStream(httpx.SyncByteStream):
-        def __init__(self, stream: Any, state: Guard, judged: Any, status: int) -> None:
+        def __init__(self, stream: Any, state: Guard, judged: Admitted, status: int) -> None:
             self._stream, self._state, self._judged, self._status = stream, state, judged, status
             self._reader = UsageReader()
             self._logged = False
@@ -87,8 +87,7 @@ def _sync_transport(httpx: Any) -> type:
             finally:
                 if not self._logged:
                     self._logged = True
-                    count, key, streamed = self._judged
-                    self._state.finished(count, key, self._reader, self._status, streamed)
+                    self._state.finished(self._judged, self._reader, self._status)
 
     class GuardTransport(httpx.BaseTransport):
         def __init__(self, inner: Any, state: Guard, sdk_error: type[BaseException]) -> None:
@@ -110,7 +109,7 @@ def _sync_transport(httpx: Any) -> type:
 
 def _async_transport(httpx: Any) -> type:
     class ObservedStream(httpx.AsyncByteStream):
-        def __init__(self, stream: Any, state: Guard, judged: Any, status: int) -> None:
+        def __init__(self, stream: Any, state: Guard, judged: Admitted, status: int) -> None:
             self._stream, self._state, self._judged, self._status = stream, state, judged, status
             self._reader = UsageReader()
             self._logged = False
@@ -126,8 +125,7 @@ def _async_transport(httpx: Any) -> type:
             finally:
                 if not self._logged:
                     self._logged = True
-                    count, key, streamed = self._judged
-                    self._state.finished(count, key, self._reader, self._status, streamed)
+                    self._state.finished(self._judged, self._reader, self._status)
 
     class AsyncGuardTransport(httpx.AsyncBaseTransport):
         def __init__(self, inner: Any, state: Guard, sdk_error: type[BaseException]) -> None:

@@ -19,6 +19,8 @@ def _openai_reply(body: dict[str, Any]) -> tuple[str, bytes]:
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                   {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
                    "choices": [], "usage": usage}]
+        if not (body.get("stream_options") or {}).get("include_usage"):
+            chunks.pop()  # like OpenAI: a stream reports usage only when asked to
         return "text/event-stream", b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
     return "application/json", json.dumps({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -41,6 +43,9 @@ def _anthropic_reply(body: dict[str, Any]) -> tuple[str, bytes]:
     return "application/json", json.dumps(message).encode()
 
 
+SERVER_ERROR_USER = "answer-with-500"
+
+
 class FakeProvider(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
@@ -48,7 +53,10 @@ class FakeProvider(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         type(self).received.append({"path": self.path, "body": body})
         kind, payload = (_anthropic_reply if self.path.endswith("/messages") else _openai_reply)(body)
-        self.send_response(200)
+        status = 200
+        if body.get("user") == SERVER_ERROR_USER:  # an overloaded provider: an error, no usage
+            status, kind, payload = 500, "application/json", b'{"error": {"message": "overloaded", "type": "server_error"}}'
+        self.send_response(status)
         self.send_header("content-type", kind)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
