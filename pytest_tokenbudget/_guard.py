@@ -60,6 +60,19 @@ class RequestRefused(BudgetExceeded):
         largest = ", ".join(f"{p.label} {p.tokens:,}" for p in request.largest_first()[:3])
         self.args = (f"{self.args[0]}\nlargest parts: {largest}",)
 
+    @staticmethod
+    def found_in(error: BaseException) -> RequestRefused | None:
+        """The refusal behind `error`, for libraries that wrap what their HTTP client raises in
+        their own exception (litellm raises an InternalServerError caused by it), else None."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            if isinstance(current, RequestRefused):
+                return current
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+        return None
+
 
 class UnsupportedClient(TokenBudgetError, TypeError):
     """guard() was given something it does not know how to guard."""
@@ -230,6 +243,13 @@ def guard(client: Any, budget: Budget, *, on_exceed: Any = "raise", window: Any 
                   context_alert_share=context_alert_share, window_alert_share=window_alert_share,
                   log_prompts=log_prompts)
     module = type(client).__module__.split(".")[0]
+    if module in ("httpx", "httpx2") and hasattr(client, "send"):
+        # A bare HTTP client, for what takes one: litellm's `client_session` / `aclient_session`
+        # or its handlers' `client=`, an SDK's `http_client=`.
+        from ._guard_transport import guarded_http_client
+
+        sdk_errors = tuple(getattr(sys.modules[name], error) for name, error in _SDK_ERRORS if name in sys.modules)
+        return guarded_http_client(client, state, sdk_errors)
     if module == "openai" and hasattr(client, "with_options"):
         return _guard_by_transport(client, state)
     if module == "anthropic" and hasattr(client, "with_options"):
@@ -240,7 +260,13 @@ def guard(client: Any, budget: Budget, *, on_exceed: Any = "raise", window: Any 
         return _guard_by_transport(client, state)
     raise UnsupportedClient(
         f"cannot guard a {type(client).__module__}.{type(client).__name__}: guard() takes an openai OpenAI/"
-        "AsyncOpenAI or anthropic Anthropic/AsyncAnthropic client (or their Azure/Bedrock variants)")
+        "AsyncOpenAI or anthropic Anthropic/AsyncAnthropic client (or their Azure/Bedrock variants), or an "
+        "httpx/httpx2 Client/AsyncClient (for litellm: litellm.client_session = guard(httpx.Client(), budget))")
+
+
+# The SDKs' base errors: a refusal is raised as one of them too, so that an SDK sending through a
+# guarded HTTP client lets it through as it is instead of wrapping it as a connection error to retry.
+_SDK_ERRORS = (("openai", "OpenAIError"), ("anthropic", "AnthropicError"))
 
 
 def api_for(method: str, url: str) -> str | None:
@@ -257,7 +283,7 @@ def _guard_by_transport(client: Any, state: Guard) -> Any:
         raise UnsupportedClient(f"{type(client).__name__} has no HTTP client to send through")
     sdk = sys.modules[type(client).__module__.split(".")[0]]
     sdk_error = getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError")
-    return client.with_options(http_client=guarded_http_client(inner, state, sdk_error))
+    return client.with_options(http_client=guarded_http_client(inner, state, (sdk_error,)))
 
 
 def parse_body(content: bytes) -> Any:
