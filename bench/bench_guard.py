@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import socket
 import statistics
-import subprocess
+import sys
 import time
+from pathlib import Path
 
 from bench_counting import paired_ratios, text_of
 
@@ -49,7 +48,7 @@ def main() -> None:
     batches = [batch() for _ in range(22)]
     current = [batches[0]]
     guard = Guard(Budget(max_input_tokens=8000, max_output_tokens=1000), log=False)
-    print(f"request: {guard.admit(parse_body(batches[0][0]), 'openai.chat')[1].input_tokens:,} input tokens")
+    print(f"request: {guard.admit(parse_body(batches[0][0]), 'openai.chat').count.input_tokens:,} input tokens")
 
     def ours():
         for raw in current[0]:
@@ -91,45 +90,35 @@ def main() -> None:
 
 
 def redis_bench() -> None:
-    binary = shutil.which("redis-server")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from conftest import loopback_redis_server
+
     try:
-        import redis
-    except ImportError:
-        redis = None
-    if binary is None or redis is None:
-        print("4. RedisWindow: skipped (needs the Debian package redis-server and pip install redis)")
-        return
+        with loopback_redis_server() as port:
+            redis_figures(port)
+    except (ImportError, FileNotFoundError) as missing:
+        print(f"4. RedisWindow: skipped ({missing}; the redis client: pip install redis)")
+
+
+def redis_figures(port: int) -> None:
+    import redis
+
     from pytest_tokenbudget import RedisWindow
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL)
-    try:
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        window = RedisWindow(client, max_tokens=10**12, seconds=60)
-        window.consume("warm", 1)  # loads the script once
-        calls = 2000
-        client.config_resetstat()
-        for n in range(calls):
-            window.consume(f"user-{n % 100}", 2000)
-        stats = client.info("commandstats")
-        # Commands the client sent (the script's own TIME/HMGET/HSET run inside the server).
-        per_consume = sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval", "script|load")) / calls
-        ratio, consume_time, ping_time = paired_ratios(21, lambda: [window.consume("k", 1) for _ in range(50)],
-                                                       lambda: [client.ping() for _ in range(50)])
-        print(f"4. RedisWindow: {per_consume:.2f} client commands (round trips) per consume (goal: 1 round trip);"
-              f" consume / PING = {ratio:.2f}x ({consume_time / 50 * 1e6:.0f} us vs {ping_time / 50 * 1e6:.0f} us; median of 21)")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    client = redis.Redis(host="127.0.0.1", port=port)
+    window = RedisWindow(client, max_tokens=10**12, seconds=60)
+    window.consume("warm", 1)  # loads the script once
+    calls = 2000
+    client.config_resetstat()
+    for n in range(calls):
+        window.consume(f"user-{n % 100}", 2000)
+    stats = client.info("commandstats")
+    # Commands the client sent (the script's own TIME/HMGET/HSET run inside the server).
+    per_consume = sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval", "script|load")) / calls
+    ratio, consume_time, ping_time = paired_ratios(21, lambda: [window.consume("k", 1) for _ in range(50)],
+                                                   lambda: [client.ping() for _ in range(50)])
+    print(f"4. RedisWindow: {per_consume:.2f} client commands (round trips) per consume (goal: 1 round trip);"
+          f" consume / PING = {ratio:.2f}x ({consume_time / 50 * 1e6:.0f} us vs {ping_time / 50 * 1e6:.0f} us; median of 21)")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from . import _intercept, _synthetic
+from ._endpoints import Endpoint, classify_endpoint
 from ._intercept import CannedResponse, InterceptedRequest, NetworkBlocked
 from ._marker import BudgetSpec
 from ._synthetic import ScriptedReply
@@ -129,7 +130,7 @@ ANSWERED_BY_API = "the API (live)"
 class _Ticket:
     """What the observation point learnt about an LLM request, for its answer point."""
 
-    endpoint: _intercept.Endpoint
+    endpoint: Endpoint
     body: dict[str, Any] | None
     captured: CapturedRequest | None  # None for the token-counting endpoints
     problem: str | None = None  # why it cannot be answered normally (unreadable body, internal error)
@@ -192,10 +193,10 @@ class TestCapture:
 
     # --- the observation point ------------------------------------------------
 
-    def classify(self, method: str, url: str) -> _intercept.Endpoint | None:
-        return _intercept.classify_endpoint(method, url, self.base_urls)
+    def classify(self, method: str, url: str) -> Endpoint | None:
+        return classify_endpoint(method, url, self.base_urls)
 
-    def observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> _Ticket:
+    def observe(self, request: InterceptedRequest, endpoint: Endpoint) -> _Ticket:
         """Count an LLM request, whoever will answer it."""
         known = len(self.requests)
         try:
@@ -210,7 +211,7 @@ class TestCapture:
             captured = self.requests[index - 1] if index is not None else None
             return _Ticket(endpoint, None, captured, message, "tokenbudget_error")
 
-    def _observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> _Ticket:
+    def _observe(self, request: InterceptedRequest, endpoint: Endpoint) -> _Ticket:
         try:
             body = json.loads(request.body or b"null")
         except ValueError as error:
@@ -309,7 +310,7 @@ class TestCapture:
         failure.tokenbudget = True  # type: ignore[attr-defined]
         raise failure
 
-    def _count(self, captured: CapturedRequest, body: dict[str, Any], endpoint: _intercept.Endpoint) -> None:
+    def _count(self, captured: CapturedRequest, body: dict[str, Any], endpoint: Endpoint) -> None:
         from . import RequestBodyError, UnknownModelError, count_request
 
         model = self.spec.model if self.spec is not None and self.spec.model else None
@@ -325,7 +326,7 @@ class TestCapture:
             captured.error = str(error)
             self.findings.append(Finding("unreadable request", f"request body {error}", captured.index))
 
-    def _answer_count_tokens(self, body: dict[str, Any], endpoint: _intercept.Endpoint) -> CannedResponse:
+    def _answer_count_tokens(self, body: dict[str, Any], endpoint: Endpoint) -> CannedResponse:
         probe = CapturedRequest(0, endpoint.api, "", body.get("model"), "", self.phase, False)
         self._count(probe, body, endpoint)
         if self.findings and self.findings[-1].request_index == 0:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from . import _usage_log
 from ._budget import Budget, BudgetExceeded, Violation
 from ._errors import RequestBodyError, TokenBudgetError
-from ._intercept import classify_endpoint
+from ._endpoints import classify_endpoint, mask_url
 from ._models import Registry
 from ._requests import APIS, RequestCount, count_request
 
@@ -33,6 +33,22 @@ class Alert:
     message: str
 
 
+@dataclass
+class Admitted:
+    """A request let through, and what its window was charged for it, until its answer is read."""
+
+    body: Mapping[str, Any]
+    count: RequestCount
+    key: str | None
+    url: str  # credentials in the query string masked
+    charged_tokens: int = 0
+    charged_cost_usd: float = 0.0
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
 class RequestRefused(BudgetExceeded):
     """A guarded request that breaks its budget; nothing was sent. `request` is its count, with
     the per-part `breakdown` that says where the tokens went."""
@@ -43,6 +59,19 @@ class RequestRefused(BudgetExceeded):
         super().__init__(violations)
         largest = ", ".join(f"{p.label} {p.tokens:,}" for p in request.largest_first()[:3])
         self.args = (f"{self.args[0]}\nlargest parts: {largest}",)
+
+    @staticmethod
+    def found_in(error: BaseException) -> RequestRefused | None:
+        """The refusal behind `error`, for libraries that wrap what their HTTP client raises in
+        their own exception (litellm raises an InternalServerError caused by it), else None."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            if isinstance(current, RequestRefused):
+                return current
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+        return None
 
 
 class UnsupportedClient(TokenBudgetError, TypeError):
@@ -56,7 +85,7 @@ class Guard:
                  key: str | Callable[[Mapping[str, Any]], str] | None = None, log: Any = None,
                  on_alert: Callable[[Alert], None] | None = None,
                  context_alert_share: float = DEFAULT_CONTEXT_ALERT_SHARE,
-                 window_alert_share: float = DEFAULT_WINDOW_ALERT_SHARE,
+                 window_alert_share: float = DEFAULT_WINDOW_ALERT_SHARE, log_prompts: bool = False,
                  registry: Registry | None = None) -> None:
         if not isinstance(budget, Budget):
             raise TypeError(f"guard() needs a pytest_tokenbudget.Budget, not {type(budget).__name__}")
@@ -68,7 +97,7 @@ class Guard:
                              "request; set a positive limit or leave it out")
         if on_exceed != "raise" and not callable(on_exceed):
             raise TypeError("on_exceed must be 'raise' or a callable (body, error) -> replacement body or None")
-        if window is not None and not hasattr(window, "consume"):
+        if window is not None and not (hasattr(window, "consume") and hasattr(window, "refund")):
             raise TypeError(f"window must be a MemoryWindow or RedisWindow, not {type(window).__name__}")
         for name, share in (("context_alert_share", context_alert_share), ("window_alert_share", window_alert_share)):
             if not 0 < share <= 1:
@@ -81,10 +110,13 @@ class Guard:
         self.on_alert = on_alert
         self.context_alert_share = context_alert_share
         self.window_alert_share = window_alert_share
+        if not isinstance(log_prompts, bool):
+            raise TypeError(f"log_prompts must be True or False, not {log_prompts!r}")
+        self.log_prompts = log_prompts
         self.registry = registry or Registry.load()
 
-    def admit(self, body: Any, api: str) -> tuple[Mapping[str, Any], RequestCount, str | None]:
-        """The body to send, its count and its window key; RequestRefused when it may not go."""
+    def admit(self, body: Any, api: str, url: str = "") -> Admitted:
+        """The body to send, its count and window charge; RequestRefused when it may not go."""
         if not isinstance(body, Mapping):
             raise RequestBodyError("", f"the request body is not a JSON object ({type(body).__name__}); nothing was sent")
         count = count_request(body, api=api, registry=self.registry)
@@ -95,9 +127,10 @@ class Guard:
                 body = replacement
                 count = count_request(body, api=api, registry=self.registry)
                 violations = self.budget.check([count])
-        key = self._key(body)
+        admitted = Admitted(body, count, self._key(body), mask_url(url))
+        key = admitted.key
         if violations:
-            self._log_refusal(count, key, violations)
+            self._log_refusal(admitted, violations)
             raise RequestRefused(violations, count)
         share = (count.input_tokens + (count.max_output_tokens or 0)) / count.model.context_window
         if share >= self.context_alert_share:
@@ -105,12 +138,14 @@ class Guard:
                               f"request fills {share:.0%} of {count.model.id}'s context window "
                               f"({count.input_tokens:,} input + {count.max_output_tokens or 0:,} output cap)"))
         if self.window is not None:
-            self._consume(count, key)
-        return body, count, key
+            self._consume(admitted)
+        return admitted
 
-    def _consume(self, count: RequestCount, key: str | None) -> None:
+    def _consume(self, admitted: Admitted) -> None:
         # The window is charged the output cap, not the answer's length: it is all the request
-        # may cost, and known before sending.
+        # may cost, and known before sending. What the answer did not use is refunded once its
+        # reported usage is read.
+        count, key = admitted.count, admitted.key
         tokens = count.input_tokens + (count.max_output_tokens or 0)
         decision = self.window.consume(key or "default", tokens, count.cost_usd or 0.0)
         if not decision.allowed:
@@ -122,8 +157,10 @@ class Guard:
             violation = Violation("window", tokens, decision.tokens_left or 0, 0,
                                   f"window for {key or 'default'!r} ({self.window.describe()}) has {' and '.join(left)} "
                                   f"left; this request needs {tokens:,} tokens (input + output cap)")
-            self._log_refusal(count, key, [violation])
+            self._log_refusal(admitted, [violation])
             raise RequestRefused([violation], count)
+        if not decision.unavailable:
+            admitted.charged_tokens, admitted.charged_cost_usd = tokens, count.cost_usd or 0.0
         if decision.used_share >= self.window_alert_share:
             self._alert(Alert("window", decision.used_share, key, count.model.id,
                               f"window for {key or 'default'!r} is {decision.used_share:.0%} used "
@@ -138,16 +175,37 @@ class Guard:
         if self.on_alert is not None:
             self.on_alert(alert)
 
-    def _log_refusal(self, count: RequestCount, key: str | None, violations: list[Violation]) -> None:
+    def _log_refusal(self, admitted: Admitted, violations: list[Violation]) -> None:
         _usage_log.emit(self.logger, _usage_log.usage_record(
-            count=count, key=key, reader=None, status=None, streamed=False,
+            admitted, reader=None, status=None, log_prompts=self.log_prompts,
             refused="; ".join(v.limit for v in violations)))
 
-    def finished(self, count: RequestCount, key: str | None, reader: _usage_log.UsageReader, status: int,
-                 streamed: bool) -> None:
+    def finished(self, admitted: Admitted, reader: _usage_log.UsageReader, status: int) -> None:
+        """The answer has been read (or abandoned): refund the window, write the usage line."""
         reader.finish()
-        _usage_log.emit(self.logger, _usage_log.usage_record(count=count, key=key, reader=reader,
-                                                             status=status, streamed=streamed))
+        refunded = self._refund(admitted, reader, status)
+        _usage_log.emit(self.logger, _usage_log.usage_record(admitted, reader=reader, status=status,
+                                                             log_prompts=self.log_prompts, refunded_tokens=refunded))
+
+    def _refund(self, admitted: Admitted, reader: _usage_log.UsageReader, status: int) -> int:
+        """Give the window back the output cap the answer did not use; returns the tokens given back."""
+        cap = admitted.count.max_output_tokens
+        if not admitted.charged_tokens or not cap:
+            return 0
+        used = reader.output_tokens
+        if used is None:
+            if status < 400:
+                # No usage reported (a stream without usage, or closed early): the cap may have
+                # been used, so the charge stands.
+                return 0
+            used = 0  # an error answer generated nothing
+        unused = max(0, cap - used)
+        if not unused:
+            return 0
+        model, input_tokens = admitted.count.model, admitted.count.input_tokens
+        cost_used = model.cost_usd(input_tokens, min(used, cap)) or 0.0
+        cost_back = max(0.0, admitted.charged_cost_usd - cost_used)
+        return unused if self.window.refund(admitted.key or "default", unused, cost_back) else 0
 
 
 def _logger(log: Any) -> logging.Logger | None:
@@ -166,21 +224,32 @@ def guard(client: Any, budget: Budget, *, on_exceed: Any = "raise", window: Any 
           key: str | Callable[[Mapping[str, Any]], str] | None = None, log: Any = None,
           on_alert: Callable[[Alert], None] | None = None,
           context_alert_share: float = DEFAULT_CONTEXT_ALERT_SHARE,
-          window_alert_share: float = DEFAULT_WINDOW_ALERT_SHARE) -> Any:
+          window_alert_share: float = DEFAULT_WINDOW_ALERT_SHARE, log_prompts: bool = False) -> Any:
     """A client like `client` whose every LLM request is counted and judged against `budget`
     before it is sent, and refused with RequestRefused (a BudgetExceeded) when it breaks it.
 
     - on_exceed: "raise", or a callable (body, error) returning a replacement body (a trimmed
       history, a cheaper model), which is counted and judged again, or None to refuse.
-    - window: a MemoryWindow or RedisWindow charged each request's input and output cap, per key.
+    - window: a MemoryWindow or RedisWindow charged each request's input and output cap, per key;
+      the part of the cap the answer did not use (its reported usage) is refunded.
     - key: the window key, or a callable (body) -> key.
     - log: the usage log's logger (default `pytest_tokenbudget.usage`), a name, or False for none.
+    - log_prompts: also log each request's prompt (system, messages, input, tools); credentials
+      (headers, secret query parameters, other body fields) never are.
     - on_alert: called with an Alert when a request fills `context_alert_share` of the context
       window or a window is more than `window_alert_share` used.
     """
     state = Guard(budget, on_exceed=on_exceed, window=window, key=key, log=log, on_alert=on_alert,
-                  context_alert_share=context_alert_share, window_alert_share=window_alert_share)
+                  context_alert_share=context_alert_share, window_alert_share=window_alert_share,
+                  log_prompts=log_prompts)
     module = type(client).__module__.split(".")[0]
+    if module in ("httpx", "httpx2") and hasattr(client, "send"):
+        # A bare HTTP client, for what takes one: litellm's `client_session` / `aclient_session`
+        # or its handlers' `client=`, an SDK's `http_client=`.
+        from ._guard_transport import guarded_http_client
+
+        sdk_errors = tuple(getattr(sys.modules[name], error) for name, error in _SDK_ERRORS if name in sys.modules)
+        return guarded_http_client(client, state, sdk_errors)
     if module == "openai" and hasattr(client, "with_options"):
         return _guard_by_transport(client, state)
     if module == "anthropic" and hasattr(client, "with_options"):
@@ -191,7 +260,13 @@ def guard(client: Any, budget: Budget, *, on_exceed: Any = "raise", window: Any 
         return _guard_by_transport(client, state)
     raise UnsupportedClient(
         f"cannot guard a {type(client).__module__}.{type(client).__name__}: guard() takes an openai OpenAI/"
-        "AsyncOpenAI or anthropic Anthropic/AsyncAnthropic client (or their Azure/Bedrock variants)")
+        "AsyncOpenAI or anthropic Anthropic/AsyncAnthropic client (or their Azure/Bedrock variants), or an "
+        "httpx/httpx2 Client/AsyncClient (for litellm: litellm.client_session = guard(httpx.Client(), budget))")
+
+
+# The SDKs' base errors: a refusal is raised as one of them too, so that an SDK sending through a
+# guarded HTTP client lets it through as it is instead of wrapping it as a connection error to retry.
+_SDK_ERRORS = (("openai", "OpenAIError"), ("anthropic", "AnthropicError"))
 
 
 def api_for(method: str, url: str) -> str | None:
@@ -208,7 +283,7 @@ def _guard_by_transport(client: Any, state: Guard) -> Any:
         raise UnsupportedClient(f"{type(client).__name__} has no HTTP client to send through")
     sdk = sys.modules[type(client).__module__.split(".")[0]]
     sdk_error = getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError")
-    return client.with_options(http_client=guarded_http_client(inner, state, sdk_error))
+    return client.with_options(http_client=guarded_http_client(inner, state, (sdk_error,)))
 
 
 def parse_body(content: bytes) -> Any:

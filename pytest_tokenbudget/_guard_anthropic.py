@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._guard import Guard, api_for
+from ._guard import Admitted, Guard, api_for
 from ._guard_transport import httpx_module
 from ._usage_log import UsageReader
 
@@ -16,28 +16,27 @@ def guarded_middleware(client: Any, state: Guard) -> Any:
 
     httpx = httpx_module(client._client)
 
-    def judge(request: Any) -> tuple[Any, Any]:
+    def judge(request: Any) -> tuple[Any, Admitted | None]:
         api = api_for(request.method, request.url)
         if api is None:
             return request, None
         body = request.json
-        admitted, count, key = state.admit(body, api)
-        if admitted is not body:
-            request = request.copy(body=dict(admitted))
-        return request, (count, key, bool(admitted.get("stream")))
+        admitted = state.admit(body, api, str(request.url))
+        if admitted.body is not body:
+            request = request.copy(body=dict(admitted.body))
+        return request, admitted
 
-    def observe(response: Any, judged: Any) -> Any:
+    def observe(response: Any, judged: Admitted | None) -> Any:
         if judged is None:
             return response
-        count, key, streamed = judged
         http = response.http_response
         reader = UsageReader()
         try:
             reader.feed(http.content)  # already read: a whole JSON answer
         except httpx.ResponseNotRead:
-            http.stream = _observed(httpx, http.stream, lambda: state.finished(count, key, reader, http.status_code, streamed), reader)
+            http.stream = _observed(httpx, http.stream, lambda: state.finished(judged, reader, http.status_code), reader)
             return response
-        state.finished(count, key, reader, http.status_code, streamed)
+        state.finished(judged, reader, http.status_code)
         return response
 
     class TokenBudgetGuard(Middleware):

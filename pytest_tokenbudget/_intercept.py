@@ -15,9 +15,9 @@ import time are covered too, and only while a handler is installed:
   vcrpy replays from the transport, ``MockTransport`` and custom transports
   never call down), so whatever they answer is what the app sees.
 
-This module knows HTTP, not budgets: a handler classifies an
-:class:`InterceptedRequest`, observes it, and answers with a
-:class:`CannedResponse`, :data:`PASS_THROUGH`, or raises :class:`NetworkBlocked`.
+This module knows HTTP, not budgets: a handler classifies a request (by
+:mod:`._endpoints`), observes an LLM request as an :class:`InterceptedRequest`,
+and answers with a :class:`CannedResponse`, :data:`PASS_THROUGH`, or raises :class:`NetworkBlocked`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
+from ._endpoints import Endpoint, mask_url
+
 __all__ = [
     "CannedResponse",
-    "Endpoint",
     "InterceptedRequest",
     "NetworkBlocked",
     "PASS_THROUGH",
-    "classify_endpoint",
     "install",
     "uninstall",
 ]
@@ -76,18 +76,8 @@ _OPTIONAL_MODULES = frozenset(target[0] for target in _OPTIONAL_TRANSPORT_TARGET
 # them on the stack is being recorded, and must never be answered synthetically.
 _RECORDERS = {"vcr": "vcrpy"}
 
-# Query parameters that carry credentials on some gateways (Azure SAS, proxies).
-_SECRET_QUERY_KEYS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "sig", "code"})
-
-
 class NetworkBlocked(Exception):
     """Raised by a handler to refuse a request; surfaces as the SDK's connect error."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    api: str  # e.g. "openai.chat"; see classify_endpoint
-    deployment: str | None = None  # Azure deployment name from the URL path
 
 
 @dataclass
@@ -133,69 +123,6 @@ class Handler(Protocol):
 
     def settle(self, ticket: Any, reached_network: bool) -> None:
         """Called once the observed request's send is over, answered or not."""
-
-
-# Suffixes are matched on the path with any trailing slash removed. Order matters:
-# "/chat/completions" must be tested before "/completions".
-_PATH_SUFFIXES = (
-    ("/messages/count_tokens", "anthropic.count_tokens"),
-    ("/responses/input_tokens", "openai.input_tokens"),
-    ("/chat/completions", "openai.chat"),
-    ("/responses", "openai.responses"),
-    ("/completions", "openai.completions"),
-    ("/embeddings", "openai.embeddings"),
-    ("/messages", "anthropic.messages"),
-)
-
-
-def classify_endpoint(method: str, url: str, base_urls: tuple[str, ...] = ()) -> Endpoint | None:
-    """Which LLM API a request targets, or None for anything else.
-
-    Detection is by path on any host (OpenAI-compatible servers such as vLLM or a
-    litellm proxy use the same paths), so a base URL only needs configuring when
-    a gateway rewrites paths; requests under a configured base URL are
-    classified by the remainder of their path.
-    """
-    if method.upper() != "POST":
-        return None
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    for base in base_urls:
-        base_parts = urlsplit(base)
-        base_path = base_parts.path.rstrip("/")
-        if parts.netloc == base_parts.netloc and path.startswith(base_path):
-            remainder = path[len(base_path):] or "/"
-            endpoint = _classify_path(remainder)
-            if endpoint is not None:
-                return endpoint
-    return _classify_path(path)
-
-
-def _classify_path(path: str) -> Endpoint | None:
-    for suffix, api in _PATH_SUFFIXES:
-        if path.endswith(suffix):
-            if api == "anthropic.messages" and "/threads/" in path:
-                return None  # OpenAI Assistants thread messages are not a completion call
-            deployment = None
-            segments = path.split("/")
-            if "deployments" in segments:
-                index = segments.index("deployments")
-                if index + 1 < len(segments):
-                    deployment = segments[index + 1]
-            return Endpoint(api, deployment)
-    return None
-
-
-def mask_url(url: str) -> str:
-    """The URL with credential-looking query parameters replaced by ``***``."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    masked = []
-    for pair in parts.query.split("&"):
-        key, sep, _value = pair.partition("=")
-        masked.append(f"{key}{sep}***" if key.lower() in _SECRET_QUERY_KEYS else pair)
-    return parts._replace(query="&".join(masked)).geturl()
 
 
 # --- installing the patches -------------------------------------------------

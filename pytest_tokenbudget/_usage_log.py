@@ -1,5 +1,5 @@
 """The usage log: one JSON line per guarded request through Python `logging`, with our count next to
-the usage the provider reported, so drift between the two shows. Never prompt text or credentials."""
+the usage the provider reported, so drift between the two shows. Prompt text only when asked for; credentials never."""
 
 from __future__ import annotations
 
@@ -70,17 +70,24 @@ class UsageReader:
             self.output_tokens = output
 
 
-def usage_record(*, count: Any, key: str | None, reader: UsageReader | None, status: int | None,
-                 streamed: bool, refused: str | None = None) -> dict[str, Any]:
+# The request fields that hold what the model reads; logged only when prompt logging is asked for.
+# Credentials are never among them: they travel in headers and query strings, which no record sees.
+PROMPT_FIELDS = ("system", "instructions", "messages", "input", "prompt", "tools")
+
+
+def usage_record(admitted: Any, *, reader: UsageReader | None, status: int | None, log_prompts: bool = False,
+                 refused: str | None = None, refunded_tokens: int = 0) -> dict[str, Any]:
+    count = admitted.count
     reported_in = reader.input_tokens if reader else None
     reported_out = reader.output_tokens if reader else None
     cost = count.model.cost_usd(reported_in if reported_in is not None else count.input_tokens,
                                 reported_out if reported_out is not None else (count.max_output_tokens or 0))
-    return {
+    record = {
         "event": "llm_request_refused" if refused else "llm_request",
         "model": count.model.id,
         "api": count.api,
-        "key": key,
+        "url": admitted.url,
+        "key": admitted.key,
         "input_tokens": count.input_tokens,
         "provenance": count.provenance,
         "output_cap": count.max_output_tokens,
@@ -89,9 +96,15 @@ def usage_record(*, count: Any, key: str | None, reader: UsageReader | None, sta
         "input_difference": None if reported_in is None else count.input_tokens - reported_in,
         "cost_usd": None if cost is None else round(cost, 8),
         "status": status,
-        "streamed": streamed,
-        **({"refused": refused} if refused else {}),
+        "streamed": admitted.streamed,
+        "window_tokens_charged": admitted.charged_tokens,
+        "window_tokens_refunded": refunded_tokens,
     }
+    if refused:
+        record["refused"] = refused
+    if log_prompts:
+        record["prompt"] = {name: admitted.body[name] for name in PROMPT_FIELDS if name in admitted.body}
+    return record
 
 
 def emit(logger: logging.Logger | None, record: dict[str, Any]) -> None:

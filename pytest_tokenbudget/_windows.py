@@ -78,16 +78,7 @@ class MemoryWindow(_Limits):
 
     def consume(self, key: str, tokens: int, cost_usd: float = 0.0) -> WindowDecision:
         with self._lock:
-            now = self._clock()
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = [now, float(self.max_tokens or 0), self.max_cost_usd or 0.0]
-            elapsed = max(0.0, now - bucket[0])
-            bucket[0] = now
-            if self.max_tokens is not None:
-                bucket[1] = min(self.max_tokens, bucket[1] + elapsed * self.max_tokens / self.seconds)
-            if self.max_cost_usd is not None:
-                bucket[2] = min(self.max_cost_usd, bucket[2] + elapsed * self.max_cost_usd / self.seconds)
+            bucket = self._refilled(key)
             allowed = (self.max_tokens is None or tokens <= bucket[1]) and \
                       (self.max_cost_usd is None or cost_usd <= bucket[2])
             if allowed:
@@ -96,10 +87,32 @@ class MemoryWindow(_Limits):
             return self.decision(allowed, key, bucket[1] if self.max_tokens is not None else None,
                                  bucket[2] if self.max_cost_usd is not None else None)
 
+    def refund(self, key: str, tokens: int, cost_usd: float = 0.0) -> bool:
+        """Give back part of a charge that was not used; a bucket never fills past its limit."""
+        with self._lock:
+            bucket = self._refilled(key)
+            bucket[1] = min(float(self.max_tokens or 0), bucket[1] + tokens)
+            bucket[2] = min(self.max_cost_usd or 0.0, bucket[2] + cost_usd)
+        return True
+
+    def _refilled(self, key: str) -> list[float]:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [now, float(self.max_tokens or 0), self.max_cost_usd or 0.0]
+        elapsed = max(0.0, now - bucket[0])
+        bucket[0] = now
+        if self.max_tokens is not None:
+            bucket[1] = min(self.max_tokens, bucket[1] + elapsed * self.max_tokens / self.seconds)
+        if self.max_cost_usd is not None:
+            bucket[2] = min(self.max_cost_usd, bucket[2] + elapsed * self.max_cost_usd / self.seconds)
+        return bucket
+
 
 # Refill, check every limit, consume all or nothing, and set the TTL, in one step: Redis runs a
 # script atomically, so processes racing on one key see each other's consumption. The clock is the
 # server's, so machines with skewed clocks still share one window. A limit below zero is absent.
+# A refund is a consume of negative amounts: always allowed, and capped at the limit.
 _CONSUME_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -120,7 +133,7 @@ for i = 1, 2 do
 end
 if allowed == 1 then
   for i = 1, 2 do
-    if caps[i] >= 0 then levels[i] = levels[i] - want[i] end
+    if caps[i] >= 0 then levels[i] = math.min(caps[i], levels[i] - want[i]) end
   end
 end
 redis.call('HSET', KEYS[1], 'ts', now, 'tokens', string.format('%.17g', levels[1]), 'cost', string.format('%.17g', levels[2]))
@@ -153,11 +166,8 @@ class RedisWindow(_Limits):
     def consume(self, key: str, tokens: int, cost_usd: float = 0.0) -> WindowDecision:
         import redis as redis_module
 
-        args = [int(self.seconds * 1000),
-                -1 if self.max_tokens is None else self.max_tokens, tokens,
-                -1 if self.max_cost_usd is None else repr(self.max_cost_usd), repr(float(cost_usd))]
         try:
-            allowed, tokens_left, cost_left = self._script(keys=[self.prefix + key], args=args)
+            allowed, tokens_left, cost_left = self._run(key, tokens, cost_usd)
         except (redis_module.ConnectionError, redis_module.TimeoutError) as error:
             where = _describe_connection(self._redis)
             if self.fail == "open":
@@ -171,6 +181,25 @@ class RedisWindow(_Limits):
         return self.decision(bool(int(allowed)), key,
                              None if self.max_tokens is None else float(tokens_left),
                              None if self.max_cost_usd is None else float(cost_left))
+
+    def refund(self, key: str, tokens: int, cost_usd: float = 0.0) -> bool:
+        """Give back part of a charge that was not used, in the same atomic script. It runs after
+        the answer, so an unreachable Redis never fails it: the refund is lost, with a warning."""
+        import redis as redis_module
+
+        try:
+            self._run(key, -tokens, -cost_usd)
+            return True
+        except (redis_module.ConnectionError, redis_module.TimeoutError) as error:
+            log.warning("refund of %d unused tokens to the window for %r lost: Redis at %s unreachable (%s)",
+                        tokens, key, _describe_connection(self._redis), error)
+            return False
+
+    def _run(self, key: str, tokens: int, cost_usd: float) -> list[Any]:
+        args = [int(self.seconds * 1000),
+                -1 if self.max_tokens is None else self.max_tokens, tokens,
+                -1 if self.max_cost_usd is None else repr(self.max_cost_usd), repr(float(cost_usd))]
+        return self._script(keys=[self.prefix + key], args=args)
 
 
 def _describe_connection(client: Any) -> str:

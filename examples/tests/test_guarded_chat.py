@@ -1,15 +1,12 @@
 """The guarded chat service against a local stand-in for the OpenAI API and a real redis-server:
 long conversations are trimmed to fit, and a user who spent the hour's window is refused before
-anything is sent."""
+anything is sent. `redis_client` (a real redis-server on a loopback port) is in the repository's
+root conftest.py."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
@@ -49,28 +46,6 @@ def api():
     server.server_close()
 
 
-@pytest.fixture
-def redis_client():
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server: apt-get install redis-server (Debian package `redis-server`)")
-    redis = pytest.importorskip("redis", reason="needs the redis client: pip install redis")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield client
-    server.terminate()
-    server.wait(timeout=10)
-
-
 def test_long_conversations_are_trimmed_to_the_budget(api, redis_client):
     base_url, received = api
     client = guarded_client(openai.OpenAI(api_key="placeholder-key", base_url=base_url, max_retries=0),
@@ -88,10 +63,13 @@ def test_a_user_over_the_hourly_window_is_refused_before_sending(api, redis_clie
     client = guarded_client(openai.OpenAI(api_key="placeholder-key", base_url=base_url, max_retries=0),
                             redis_client, tokens_per_hour=1000)
     service = ChatService(client)
-    service.reply("bob", "Where is my order?")
-    service.reply("bob", "And the boots?")
+    # Each request is charged its prompt and its 300-token cap before it is sent; the answer uses
+    # 1 token, so the rest of the cap comes back and bob gets many more than 1000 / 300 questions.
+    answered = 0
     with pytest.raises(RequestRefused, match="window for 'bob'"):
-        service.reply("bob", "And the tent?")
-    assert len(received) == 2
+        for n in range(100):
+            service.reply("bob", f"And what about order {n}?")
+            answered += 1
+    assert answered > 3 and len(received) == answered  # the refused one was never sent
     service.reply("carol", "Hello")  # other users have their own window
-    assert len(received) == 3
+    assert len(received) == answered + 1

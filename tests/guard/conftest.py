@@ -1,14 +1,9 @@
-"""A fake OpenAI/Anthropic server on 127.0.0.1 that records what reaches it, and a real
-redis-server on a free loopback port."""
+"""A fake OpenAI/Anthropic server on 127.0.0.1 that records what reaches it (redis-server: the root conftest)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -24,6 +19,8 @@ def _openai_reply(body: dict[str, Any]) -> tuple[str, bytes]:
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                   {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
                    "choices": [], "usage": usage}]
+        if not (body.get("stream_options") or {}).get("include_usage"):
+            chunks.pop()  # like OpenAI: a stream reports usage only when asked to
         return "text/event-stream", b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
     return "application/json", json.dumps({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -46,6 +43,9 @@ def _anthropic_reply(body: dict[str, Any]) -> tuple[str, bytes]:
     return "application/json", json.dumps(message).encode()
 
 
+SERVER_ERROR_USER = "answer-with-500"
+
+
 class FakeProvider(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
@@ -53,7 +53,10 @@ class FakeProvider(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         type(self).received.append({"path": self.path, "body": body})
         kind, payload = (_anthropic_reply if self.path.endswith("/messages") else _openai_reply)(body)
-        self.send_response(200)
+        status = 200
+        if body.get("user") == SERVER_ERROR_USER:  # an overloaded provider: an error, no usage
+            status, kind, payload = 500, "application/json", b'{"error": {"message": "overloaded", "type": "server_error"}}'
+        self.send_response(status)
         self.send_header("content-type", kind)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
@@ -75,41 +78,3 @@ def fake_provider() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A loopback port nothing listens on."""
-    return free_port()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[int]:
-    """A real redis-server on a free loopback port, for this test session; yields the port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not installed: apt-get install redis-server (Debian package `redis-server`)")
-    redis = pytest.importorskip("redis")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"redis-server did not answer on port {port}")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

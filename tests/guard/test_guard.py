@@ -180,11 +180,13 @@ def test_window_refuses_once_the_key_has_spent_it(fake_provider):
     base_url, received = fake_provider
     window = MemoryWindow(max_tokens=300, seconds=3600)
     client = guard(openai_client(base_url), Budget(), window=window, key=lambda body: body.get("user", "anon"))
-    client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=SMALL, user="alice")
-    client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=SMALL, user="alice")
-    with pytest.raises(RequestRefused, match="window for 'alice' .* left; this request needs"):
-        client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=SMALL, user="alice")
-    client.chat.completions.create(model="gpt-4o", max_tokens=100, messages=SMALL, user="bob")
+    # Each answer uses 3 of its 200-token cap: the rest comes back, so the window lasts.
+    client.chat.completions.create(model="gpt-4o", max_tokens=200, messages=SMALL, user="alice")
+    client.chat.completions.create(model="gpt-4o", max_tokens=200, messages=SMALL, user="alice")
+    # Charged at the cap before sending: 13 input + 280 > 300 - 2 x 16 left.
+    with pytest.raises(RequestRefused, match="window for 'alice' .* left; this request needs 293 tokens"):
+        client.chat.completions.create(model="gpt-4o", max_tokens=280, messages=SMALL, user="alice")
+    client.chat.completions.create(model="gpt-4o", max_tokens=280, messages=SMALL, user="bob")
     assert [r["body"]["user"] for r in received] == ["alice", "alice", "bob"]
 
 
@@ -211,3 +213,37 @@ def test_bad_input_is_a_clear_error(fake_provider):
     with pytest.raises(UnknownModelError, match="gpt-4oo"):
         client.chat.completions.create(model="gpt-4oo", max_tokens=10, messages=SMALL)
     assert received == []
+
+
+def test_prompts_are_logged_only_when_asked_and_credentials_never(fake_provider, caplog):
+    base_url, _ = fake_provider
+    caplog.set_level(logging.INFO, logger="pytest_tokenbudget.usage")
+    # A gateway that takes its key in the query string as well as the header (Azure-style).
+    raw = openai.OpenAI(api_key="sk-header-secret", base_url=base_url + "/v1", max_retries=0,
+                        default_query={"api-key": "query-secret", "api-version": "2024-10-21"})
+    tools = [{"type": "function", "function": {"name": "order_status", "parameters": {"type": "object"}}}]
+    for log_prompts in (False, True):
+        client = guard(raw, Budget(max_input_tokens=500), log_prompts=log_prompts)
+        client.chat.completions.create(model="gpt-4o", max_tokens=10, tools=tools,
+                                       messages=[{"role": "system", "content": "You answer tersely."}, *SMALL])
+        with pytest.raises(RequestRefused):
+            client.chat.completions.create(model="gpt-4o", max_tokens=10, messages=BIG)
+    quiet_sent, quiet_refused, sent, refused = usage_lines(caplog)
+    assert "prompt" not in quiet_sent and "prompt" not in quiet_refused
+    assert sent["prompt"] == {"messages": [{"role": "system", "content": "You answer tersely."}, *SMALL],
+                              "tools": tools}
+    assert refused["prompt"] == {"messages": BIG}  # a refusal is where the prompt helps most
+    assert sent["url"].endswith("/v1/chat/completions?api-key=***&api-version=2024-10-21")
+    assert "secret" not in caplog.text
+    with pytest.raises(TypeError, match="log_prompts must be True or False"):
+        guard(raw, Budget(), log_prompts="yes")
+
+
+def test_anthropic_prompt_logging_includes_the_system_prompt(fake_provider, caplog):
+    base_url, _ = fake_provider
+    caplog.set_level(logging.INFO, logger="pytest_tokenbudget.usage")
+    client = guard(anthropic_client(base_url), Budget(), log_prompts=True)
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=50, system="Be brief.", messages=SMALL)
+    [line] = usage_lines(caplog)
+    assert line["prompt"] == {"system": "Be brief.", "messages": SMALL}
+    assert "sk-ant-test" not in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_tokenbudget._intercept import Endpoint, classify_endpoint, mask_url
+from pytest_tokenbudget._endpoints import Endpoint, classify_endpoint, mask_url
 
 
 @pytest.mark.parametrize(
