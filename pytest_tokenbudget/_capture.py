@@ -463,11 +463,11 @@ class StackObserver:
         self.base_urls = base_urls
         self.stacks: list[list[tuple[str, int]]] = []
 
-    def classify(self, method: str, url: str) -> _intercept.Endpoint | None:
-        endpoint = _intercept.classify_endpoint(method, url, self.base_urls)
+    def classify(self, method: str, url: str) -> Endpoint | None:
+        endpoint = classify_endpoint(method, url, self.base_urls)
         return None if endpoint is None or endpoint.api in _COUNTING_APIS else endpoint
 
-    def observe(self, request: InterceptedRequest, endpoint: _intercept.Endpoint) -> None:
+    def observe(self, request: InterceptedRequest, endpoint: Endpoint) -> None:
         stack: list[tuple[str, int]] = []
         _call_site(stack)
         self.stacks.append(stack)
