@@ -341,7 +341,10 @@ def check_bytes(
     if file_noqa is not None and not file_noqa:
         return []
     rules = rule_set.applicable(data, sends=sink_caller)
-    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data))
+    # A file calling a sink method by name (`self.llm.aask(`) is summarised: its class may be
+    # the next hop of a chain (checker.summaries._Hierarchy).
+    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data)
+                                       or (bool(settings.sinks) and settings.sinks.mentions_methods(data)))
     if facts is not None:
         facts["imports"] = imports
     if file_noqa:
