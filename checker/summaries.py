@@ -787,15 +787,6 @@ class _Hierarchy:
                     if method not in defined and f"{name}.{method}" not in sinks:
                         sinks[f"{name}.{method}"] = _alias(sink, f"{name}.{method}", name)
                 defined |= self.classes[ancestor][2]
-        # A class imported from a module that re-exports it (`from metagpt.llm import BaseLLM`).
-        for exported in self.reexports:
-            target = self.known(exported)
-            if target is None or exported == target:
-                continue
-            for owner in [target, *self.ancestors[target]]:
-                for method, sink in methods_of.get(owner, {}).items():
-                    if f"{exported}.{method}" not in sinks:
-                        sinks[f"{exported}.{method}"] = _alias(sink, f"{exported}.{method}", exported)
         for name in self.classes:
             types: dict[str, str] = {}
             for owner in [name, *self.ancestors[name]]:
@@ -810,6 +801,25 @@ class _Hierarchy:
                     sink = sinks.get(f"{target}.{method}")
                     if sink is not None and key not in sinks:
                         sinks[key] = _alias(sink, key, name)
+        # A class imported from a module that re-exports it (`from metagpt.llm import BaseLLM`,
+        # `from metagpt.actions import Action`): every name under the class, under the other name.
+        if self.reexports:
+            under: dict[str, list[str]] = {}
+            for key in sinks:
+                owner = key.rpartition(".")[0]
+                for _ in range(2):
+                    if owner in self.classes:
+                        under.setdefault(owner, []).append(key)
+                        break
+                    owner = owner.rpartition(".")[0]
+            for exported in self.reexports:
+                target = self.known(exported)
+                if target is None or exported == target:
+                    continue
+                for key in under.get(target, ()):
+                    alias = exported + key[len(target):]
+                    if alias not in sinks:
+                        sinks[alias] = _alias(sinks[key], alias, exported)
         self.aliases |= set(sinks) - before
 
 
