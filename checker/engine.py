@@ -439,7 +439,7 @@ def check_source(
             table, calls_own = with_local_sinks(settings.sinks, facts["summary"], filename, settings.project_root)
             if table is not settings.sinks:
                 settings = dataclasses.replace(settings, sinks=table)
-                sink_caller = sink_caller or calls_own
+            sink_caller = sink_caller or calls_own
     if sink_caller is None and settings.sinks:
         from checker.summaries import calls_sinks, imported_modules
 

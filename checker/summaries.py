@@ -56,7 +56,7 @@ _RESOURCE_API = {
 
 # --- one file ----------------------------------------------------------------------------------
 # A file's summary: {"functions": {qualname: function}, "imports": {local: path}}
-# function: (line, params, kwarg, retries, sends, calls)
+# function: (line, params, kwarg, retries, sends, calls, retry spots, loop spans)
 #   params: positional-or-keyword parameter names (without self/cls of methods)
 #   sends: ((line, label, content params, cap, forwarded kwargs name, model), ...)
 #          cap: "set" | "forwards" | "unknown" | "none"
@@ -369,7 +369,12 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
                       and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
         calls.append((node.lineno, path, positional_sets, keyword_sets, tuple(stars), model))
     return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls),
-            _retry_spots(body_nodes))
+            _retry_spots(body_nodes), _loop_spans(body_nodes))
+
+
+def _loop_spans(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
+    """Line spans of loops: a call of a wrapper there may send a list the loop grows (TB401)."""
+    return tuple((n.lineno, n.end_lineno or n.lineno) for n in body_nodes if type(n) in _LOOPS)
 
 
 def _retry_spots(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
@@ -937,9 +942,9 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
         display = filename
     local = build_sinks({module: (display, is_package, summary)})
     inherited = _inherited_from(table, summary, module, is_package)
-    if not local and not inherited:
+    if not local and not inherited and not table:
         return table, False
-    merged = SinkTable({**table.sinks, **inherited, **local.sinks}) if table else local
+    merged = SinkTable({**table.sinks, **inherited, **local.sinks}) if local or inherited else table
     # A call of the file's own wrapper is worth the libcst rules (which the `ast` gates, knowing
     # only SDK calls, would keep from running) where one of them can report it: no cap passed to
     # a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local calls are
@@ -947,14 +952,17 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
     calls_own = False
     for function in summary["functions"].values():
         spots = function[6] if len(function) > 6 else ()
-        for line, path, _, keywords, stars, _ in function[5]:
+        loops = function[7] if len(function) > 7 else ()
+        for line, path, positional, keywords, stars, _ in function[5]:
             if not path.startswith(LOCAL + "."):
                 continue
             sink = merged.lookup(path, module, is_package)
             if sink is None:
                 continue
             uncapped = sink.cap == "forwards" and not stars and not any(k in _CAP_KEYWORDS for k in keywords)
-            if uncapped or function[3] or any(start <= line <= end for start, end in spots):
+            passes_list = bool(positional) or any(k in _CONTENT_KEYWORDS for k in keywords)
+            if uncapped or function[3] or any(start <= line <= end for start, end in spots) or \
+                    (passes_list and any(start <= line <= end for start, end in loops)):
                 calls_own = True
     return merged, calls_own
 

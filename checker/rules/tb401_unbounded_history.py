@@ -474,6 +474,23 @@ def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
     return [n for n in iter_nodes(node) if type(n) is cst.Comparison]
 
 
+# A loop of at most this many turns keeps a conversation small (a two-agent chat of 8 rounds):
+# the history is bounded by the loop, not left to grow.
+_FEW_TURNS = 10
+
+
+def _few_turns(loop: cst.CSTNode, scope: cst.CSTNode) -> bool:
+    """`for i in range(8)`, or `range(rounds)` with `rounds: int = 8` a parameter of the function."""
+    if not (isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call) and last_name(loop.iter.func) == "range"
+            and len(loop.iter.args) == 1):
+        return False
+    bound = loop.iter.args[0].value
+    if isinstance(bound, cst.Name) and isinstance(scope, cst.FunctionDef):
+        bound = next((p.default for p in (*scope.params.params, *scope.params.kwonly_params)
+                      if p.name.value == bound.value and p.default is not None), bound)
+    return isinstance(bound, cst.Integer) and int(bound.value, 0) <= _FEW_TURNS
+
+
 def _loops_between(node: cst.CSTNode, scope: cst.CSTNode, index: ModuleIndex) -> list[cst.CSTNode]:
     out = []
     for ancestor in index.ancestors(node):
@@ -552,6 +569,8 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
         return index.module
     # A local (or module-level) list grown in a loop that also sends it.
     for loop in _loops_between(call, scope, index):
+        if _few_turns(loop, scope):
+            continue
         grows = [g for g in history.grows if index.contains(loop, g) and index.scope_of(g) is scope]
         if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
                 not _trimmed_in(scope, name, index, fresh_resets=False):
@@ -591,6 +610,14 @@ def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
 
 
 VALID = [
+    # A conversation of a few rounds: the loop bounds the history.
+    """
+    async def converse(llm, opener, rounds: int = 8):
+        chat = [{"role": "user", "content": opener}]
+        for _ in range(rounds):
+            reply = await llm.chat.completions.create(model="gpt-4o", messages=chat, max_tokens=200)
+            chat.append({"role": "assistant", "content": reply.choices[0].message.content})
+    """,
     # A copy that is cut before it is sent.
     """
     from litellm import completion
