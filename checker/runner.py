@@ -139,7 +139,7 @@ class Runner:
                 for name in names:
                     module, _ = file_module(name, self._root)
                     if name not in chosen and own_before.get(module) != own_after.get(module) \
-                            and _may_call_any(name, own_after.get(module, ())):
+                            and store.calls_new_sinks(name, table, new_table):
                         again.append(name)
             # And the files not summarised yet that call a new sink method by name: their
             # classes may be the next hop (`self.llm.aask(...)` in a base class).

@@ -114,12 +114,12 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     spans.append((item.lineno, item.end_lineno or item.lineno, f"{statement.name}.{item.name}",
                                   item, statement))
-    classes = _class_facts(tree, resolver)
     if exports:
         found = summarize_tree(tree, nodes) or {"functions": {}}
         names = {local: path for local, path in imports.items() if "." in path and path.split(".")[0] not in _STDLIB}
         return {**found, "imports": names} if names else found if found.get("functions") or found.get("classes") else None
     if not spans:
+        classes = _class_facts(tree, resolver, {})
         return {"functions": {}, "classes": classes} if classes else None
     spans.sort(key=lambda span: span[0])
     starts = [span[0] for span in spans]
@@ -130,6 +130,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
             at = bisect.bisect_right(starts, line) - 1
             if at >= 0 and line <= spans[at][1]:
                 owned[spans[at][2]].append(node)
+    classes = _class_facts(tree, resolver, owned)
     attributes_of: dict[str, dict[str, str]] = {}
     functions: dict[str, tuple] = {}
     for _, _, key, function, cls in spans:
@@ -157,7 +158,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
 _TYPING_WRAPPERS = {"Optional", "Union", "ClassVar", "Final", "Annotated"}
 
 
-def _class_facts(tree: ast.Module, resolver: "_Resolver") -> dict[str, list]:
+def _class_facts(tree: ast.Module, resolver: "_Resolver", owned: Mapping[str, list[ast.AST]]) -> dict[str, list]:
     classes: dict[str, list] = {}
     for statement in tree.body:
         if not isinstance(statement, ast.ClassDef):
@@ -181,7 +182,7 @@ def _class_facts(tree: ast.Module, resolver: "_Resolver") -> dict[str, list]:
                     kind = _annotated_class(item.returns, resolver)
                     if kind:
                         attributes[item.name] = kind
-                _annotated_self_attributes(item, resolver, attributes)
+                _annotated_self_attributes(item, owned.get(f"{statement.name}.{item.name}", ()), resolver, attributes)
         if bases or attributes or abstract:
             classes[statement.name] = [bases, attributes, tuple(methods), tuple(abstract)]
     return classes
@@ -216,14 +217,15 @@ def _annotated_class(annotation: ast.AST, resolver: "_Resolver") -> Optional[str
     return None
 
 
-def _annotated_self_attributes(method: ast.AST, resolver: "_Resolver", attributes: dict[str, str]) -> None:
+def _annotated_self_attributes(method: ast.AST, body_nodes: Iterable[ast.AST], resolver: "_Resolver",
+                               attributes: dict[str, str]) -> None:
     """`self.llm: BaseLLM = ...` in a method."""
     args = method.args.args  # type: ignore[attr-defined]
     if not args:
         return
     self_name = args[0].arg
-    for node in ast.walk(method):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Attribute) \
+    for node in body_nodes:
+        if type(node) is ast.AnnAssign and isinstance(node.target, ast.Attribute) \
                 and isinstance(node.target.value, ast.Name) and node.target.value.id == self_name:
             kind = _annotated_class(node.annotation, resolver)
             if kind:
@@ -566,7 +568,8 @@ class SinkTable:
         return names
 
     def mentions_methods(self, data: bytes, names: Optional[Iterable[str]] = None) -> bool:
-        """Whether ``data`` calls one of the sink methods ``names`` (default: all) by name."""
+        """Whether ``data`` calls one of the sink methods ``names`` (default: all) by name, on
+        an attribute (`x.llm.aask(`)."""
         import re
 
         names = sorted(self.method_names if names is None else names)
@@ -576,7 +579,9 @@ class SinkTable:
         cache = self.__dict__.setdefault("_patterns", {})
         pattern = cache.get(key)
         if pattern is None:
-            pattern = cache[key] = re.compile(rb"\.(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\(")
+            # Through an attribute (`self.llm.aask(`): a call on the file's own instance
+            # (`self.aask(`) reaches another module's sink only through a base class it imports.
+            pattern = cache[key] = re.compile(rb"\.[A-Za-z_]\w*\.(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\(")
         return pattern.search(data) is not None
 
     def lookup(self, path: Optional[str], module: Optional[str], is_package: bool = False) -> Optional[Sink]:
@@ -828,6 +833,18 @@ class _Hierarchy:
         self.aliases |= set(sinks) - before
 
 
+def _undefined_steps(cls: str, methods: Iterable[str], functions: Mapping[str, tuple]) -> set[str]:
+    """First names after `self.` in the class's calls that the class does not define."""
+    prefix = f"{LOCAL}.{cls}()."
+    found = set()
+    for name, function in functions.items():
+        if name.startswith(cls + "."):
+            for call in function[5]:
+                if call[1].startswith(prefix):
+                    found.add(call[1][len(prefix):].split(".")[0].rstrip("()"))
+    return found - set(methods)
+
+
 def _absolute_class(path: str, module: str, is_package: bool) -> Optional[str]:
     absolute = resolve_path(path, module, is_package)
     return normalize(absolute) if absolute else None
@@ -1022,6 +1039,7 @@ class SummaryStore:
         self._imports: dict[str, tuple[str, ...]] = {}
         self.dirty = False
         self._table: Optional[SinkTable] = None
+        self._tried: set[tuple[str, str]] = set()
         if directory is not None:
             key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
             self.path = directory / f"summaries-v{_STORE_FORMAT}" / f"{key}.marshal"
@@ -1051,6 +1069,21 @@ class SummaryStore:
                 found = ()
             self._imports[key] = found
         return found
+
+    def calls_new_sinks(self, name: str, before: SinkTable, after: SinkTable) -> bool:
+        """Whether a call the file's summary records reaches a sink in ``after`` that it did not
+        reach in ``before`` (a method its class now inherits from another module)."""
+        entry = self.entries.get(os.path.abspath(name))
+        if entry is None or not entry[4]:
+            return False
+        module = module_name(Path(name), self.root)
+        is_package = name.endswith("__init__.py")
+        for function in entry[4].get("functions", {}).values():
+            for call in function[5]:
+                found = after.lookup(call[1], module, is_package)
+                if found is not None and found != before.lookup(call[1], module, is_package):
+                    return True
+        return False
 
     def summarized(self, name: str) -> bool:
         return os.path.abspath(name) in self.entries
@@ -1110,7 +1143,7 @@ class SummaryStore:
         """Summarise the modules defining the base classes and attribute types of summarised
         classes (`Action` for `class WriteCode(Action)`, `BaseLLM` for `llm: BaseLLM`): they
         often hold no SDK text, yet the methods the calls reach are theirs."""
-        tried: set[str] = set()
+        tried = self._tried  # (module, directory) pairs looked for in this run, found or not
         for _ in range(rounds):
             wanted: set[str] = set()
             for key, entry in self.entries.items():
@@ -1121,8 +1154,15 @@ class SummaryStore:
                 if module is None:
                     continue
                 is_package = key.endswith("__init__.py")
-                for bases, attributes, _, _ in classes.values():
-                    for path in (*bases, *attributes.values()):
+                functions = entry[4].get("functions", {})
+                for name, (bases, attributes, methods, _) in classes.items():
+                    # Only where it can matter: the class sends (its bases may declare what it
+                    # overrides) or calls `self.x...` that the class itself does not define.
+                    sends = any(key_.startswith(name + ".") and function[4] for key_, function in functions.items())
+                    through = _undefined_steps(name, methods, functions)
+                    paths = [*bases] if sends or through else []
+                    paths += [kind for attr, kind in attributes.items() if attr in through]
+                    for path in paths:
                         absolute = _absolute_class(path, module, is_package)
                         if absolute and absolute.rpartition(".")[0] != module:
                             wanted.add((absolute.rpartition(".")[0], os.path.dirname(key)))
