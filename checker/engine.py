@@ -333,7 +333,7 @@ def check_bytes(
     """All diagnostics of one file (already filtered by ``# noqa``), never raising for bad input.
     ``facts``: filled with what the project's sink table needs to know about this file
     (``imports``; ``summary`` when the file may send LLM requests)."""
-    from checker.summaries import calls_sinks, imported_modules
+    from checker.summaries import calls_sinks, file_module, imported_modules
 
     imports = imported_modules(data) if facts is not None or settings.sinks else ()
     sink_caller = calls_sinks(imports, filename, settings)
@@ -343,8 +343,11 @@ def check_bytes(
     rules = rule_set.applicable(data, sends=sink_caller)
     # A file calling a sink method by name (`self.llm.aask(`) is summarised: its class may be
     # the next hop of a chain (checker.summaries._Hierarchy).
-    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data)
-                                       or (bool(settings.sinks) and settings.sinks.mentions_methods(data)))
+    # So is a file whose own classes hold sinks from elsewhere (a base class whose abstract method
+    # a provider overrides): its calls of them reach libcst only through its summary.
+    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data) or (bool(settings.sinks) and (
+        settings.sinks.mentions_methods(data)
+        or file_module(filename, settings.project_root)[0] in settings.sinks.defining)))
     if facts is not None:
         facts["imports"] = imports
     if file_noqa:
