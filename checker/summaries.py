@@ -1024,7 +1024,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 1
+_STORE_FORMAT = 2  # 2: class facts and loop spans
 
 
 class SummaryStore:
