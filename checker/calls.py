@@ -499,6 +499,24 @@ class CallFinder:
         value = self._eval(node, where[0], where[1])
         return value.path if isinstance(value, _Value) else None
 
+    def instance_path(self, node: cst.CSTNode) -> Optional[str]:
+        """`<module>.Cls().a.b` for `self.a.b` in a method of the top-level class `Cls`, where the
+        class itself does not say what `self.a` is (inherited, or set by a framework): the
+        project's class hierarchy (checker.summaries) may."""
+        steps: list[str] = []
+        while isinstance(node, cst.Attribute):
+            steps.append(node.attr.value)
+            node = node.value
+        where = self._collector.node_scope.get(node)
+        if not steps or not isinstance(node, cst.Name) or where is None:
+            return None
+        scope = where[0]
+        owner = scope.owner_class
+        if scope.kind != "function" or owner is None or node.value != scope.self_name \
+                or owner.parent is None or owner.parent.kind != "module" or not isinstance(owner.node, cst.ClassDef):
+            return None
+        return ".".join([f"{LOCAL}.{owner.node.name.value}()", *reversed(steps)])
+
     @property
     def call_nodes(self) -> list[cst.Call]:
         """Every call of the module, in source order."""

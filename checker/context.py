@@ -69,7 +69,10 @@ class RuleContext:
         from checker.summaries import file_module
 
         module, is_package = file_module(self.path, self.settings.project_root)
-        return table.lookup(self.call_finder.qualified_name(call.func), module, is_package)
+        found = table.lookup(self.call_finder.qualified_name(call.func), module, is_package)
+        if found is None and isinstance(call.func, cst.Attribute):
+            found = table.lookup(self.call_finder.instance_path(call.func), module, is_package)
+        return found
 
     @property
     def imported_roots(self) -> set[str]:

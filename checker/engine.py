@@ -330,7 +330,7 @@ def check_bytes(
     """All diagnostics of one file (already filtered by ``# noqa``), never raising for bad input.
     ``facts``: filled with what the project's sink table needs to know about this file
     (``imports``; ``summary`` when the file may send LLM requests)."""
-    from checker.summaries import calls_sinks, imported_modules
+    from checker.summaries import calls_sinks, file_module, imported_modules
 
     imports = imported_modules(data) if facts is not None or settings.sinks else ()
     sink_caller = calls_sinks(imports, filename, settings)
@@ -338,7 +338,13 @@ def check_bytes(
     if file_noqa is not None and not file_noqa:
         return []
     rules = rule_set.applicable(data, sends=sink_caller)
-    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data))
+    # A file calling a sink method by name (`self.llm.aask(`) is summarised: its class may be
+    # the next hop of a chain (checker.summaries._Hierarchy).
+    # So is a file whose own classes hold sinks from elsewhere (a base class whose abstract method
+    # a provider overrides): its calls of them reach libcst only through its summary.
+    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data) or (bool(settings.sinks) and (
+        settings.sinks.mentions_methods(data)
+        or file_module(filename, settings.project_root)[0] in settings.sinks.defining)))
     if facts is not None:
         facts["imports"] = imports
     selected = rule_set.codes
@@ -440,7 +446,7 @@ def check_source(
             table, calls_own = with_local_sinks(settings.sinks, facts["summary"], filename, settings.project_root)
             if table is not settings.sinks:
                 settings = dataclasses.replace(settings, sinks=table)
-                sink_caller = sink_caller or calls_own
+            sink_caller = sink_caller or calls_own
     if sink_caller is None and settings.sinks:
         from checker.summaries import calls_sinks, imported_modules
 

@@ -115,11 +115,11 @@ class Runner:
     def _check_rounds(self, names: list[str], store, table, settings) -> list[Diagnostic]:
         import dataclasses
 
-        from checker.summaries import MAX_HOPS, reachable_sinks
+        from checker.summaries import MAX_HOPS, file_module, reachable_sinks
 
         results, diagnostics, stats = self._check_round(names, settings, self._results_cache(table))
         store.update(results, names, stats)
-        for _ in range(MAX_HOPS):
+        for _ in range(2 * MAX_HOPS):
             new_table = store.sinks()
             if new_table.digest == table.digest:
                 break
@@ -131,6 +131,24 @@ class Runner:
                 if reached != reachable_sinks(store.imports(name), name, table, self._root) \
                         and _may_call_any(name, reached):
                     again.append(name)
+            # And the files whose own classes gained sinks from other modules' (inherited
+            # methods, attributes typed by a project class): they were checked without them.
+            own_before, own_after = _own_sinks(table), _own_sinks(new_table)
+            if own_before != own_after:
+                chosen = set(again)
+                for name in names:
+                    module, _ = file_module(name, self._root)
+                    if name not in chosen and own_before.get(module) != own_after.get(module) \
+                            and store.calls_new_sinks(name, table, new_table):
+                        again.append(name)
+            # And the files not summarised yet that call a new sink method by name: their
+            # classes may be the next hop (`self.llm.aask(...)` in a base class).
+            methods = new_table.method_names - table.method_names
+            if methods:
+                chosen = set(again)
+                for name in names:
+                    if name not in chosen and not store.summarized(name) and _mentions(name, new_table, methods):
+                        again.append(name)
             table = new_table
             settings = dataclasses.replace(self.settings, sinks=table)
             if not again:
@@ -248,6 +266,23 @@ class Runner:
             if enabled:
                 gc.enable()
         return results
+
+
+def _own_sinks(table) -> dict:
+    """Module -> the sinks its classes get from other modules' classes (checker.summaries)."""
+    found: dict = {}
+    for name in getattr(table, "aliases", ()):
+        sink = table.sinks[name]
+        found.setdefault(sink.module, set()).add(sink)
+    return {module: frozenset(sinks) for module, sinks in found.items()}
+
+
+def _mentions(name: str, table, methods) -> bool:
+    try:
+        with open(name, "rb") as handle:
+            return table.mentions_methods(handle.read(), methods)
+    except OSError:
+        return False
 
 
 def _may_call_any(name: str, sinks) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import dataclasses
 import hashlib
 import os
 import sys
@@ -55,7 +56,7 @@ _RESOURCE_API = {
 
 # --- one file ----------------------------------------------------------------------------------
 # A file's summary: {"functions": {qualname: function}, "imports": {local: path}}
-# function: (line, params, kwarg, retries, sends, calls)
+# function: (line, params, kwarg, retries, sends, calls, retry spots, loop spans)
 #   params: positional-or-keyword parameter names (without self/cls of methods)
 #   sends: ((line, label, content params, cap, forwarded kwargs name, model), ...)
 #          cap: "set" | "forwards" | "unknown" | "none"
@@ -63,8 +64,11 @@ _RESOURCE_API = {
 #            keywords passed, model literal), ...)
 
 
-def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> Optional[dict[str, Any]]:
-    """The summary of a parsed module, or None when it defines no function."""
+def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
+                   exports: bool = False) -> Optional[dict[str, Any]]:
+    """The summary of a parsed module, or None when it defines no function. ``exports``: also
+    what it imports by name (for a module summarised because a class is imported from it, which
+    may only re-export it: `from metagpt.llm import BaseLLM`)."""
     from checker.calls import ast_llm_calls
 
     sdk_calls = {id(call): shape for call, shape in ast_llm_calls(nodes if nodes is not None else tree)
@@ -110,8 +114,13 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> O
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     spans.append((item.lineno, item.end_lineno or item.lineno, f"{statement.name}.{item.name}",
                                   item, statement))
+    if exports:
+        found = summarize_tree(tree, nodes) or {"functions": {}}
+        names = {local: path for local, path in imports.items() if "." in path and path.split(".")[0] not in _STDLIB}
+        return {**found, "imports": names} if names else found if found.get("functions") or found.get("classes") else None
     if not spans:
-        return None
+        classes = _class_facts(tree, resolver, {})
+        return {"functions": {}, "classes": classes} if classes else None
     spans.sort(key=lambda span: span[0])
     starts = [span[0] for span in spans]
     owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
@@ -121,6 +130,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> O
             at = bisect.bisect_right(starts, line) - 1
             if at >= 0 and line <= spans[at][1]:
                 owned[spans[at][2]].append(node)
+    classes = _class_facts(tree, resolver, owned)
     attributes_of: dict[str, dict[str, str]] = {}
     functions: dict[str, tuple] = {}
     for _, _, key, function, cls in spans:
@@ -133,7 +143,110 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None) -> O
         if summary is not None:
             functions[key] = summary
     # Only functions that call something worth following are kept: sinks are built from them.
+    if classes:
+        for name, attributes in attributes_of.items():
+            if name in classes:
+                classes[name][1].update({k: v for k, v in attributes.items()
+                                         if k not in classes[name][1] and v.split(".")[0] not in _STDLIB})
+        return {"functions": functions, "classes": classes}
     return {"functions": functions} if functions else None
+
+
+# A top-level class's facts: (bases, attribute types, methods, abstract methods), the paths as the
+# calls write them. They let the project step follow `self._aask()` to a base class's method,
+# `self.llm.aask()` through `llm: BaseLLM`, and an abstract method to the subclasses' overrides.
+_TYPING_WRAPPERS = {"Optional", "Union", "ClassVar", "Final", "Annotated"}
+
+
+def _class_facts(tree: ast.Module, resolver: "_Resolver", owned: Mapping[str, list[ast.AST]]) -> dict[str, list]:
+    classes: dict[str, list] = {}
+    for statement in tree.body:
+        if not isinstance(statement, ast.ClassDef):
+            continue
+        bases = tuple(path for path in (resolver.path(base, {}, None, None, {}) for base in statement.bases)
+                      if path and path.split(".")[0] not in _STDLIB)
+        attributes: dict[str, str] = {}
+        methods: list[str] = []
+        abstract: list[str] = []
+        for item in statement.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                kind = _annotated_class(item.annotation, resolver)
+                if kind:
+                    attributes[item.target.id] = kind
+            elif isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods.append(item.name)
+                if _is_abstract(item):
+                    abstract.append(item.name)
+                if item.returns is not None and any(_decorator_name(d) in ("property", "cached_property")
+                                                    for d in item.decorator_list):
+                    kind = _annotated_class(item.returns, resolver)
+                    if kind:
+                        attributes[item.name] = kind
+                _annotated_self_attributes(item, owned.get(f"{statement.name}.{item.name}", ()), resolver, attributes)
+        if bases or attributes or abstract:
+            classes[statement.name] = [bases, attributes, tuple(methods), tuple(abstract)]
+    return classes
+
+
+def _decorator_name(decorator: ast.AST) -> str:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
+
+
+def _annotated_class(annotation: ast.AST, resolver: "_Resolver") -> Optional[str]:
+    """`BaseLLM`, `Optional[BaseLLM]`, `BaseLLM | None`, `"BaseLLM"` -> the instance path of the
+    project class (`metagpt.provider.base_llm.BaseLLM()`), or None."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(annotation, ast.Subscript) and _decorator_name(annotation.value) in _TYPING_WRAPPERS:
+        inner = annotation.slice
+        for element in inner.elts if isinstance(inner, ast.Tuple) else [inner]:
+            found = _annotated_class(element, resolver)
+            if found:
+                return found
+        return None
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _annotated_class(annotation.left, resolver) or _annotated_class(annotation.right, resolver)
+    if isinstance(annotation, (ast.Name, ast.Attribute)):
+        path = resolver.path(annotation, {}, None, None, {})
+        if path and path.split(".")[0] not in _STDLIB and not path.startswith("typing"):
+            return path + "()"
+    return None
+
+
+def _annotated_self_attributes(method: ast.AST, body_nodes: Iterable[ast.AST], resolver: "_Resolver",
+                               attributes: dict[str, str]) -> None:
+    """`self.llm: BaseLLM = ...` in a method."""
+    args = method.args.args  # type: ignore[attr-defined]
+    if not args:
+        return
+    self_name = args[0].arg
+    for node in body_nodes:
+        if type(node) is ast.AnnAssign and isinstance(node.target, ast.Attribute) \
+                and isinstance(node.target.value, ast.Name) and node.target.value.id == self_name:
+            kind = _annotated_class(node.annotation, resolver)
+            if kind:
+                attributes.setdefault(node.target.attr, kind)
+
+
+def _is_abstract(function: ast.AST) -> bool:
+    """Declared for subclasses to fill in: `@abstractmethod`, or a body of only a docstring,
+    `...`, `pass` or `raise NotImplementedError`."""
+    if any(_decorator_name(d) == "abstractmethod" for d in function.decorator_list):  # type: ignore[attr-defined]
+        return True
+    for statement in function.body:  # type: ignore[attr-defined]
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue
+        if isinstance(statement, ast.Pass):
+            continue
+        if isinstance(statement, ast.Raise) and statement.exc is not None and \
+                _decorator_name(statement.exc) == "NotImplementedError":
+            continue
+        return False
+    return True
 
 
 _OWNED = (ast.Call, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.For, ast.AsyncFor, ast.While)
@@ -258,7 +371,12 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
                       and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)), None)
         calls.append((node.lineno, path, positional_sets, keyword_sets, tuple(stars), model))
     return (function.lineno, tuple(positional), kwarg, _decorator_retries(function), tuple(sends), tuple(calls),
-            _retry_spots(body_nodes))
+            _retry_spots(body_nodes), _loop_spans(body_nodes))
+
+
+def _loop_spans(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
+    """Line spans of loops: a call of a wrapper there may send a list the loop grows (TB401)."""
+    return tuple((n.lineno, n.end_lineno or n.lineno) for n in body_nodes if type(n) in _LOOPS)
 
 
 def _retry_spots(body_nodes: list[ast.AST]) -> tuple[tuple[int, int], ...]:
@@ -411,6 +529,8 @@ def resolve_path(path: str, module: Optional[str], is_package: bool = False) -> 
 class SinkTable:
     """All sinks of a project, looked up by a callee's resolved path."""
 
+    aliases: frozenset = frozenset()  # names added by the class hierarchy (build_sinks)
+
     def __init__(self, sinks: Mapping[str, Sink]) -> None:
         self.sinks = dict(sinks)
         self._by_key: dict[str, Sink] = {}
@@ -435,6 +555,34 @@ class SinkTable:
 
     def __bool__(self) -> bool:
         return bool(self.sinks)
+
+    @property
+    def method_names(self) -> frozenset:
+        """Short names of the methods that are sinks (`aask`): a file calling one through an
+        attribute (`self.llm.aask(...)`) imports nothing that says so."""
+        names = self.__dict__.get("_method_names")
+        if names is None:
+            names = frozenset(name.rpartition(".")[2] for name, sink in self.sinks.items()
+                              if name.count(".") > sink.module.count(".") + 1 and not name.endswith("__"))
+            self.__dict__["_method_names"] = names
+        return names
+
+    def mentions_methods(self, data: bytes, names: Optional[Iterable[str]] = None) -> bool:
+        """Whether ``data`` calls one of the sink methods ``names`` (default: all) by name, on
+        an attribute (`x.llm.aask(`)."""
+        import re
+
+        names = sorted(self.method_names if names is None else names)
+        if not names:
+            return False
+        key = tuple(names)
+        cache = self.__dict__.setdefault("_patterns", {})
+        pattern = cache.get(key)
+        if pattern is None:
+            # Through an attribute (`self.llm.aask(`): a call on the file's own instance
+            # (`self.aask(`) reaches another module's sink only through a base class it imports.
+            pattern = cache[key] = re.compile(rb"\.[A-Za-z_]\w*\.(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\(")
+        return pattern.search(data) is not None
 
     def lookup(self, path: Optional[str], module: Optional[str], is_package: bool = False) -> Optional[Sink]:
         if not path or not self.sinks:
@@ -502,7 +650,7 @@ class LiveSinks:
         self.__init__(state["path"])  # type: ignore[misc]
 
 
-def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX_HOPS) -> SinkTable:
+def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 * MAX_HOPS) -> SinkTable:
     """`summaries`: module name -> (display path, is package, summary) for every summarised file.
     Sinks are found hop by hop: direct senders first, then callers of sinks."""
     sinks: dict[str, Sink] = {}
@@ -521,7 +669,9 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX
         model = next((send[5] for send in sends if send[5]), None)
         sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
                                cap, kwarg if cap == "forwards" else None, first[1], model, retries)
+    hierarchy = _Hierarchy(summaries)
     for _ in range(hops - 1):
+        hierarchy.add_aliases(sinks)
         table = SinkTable(sinks)
         added = False
         for qualname, module, is_package, display, function in functions:
@@ -553,7 +703,155 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = MAX
             added = True
         if not added:
             break
-    return SinkTable(sinks)
+    hierarchy.add_aliases(sinks)
+    table = SinkTable(sinks)
+    table.aliases = frozenset(hierarchy.aliases)
+    return table
+
+
+class _Hierarchy:
+    """The project's classes (absolute paths) from the summaries' class facts: a method call on
+    an instance reaches the method its class inherits (`self._aask()` of an `Action` subclass),
+    an attribute typed by a project class reaches that class's methods (`llm: BaseLLM` makes
+    `self.llm.aask` `BaseLLM.aask`), and an abstract method reaches the subclasses' overrides
+    (a call of `BaseLLM._achat_completion_stream` runs `OpenAILLM`'s). Each is added to the sinks
+    as an alias under the name the calls resolve to, so lookups stay one dictionary read."""
+
+    def __init__(self, summaries: Mapping[str, tuple[str, bool, dict]]) -> None:
+        self.classes: dict[str, tuple[tuple[str, ...], dict[str, str], frozenset, tuple[str, ...]]] = {}
+        for module, (_, is_package, summary) in summaries.items():
+            for name, (bases, attributes, methods, abstract) in (summary.get("classes") or {}).items():
+                resolved_bases = tuple(b for b in (_absolute_class(base, module, is_package) for base in bases) if b)
+                types = {attr: kind for attr, kind in ((a, _absolute_class(t, module, is_package))
+                                                       for a, t in attributes.items()) if kind}
+                self.classes[f"{module}.{name}"] = (resolved_bases, types, frozenset(methods), tuple(abstract))
+        self.reexports: dict[str, str] = {}
+        for module, (_, is_package, summary) in summaries.items():
+            for local, path in (summary.get("imports") or {}).items():
+                absolute = resolve_path(path, module, is_package)
+                if absolute:
+                    self.reexports[f"{module}.{local}"] = absolute
+        self._by_suffix: dict[str, str] = {}
+        for name in sorted(self.classes, key=lambda n: n.count(".")):
+            parts = name.split(".")
+            for start in range(len(parts) - 1):
+                self._by_suffix.setdefault(".".join(parts[start:]), name)
+        for name in self.classes:
+            self._by_suffix[name] = name
+        self.ancestors = {name: self._ancestors(name) for name in self.classes}
+        self.aliases: set[str] = set()
+        self.descendants: dict[str, list[str]] = {}
+        for name, ancestors in self.ancestors.items():
+            for ancestor in ancestors:
+                self.descendants.setdefault(ancestor, []).append(name)
+
+    def known(self, name: str) -> Optional[str]:
+        for _ in range(4):
+            found = self._by_suffix.get(name)
+            if found is not None or name not in self.reexports:
+                return found
+            name = self.reexports[name]
+        return None
+
+    def _ancestors(self, name: str) -> list[str]:
+        """Base classes in lookup order (depth first, left to right: the MRO of simple trees)."""
+        order = []
+        self._mro(name, order, set())
+        return [n for n in order if n != name]
+
+    def _mro(self, name: str, order: list[str], seen: set[str]) -> None:
+        if name in seen or len(order) > 32:
+            return
+        seen.add(name)
+        order.append(name)
+        for base in self.classes.get(name, ((), {}, frozenset(), ()))[0]:
+            known = self.known(base)
+            if known:
+                self._mro(known, order, seen)
+
+    def add_aliases(self, sinks: dict[str, Sink]) -> None:
+        if not self.classes:
+            return
+        before = set(sinks)
+        methods_of: dict[str, dict[str, Sink]] = {}
+        for name, sink in sinks.items():
+            owner, _, method = name.rpartition(".")
+            if owner in self.classes:
+                methods_of.setdefault(owner, {})[method] = sink
+        # Abstract methods first: the inherited and typed aliases then see them.
+        for name, (_, _, _, abstract) in self.classes.items():
+            for method in abstract:
+                if method in methods_of.get(name, {}):
+                    continue
+                for descendant in sorted(self.descendants.get(name, ())):
+                    sink = methods_of.get(descendant, {}).get(method)
+                    if sink is not None and sink.qualname.startswith(descendant + "."):
+                        alias = _alias(sink, f"{name}.{method}", name)
+                        sinks[alias.qualname] = alias
+                        methods_of.setdefault(name, {})[method] = alias
+                        break
+        for name, (_, _, own, _) in self.classes.items():
+            defined = set(own)
+            for ancestor in self.ancestors[name]:
+                for method, sink in methods_of.get(ancestor, {}).items():
+                    if method not in defined and f"{name}.{method}" not in sinks:
+                        sinks[f"{name}.{method}"] = _alias(sink, f"{name}.{method}", name)
+                defined |= self.classes[ancestor][2]
+        for name in self.classes:
+            types: dict[str, str] = {}
+            for owner in [name, *self.ancestors[name]]:
+                for attr, kind in self.classes[owner][1].items():
+                    types.setdefault(attr, kind)
+            for attr, kind in types.items():
+                target = self.known(kind)
+                if target is None:
+                    continue
+                for method in {m for owner in [target, *self.ancestors[target]] for m in methods_of.get(owner, {})}:
+                    key = f"{name}.{attr}.{method}"
+                    sink = sinks.get(f"{target}.{method}")
+                    if sink is not None and key not in sinks:
+                        sinks[key] = _alias(sink, key, name)
+        # A class imported from a module that re-exports it (`from metagpt.llm import BaseLLM`,
+        # `from metagpt.actions import Action`): every name under the class, under the other name.
+        if self.reexports:
+            under: dict[str, list[str]] = {}
+            for key in sinks:
+                owner = key.rpartition(".")[0]
+                for _ in range(2):
+                    if owner in self.classes:
+                        under.setdefault(owner, []).append(key)
+                        break
+                    owner = owner.rpartition(".")[0]
+            for exported in self.reexports:
+                target = self.known(exported)
+                if target is None or exported == target:
+                    continue
+                for key in under.get(target, ()):
+                    alias = exported + key[len(target):]
+                    if alias not in sinks:
+                        sinks[alias] = _alias(sinks[key], alias, exported)
+        self.aliases |= set(sinks) - before
+
+
+def _undefined_steps(cls: str, methods: Iterable[str], functions: Mapping[str, tuple]) -> set[str]:
+    """First names after `self.` in the class's calls that the class does not define."""
+    prefix = f"{LOCAL}.{cls}()."
+    found = set()
+    for name, function in functions.items():
+        if name.startswith(cls + "."):
+            for call in function[5]:
+                if call[1].startswith(prefix):
+                    found.add(call[1][len(prefix):].split(".")[0].rstrip("()"))
+    return found - set(methods)
+
+
+def _absolute_class(path: str, module: str, is_package: bool) -> Optional[str]:
+    absolute = resolve_path(path, module, is_package)
+    return normalize(absolute) if absolute else None
+
+
+def _alias(sink: Sink, qualname: str, owner_class: str) -> Sink:
+    return dataclasses.replace(sink, qualname=qualname, module=owner_class.rpartition(".")[0])
 
 
 def _cap_through(sink: Sink, keywords: Mapping[str, Any], stars: Iterable[str], kwarg: Optional[str]) -> str:
@@ -660,9 +958,10 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
     except (ValueError, OSError):
         display = filename
     local = build_sinks({module: (display, is_package, summary)})
-    if not local:
+    inherited = _inherited_from(table, summary, module, is_package)
+    if not local and not inherited and not table:
         return table, False
-    merged = SinkTable({**table.sinks, **local.sinks}) if table else local
+    merged = SinkTable({**table.sinks, **inherited, **local.sinks}) if local or inherited else table
     # A call of the file's own wrapper is worth the libcst rules (which the `ast` gates, knowing
     # only SDK calls, would keep from running) where one of them can report it: no cap passed to
     # a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local calls are
@@ -670,16 +969,43 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
     calls_own = False
     for function in summary["functions"].values():
         spots = function[6] if len(function) > 6 else ()
-        for line, path, _, keywords, stars, _ in function[5]:
+        loops = function[7] if len(function) > 7 else ()
+        for line, path, positional, keywords, stars, _ in function[5]:
             if not path.startswith(LOCAL + "."):
                 continue
             sink = merged.lookup(path, module, is_package)
             if sink is None:
                 continue
             uncapped = sink.cap == "forwards" and not stars and not any(k in _CAP_KEYWORDS for k in keywords)
-            if uncapped or function[3] or any(start <= line <= end for start, end in spots):
+            passes_list = bool(positional) or any(k in _CONTENT_KEYWORDS for k in keywords)
+            if uncapped or function[3] or any(start <= line <= end for start, end in spots) or \
+                    (passes_list and any(start <= line <= end for start, end in loops)):
                 calls_own = True
     return merged, calls_own
+
+
+def _inherited_from(table: "SinkTable", summary: dict, module: str, is_package: bool) -> dict[str, Sink]:
+    """Sinks the file's classes inherit from other modules' classes (`class WriteCode(Action)`
+    gets `WriteCode._aask`): the project table has them only once this file's summary is in it."""
+    found: dict[str, Sink] = {}
+    if not table:
+        return found
+    for name, (bases, attributes, methods, _) in (summary.get("classes") or {}).items():
+        owner = f"{module}.{name}"
+        # (prefix in the table, prefix here, whether deeper names count): `Base.m` and
+        # `Base.attr.m` become `Cls.m`, `Cls.attr.m`; `T.m` becomes `Cls.attr.m` for `attr: T`.
+        prefixes = [(absolute + ".", owner + ".", True) for absolute in
+                    (_absolute_class(base, module, is_package) for base in bases) if absolute]
+        prefixes += [(absolute + ".", f"{owner}.{attr}.", False) for attr, absolute in
+                     ((a, _absolute_class(t, module, is_package)) for a, t in attributes.items()) if absolute]
+        for source, target, deeper in prefixes:
+            for key, sink in table._by_key.items():
+                if key.startswith(source):
+                    rest = key[len(source):]
+                    if (deeper or "." not in rest) and (not deeper or rest.split(".")[0] not in methods) \
+                            and target + rest not in found:
+                        found[target + rest] = _alias(sink, target + rest, owner)
+    return found
 
 
 # The lookup of the file being checked (set by the engine): `_llm.is_llm_call` has no context.
@@ -698,7 +1024,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 1
+_STORE_FORMAT = 2  # 2: class facts and loop spans
 
 
 class SummaryStore:
@@ -713,6 +1039,7 @@ class SummaryStore:
         self._imports: dict[str, tuple[str, ...]] = {}
         self.dirty = False
         self._table: Optional[SinkTable] = None
+        self._tried: set[tuple[str, str]] = set()
         if directory is not None:
             key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
             self.path = directory / f"summaries-v{_STORE_FORMAT}" / f"{key}.marshal"
@@ -742,6 +1069,24 @@ class SummaryStore:
                 found = ()
             self._imports[key] = found
         return found
+
+    def calls_new_sinks(self, name: str, before: SinkTable, after: SinkTable) -> bool:
+        """Whether a call the file's summary records reaches a sink in ``after`` that it did not
+        reach in ``before`` (a method its class now inherits from another module)."""
+        entry = self.entries.get(os.path.abspath(name))
+        if entry is None or not entry[4]:
+            return False
+        module = module_name(Path(name), self.root)
+        is_package = name.endswith("__init__.py")
+        for function in entry[4].get("functions", {}).values():
+            for call in function[5]:
+                found = after.lookup(call[1], module, is_package)
+                if found is not None and found != before.lookup(call[1], module, is_package):
+                    return True
+        return False
+
+    def summarized(self, name: str) -> bool:
+        return os.path.abspath(name) in self.entries
 
     def update(self, results: Mapping[int, Any], names: list[str], stats: Mapping[int, tuple[int, int]]) -> None:
         for index, result in results.items():
@@ -777,6 +1122,7 @@ class SummaryStore:
             if (stat.st_size, stat.st_mtime_ns) != (entry[0], entry[1]):
                 self._refresh(key, stat)
         if self._table is None:
+            self._summarize_bases()
             summaries = {}
             for key, entry in self.entries.items():
                 if entry[4] is None:
@@ -806,7 +1152,60 @@ class SummaryStore:
                 continue
             self._refresh(key, stat)
 
-    def _refresh(self, key: str, stat: os.stat_result) -> None:
+    def _summarize_bases(self, rounds: int = 4) -> None:
+        """Summarise the modules defining the base classes and attribute types of summarised
+        classes (`Action` for `class WriteCode(Action)`, `BaseLLM` for `llm: BaseLLM`): they
+        often hold no SDK text, yet the methods the calls reach are theirs."""
+        tried = self._tried  # (module, directory) pairs looked for in this run, found or not
+        for _ in range(rounds):
+            wanted: set[str] = set()
+            for key, entry in self.entries.items():
+                classes = (entry[4] or {}).get("classes")
+                if not classes:
+                    continue
+                module = module_name(Path(key), self.root)
+                if module is None:
+                    continue
+                is_package = key.endswith("__init__.py")
+                functions = entry[4].get("functions", {})
+                for name, (bases, attributes, methods, _) in classes.items():
+                    # Only where it can matter: the class sends (its bases may declare what it
+                    # overrides) or calls `self.x...` that the class itself does not define.
+                    sends = any(key_.startswith(name + ".") and function[4] for key_, function in functions.items())
+                    through = _undefined_steps(name, methods, functions)
+                    paths = [*bases] if sends or through else []
+                    paths += [kind for attr, kind in attributes.items() if attr in through]
+                    for path in paths:
+                        absolute = _absolute_class(path, module, is_package)
+                        if absolute and absolute.rpartition(".")[0] != module:
+                            wanted.add((absolute.rpartition(".")[0], os.path.dirname(key)))
+            files = [f for f in (self._module_file(m, near) for m, near in wanted - tried) if f and f not in self.entries]
+            tried |= wanted
+            if not files:
+                return
+            for key in files:
+                try:
+                    stat = os.stat(key)
+                except OSError:
+                    continue
+                self._refresh(key, stat, always=True)
+
+    def _module_file(self, module: str, near: str) -> Optional[str]:
+        """The file of a dotted module as imported from a file in directory ``near``: the import
+        root is that directory or one above it, up to the project root (`src/` layouts, vendored
+        packages)."""
+        parts = module.split(".")
+        root = os.path.abspath(self.root)
+        base = near
+        while True:
+            for candidate in (os.path.join(base, *parts) + ".py", os.path.join(base, *parts, "__init__.py")):
+                if os.path.isfile(candidate):
+                    return candidate
+            if base == root or len(base) <= len(root):
+                return None
+            base = os.path.dirname(base)
+
+    def _refresh(self, key: str, stat: os.stat_result, always: bool = False) -> None:
         from checker.cache import digest
         from checker.engine import RuleSet
 
@@ -816,9 +1215,9 @@ class SummaryStore:
         except OSError:
             return
         summary = None
-        if RuleSet([]).may_call_llm(data):
+        if always or RuleSet([]).may_call_llm(data):
             try:
-                summary = summarize_tree(ast.parse(data))
+                summary = summarize_tree(ast.parse(data), exports=always)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 summary = None
         if summary is None:

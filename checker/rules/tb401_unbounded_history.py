@@ -218,7 +218,8 @@ def _ast_may_report(nodes, settings) -> bool:
     tree = None
     for name, grows in grown.items():
         segment = name.split(".")[-1]
-        calls = [call for call, names in whole if segment in names]
+        copies = _ast_snapshots(nodes, name)
+        calls = [call for call, names in whole if segment in names or not copies.isdisjoint(names)]
         if not calls:
             continue
         if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows)):
@@ -232,6 +233,31 @@ def _ast_may_report(nodes, settings) -> bool:
         if any(_may_have_region(call, name, grows, tree) for call in calls):
             return True
     return False
+
+
+def _ast_snapshots(nodes, name: str) -> set[str]:
+    """`_snapshots` on the ast form (every scope: a superset)."""
+    found = set()
+    for node in nodes:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Attribute) and func.attr == "copy" and not value.args:
+                source = func.value
+            elif len(value.args) == 1 and any(n in _WHOLE_WRAPPERS for n in last_names(func)):
+                source = value.args[0]
+            else:
+                continue
+        elif isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice) and \
+                value.slice.lower is None and value.slice.upper is None and value.slice.step is None:
+            source = value.value
+        else:
+            continue
+        if _ast_path(source) == name:
+            found.add(node.targets[0].id)
+    return found
 
 
 class _Tree:
@@ -448,6 +474,23 @@ def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
     return [n for n in iter_nodes(node) if type(n) is cst.Comparison]
 
 
+# A loop of at most this many turns keeps a conversation small (a two-agent chat of 8 rounds):
+# the history is bounded by the loop, not left to grow.
+_FEW_TURNS = 10
+
+
+def _few_turns(loop: cst.CSTNode, scope: cst.CSTNode) -> bool:
+    """`for i in range(8)`, or `range(rounds)` with `rounds: int = 8` a parameter of the function."""
+    if not (isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call) and last_name(loop.iter.func) == "range"
+            and len(loop.iter.args) == 1):
+        return False
+    bound = loop.iter.args[0].value
+    if isinstance(bound, cst.Name) and isinstance(scope, cst.FunctionDef):
+        bound = next((p.default for p in (*scope.params.params, *scope.params.kwonly_params)
+                      if p.name.value == bound.value and p.default is not None), bound)
+    return isinstance(bound, cst.Integer) and int(bound.value, 0) <= _FEW_TURNS
+
+
 def _loops_between(node: cst.CSTNode, scope: cst.CSTNode, index: ModuleIndex) -> list[cst.CSTNode]:
     out = []
     for ancestor in index.ancestors(node):
@@ -468,8 +511,12 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
     for name, history in histories.items():
         if not _is_conversation(history, sends, index):
             continue
+        snapshots = _snapshots(name, index)
         for call in sends:
-            if id(call) in reported or not _whole_reference(call, name, index):
+            if id(call) in reported or not (_whole_reference(call, name, index) or any(
+                    scope is index.scope_of(call) and _whole_reference(call, local, index)
+                    and not _trimmed_in(scope, local, index, fresh_resets=False)
+                    for local, scope in snapshots)):
                 continue
             region = _growth_region(call, history, index)
             if region is None:
@@ -480,6 +527,27 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                          "tokens grow with the conversation until the request passes the context window. "
                          "Bound it by tokens (pytest_tokenbudget.count_messages), drop or summarize old turns, "
                          "or send a slice.")
+
+
+def _snapshot_of(value: cst.BaseExpression | None, name: str) -> bool:
+    """`name.copy()`, `list(name)`, `copy.deepcopy(name)`, `name[:]`: the whole list, as sent."""
+    if isinstance(value, cst.Call):
+        func = value.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
+            return path(func.value) == name
+        return last_name(func) in _WHOLE_WRAPPERS and len(value.args) == 1 and path(value.args[0].value) == name
+    if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(value.slice[0].slice, cst.Slice):
+        whole = value.slice[0].slice
+        return whole.lower is None and whole.upper is None and whole.step is None and path(value.value) == name
+    return False
+
+
+def _snapshots(name: str, index: ModuleIndex) -> list[tuple[str, object]]:
+    """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), with
+    their scope: sending the copy sends the history."""
+    return [(a.target, a.scope) for a in index.assignments
+            if not a.augmented and "." not in a.target and a.scope is not index.module
+            and _snapshot_of(a.value, name)]
 
 
 def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
@@ -501,6 +569,8 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
         return index.module
     # A local (or module-level) list grown in a loop that also sends it.
     for loop in _loops_between(call, scope, index):
+        if _few_turns(loop, scope):
+            continue
         grows = [g for g in history.grows if index.contains(loop, g) and index.scope_of(g) is scope]
         if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
                 not _trimmed_in(scope, name, index, fresh_resets=False):
@@ -540,6 +610,28 @@ def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
 
 
 VALID = [
+    # A conversation of a few rounds: the loop bounds the history.
+    """
+    async def converse(llm, opener, rounds: int = 8):
+        chat = [{"role": "user", "content": opener}]
+        for _ in range(rounds):
+            reply = await llm.chat.completions.create(model="gpt-4o", messages=chat, max_tokens=200)
+            chat.append({"role": "assistant", "content": reply.choices[0].message.content})
+    """,
+    # A copy that is cut before it is sent.
+    """
+    from litellm import completion
+    class Client:
+        def __init__(self):
+            self.conversation = [{"role": "system", "content": "Write a script."}]
+        def ask(self, text):
+            self.conversation.append({"role": "user", "content": text})
+            messages = list(self.conversation)
+            del messages[1:-10]
+            reply = completion(model="gpt-4o", messages=messages, max_tokens=500)
+            self.conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
+    """,
     # Trimmed by count before each call.
     """
     def chat(client):
@@ -658,6 +750,19 @@ VALID = [
 ]
 
 INVALID = [
+    # Sent through a copy taken just before the call: the copy is as long as the history.
+    """
+    from litellm import completion
+    class Client:
+        def __init__(self):
+            self.conversation = [{"role": "system", "content": "Write a script."}]
+        def ask(self, text):
+            self.conversation.append({"role": "user", "content": text})
+            messages = self.conversation.copy()
+            reply = completion(model="gpt-4o", messages=messages, max_tokens=500)
+            self.conversation.append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
+    """,
     """
     from openai import OpenAI
     client = OpenAI()

@@ -25,4 +25,4 @@ def test_the_checker_finds_each_marked_mistake(capsys, monkeypatch):
     found = json.loads(capsys.readouterr().out)
     assert {(Path(d["filename"]).name, d["line"], d["code"]) for d in found} == _marked()
     through = [d["message"] for d in found if "llm.py:" in d["message"] and not d["filename"].endswith("llm.py")]
-    assert len(through) == 5  # the callers' findings name the wrapper and where it sends
+    assert len(through) == 7  # the callers' findings name the wrapper and where it sends
