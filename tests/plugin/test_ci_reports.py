@@ -310,7 +310,7 @@ def claude_records(report_path: Path) -> list[dict[str, Any]]:
 def test_record_from_the_report_then_the_suite_counts_exactly(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TOKENBUDGET_LOCK", raising=False)
-    inner.makepyfile(test_claude=CLAUDE_SUITE)
+    inner.makepyfile(test_claude_recorded=CLAUDE_SUITE)
     lock = inner.path / "tokenbudget.lock.json"
     inner.runpytest("-p", "no:cacheprovider", "--tokenbudget-json=with-bodies.json",
                     "--tokenbudget-json-bodies").assert_outcomes(passed=3)
@@ -344,7 +344,7 @@ def test_record_from_the_report_then_the_suite_counts_exactly(inner: pytest.Pyte
     assert run_record([str(inner.path / "plain.json"), "--lock", str(lock)], client=server.client()) == 2
     error = capsys.readouterr().err
     assert "1 Claude request of the JSON report has no body to count" in error
-    assert "test_claude.py::test_with_tools request 1 (claude-haiku-4-5" in error and "--tokenbudget-json-bodies" in error
+    assert "test_claude_recorded.py::test_with_tools request 1 (claude-haiku-4-5" in error and "--tokenbudget-json-bodies" in error
     assert lock.read_text(encoding="utf-8") == unchanged and len(server.payloads) == 2
 
 
