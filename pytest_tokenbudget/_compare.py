@@ -64,9 +64,10 @@ def coverage_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     """Coverage before and after, and the call sites that lost their budget; None unless both sides measured it."""
     if old is None or new is None:
         return None
-    covered_before = {(site["file"], site["line"]) for site in old["sites"] if site.get("status") == COVERED}
-    lost = [f"{site['file']}:{site['line']}" for site in new["sites"]
-            if site.get("status") != COVERED and (site["file"], site["line"]) in covered_before]
+    # Sites are matched by file and line: a call that moved is listed as lost (its new line counts in "after").
+    covered_before = {(site.get("file"), site.get("line")) for site in old["sites"] if site.get("status") == COVERED}
+    lost = [f"{site.get('file')}:{site.get('line')}" for site in new["sites"]
+            if site.get("status") != COVERED and (site.get("file"), site.get("line")) in covered_before]
     return {"before": _share(old), "after": _share(new), "lost": lost}
 
 
