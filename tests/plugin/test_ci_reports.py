@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from conftest import INNER_CONFTEST
 from pytest_tokenbudget import count_request
 from pytest_tokenbudget._recorded import canonical_key, load_lock, run_record
 
@@ -176,7 +175,9 @@ NOT_NEEDED = ("-p", "no:hypothesispytest", "-p", "no:langsmith_plugin", "-p", "n
 
 def test_under_xdist_the_controller_writes_one_complete_report(inner: pytest.Pytester, summary_file: Path) -> None:
     pytest.importorskip("xdist")
-    inner.makeconftest(INNER_CONFTEST + WORKER_PROBE)
+    # The inner conftest the fixture wrote, plus a probe: importing `conftest` here would find whichever
+    # conftest module was imported first (examples/ has one too).
+    inner.makeconftest((inner.path / "conftest.py").read_text() + WORKER_PROBE)
     inner.makefile(".toml", pyproject='[tool.tokenbudget]\njson-report = "reports/tb.json"\n')
     inner.makepyfile(test_a=XDIST_SUITE, test_b=XDIST_SUITE.replace("WORD", "TERM"))
     result = inner.runpytest("-p", "no:cacheprovider", *NOT_NEEDED, "-n", "2")
