@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -279,9 +280,12 @@ class CountTokensServer:
         return self.httpx.Response(200, json={"input_tokens": 1000 + len(json.dumps(payload["messages"]))})
 
     def client(self) -> Any:
-        self.httpx = pytest.importorskip("httpx2")
+        # httpx2 for current SDK releases, httpx for the older ones CI also runs: whichever the SDK is built on.
+        self.httpx = next(importlib.import_module(cls.__module__.partition(".")[0])
+                          for cls in anthropic.DefaultHttpxClient.__mro__
+                          if cls.__module__.partition(".")[0] in ("httpx", "httpx2"))
         return anthropic.Anthropic(api_key="test", max_retries=0,
-                                   http_client=self.httpx.Client(transport=self.httpx.MockTransport(self.handle)))
+                                   http_client=anthropic.DefaultHttpxClient(transport=self.httpx.MockTransport(self.handle)))
 
 
 CLAUDE_SUITE = """
