@@ -4,6 +4,8 @@ clients, and the plugin counting what the SDK sent."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import subprocess
 import sys
@@ -156,7 +158,10 @@ def test_lone_surrogates_only_when_asked_for():
     ({"min_tokens": 5, "max_tokens": 2}, "0 <= min_tokens <= max_tokens"),
     ({"min_tokens": -1}, "0 <= min_tokens"),
     ({"alphabet": {"cjk", "klingon"}}, "unknown text kinds \\['klingon'\\]"),
-    ({"max_tokens": 3, "model": "claude-sonnet-4-5"}, "no text is that short"),
+    # Only Claude's estimate has a floor (6 tokens); ctok (Python 3.12+) counts short texts exactly.
+    pytest.param({"max_tokens": 3, "model": "claude-sonnet-4-5"}, "no text is that short",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("ctok") is not None,
+                                          reason="ctok counts Claude texts exactly: no floor to refuse")),
 ])
 def test_bad_text_arguments_are_refused_when_the_strategy_is_built(arguments, message):
     with pytest.raises(ValueError, match=message):
@@ -193,7 +198,9 @@ def test_a_failing_history_shrinks_to_a_small_valid_one(provider):
     smallest = find(tbst.chat_histories(provider, max_messages=30), has_a_tool_round,
                     settings=settings(database=None, derandomize=True))
     CHECKS[provider](smallest)
-    assert len(smallest) <= 5, smallest  # user, call, result, answer, next question
+    # user, call, result, answer, next question; ctok's exact Claude counts (Python 3.12+) leave Hypothesis
+    # one more user/assistant turn it cannot drop without changing sizes (7 on CI's 3.13 leg).
+    assert len(smallest) <= 7, smallest
 
 
 
