@@ -20,16 +20,16 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ._errors import TokenBudgetError
+from ._files import write_text_atomically
 
 __all__ = [
     "DEFAULT_FILENAME", "FORMAT_VERSION", "Baseline", "BaselineError", "Change", "Tolerance", "UpdatePlan",
-    "annotate", "compare", "entry_from_record", "load", "parse_tolerance", "plan_update", "render", "write_atomic",
+    "annotate", "compare", "entry_from_record", "load", "parse_tolerance", "plan_update", "render",
 ]
 
 DEFAULT_FILENAME = "tokenbudget-baseline.json"
@@ -406,24 +406,6 @@ def render(entries: Mapping[str, Mapping[str, Any]]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder: a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
 # --- updating -------------------------------------------------------------------------------------
 
 
@@ -640,7 +622,7 @@ class BaselineRun:
             self.refused_in_ci = True
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
-        write_atomic(self.path, render(self.plan.entries))
+        write_text_atomically(self.path, render(self.plan.entries))
 
     def summary(self, terminal: Any, verbosity: int) -> None:
         if not self.controller or (self.plan is None and not self.changes and not self.unused):

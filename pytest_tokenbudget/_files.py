@@ -1,4 +1,5 @@
-"""Writing the files the project keeps or hands to CI (lock file, reports) so no reader ever sees half of one."""
+"""Writing the files the project keeps or hands to CI (baseline, lock file, reports, caches) so no
+reader ever sees half of one."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_text_atomically"]
+__all__ = ["write_bytes_atomically", "write_text_atomically"]
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) to a temporary file beside ``path``, then rename it over ``path``.
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
 
     A crash or a full disk leaves the old file (or none), never a truncated one; the parent folders
     are created. Raises OSError.
@@ -18,9 +19,16 @@ def write_text_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """:func:`write_bytes_atomically` for text: UTF-8, ``\\n`` line ends on every platform."""
+    write_bytes_atomically(path, text.encode("utf-8"))

@@ -17,8 +17,9 @@ import hashlib
 import os
 import struct
 import sys
-import tempfile
 from pathlib import Path
+
+from ._files import write_bytes_atomically
 
 CACHE_DIR_ENV = "TOKENBUDGET_CACHE_DIR"
 NO_CACHE_ENV = "TOKENBUDGET_NO_CACHE"
@@ -113,16 +114,6 @@ def store(encoding_file: str, compact_hash: str, ranks: dict[bytes, int]) -> Non
     if hashlib.sha256(data).hexdigest() != compact_hash:
         return  # not the ranks the pin describes: never cache what could not be verified later
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+        write_bytes_atomically(path, data)
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        pass  # a read-only or full cache folder: the next run parses the shipped file again
