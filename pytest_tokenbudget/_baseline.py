@@ -499,6 +499,7 @@ class BaselineRun:
         self.unused: list[str] = []
         self.changes: list[Mapping[str, Any]] = []
         self.passed: set[str] = set()  # tests whose call phase passed, budgeted or not
+        self.property_tests = 0  # budgeted Hypothesis tests, judged by their budgets but never baselined
 
     @property
     def shown_path(self) -> str:
@@ -545,6 +546,11 @@ class BaselineRun:
             pytest.exit(f"pytest-tokenbudget: {error}", returncode=2)
 
     def annotate(self, capture: Any, records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Change]]:
+        if not capture.baselined:
+            for record in records:
+                record.setdefault("baseline_key", None)
+                record.setdefault("baseline", None)
+            return []
         spec = capture.spec
         entries = self.baseline.entries if self.baseline is not None and spec is not None else None
         tolerance = (spec.baseline_tolerance if spec is not None else None) or self.tolerance
@@ -604,6 +610,8 @@ class BaselineRun:
         for test in tests:
             if not test.get("budgeted"):
                 continue
+            if not test.get("baselined", True):
+                self.property_tests += 1
             if test.get("completed"):
                 completed.add(test["nodeid"])
             for record in test["requests"]:
@@ -625,10 +633,16 @@ class BaselineRun:
         write_text_atomically(self.path, render(self.plan.entries))
 
     def summary(self, terminal: Any, verbosity: int) -> None:
-        if not self.controller or (self.plan is None and not self.changes and not self.unused):
+        if not self.controller or (self.plan is None and not self.changes and not self.unused and not self.property_tests):
             return
         terminal.write_sep("=", "token budget baseline", red=self.refused_in_ci, bold=self.refused_in_ci)
-        shown = None if verbosity > 0 else self._LISTED
+        self._write_changes(terminal, None if verbosity > 0 else self._LISTED)
+        if self.property_tests:
+            plural = self.property_tests != 1
+            terminal.write_line(f"{self.property_tests} property test{'s' if plural else ''} (Hypothesis) not "
+                                "baselined: each run draws other prompts; their budgets still apply")
+
+    def _write_changes(self, terminal: Any, shown: int | None) -> None:
         if self.plan is not None:
             removed = not self.add_new
             if self.refused_in_ci:

@@ -338,6 +338,7 @@ class TokenBudgetPlugin:
         if spec is not None or (self.capture_mode == "session" and item.stash[_SETUP_ERROR_KEY] is None):
             try:
                 capture = self.new_capture(item.nodeid, spec)
+                capture.baselined = not getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
             except (TypeError, ValueError) as error:  # the core's Budget rejected a value
                 item.stash[_SETUP_ERROR_KEY] = f"token_budget marker on {item.nodeid}: {error}"
         item.stash[_CAPTURE_KEY] = capture
@@ -482,6 +483,7 @@ class TokenBudgetPlugin:
                 "blocked": list(capture.blocked),
                 "no_request": item.stash.get(_NO_REQUEST_KEY, False),
                 "budgeted": capture.spec is not None,
+                "baselined": capture.baselined,
                 # Ran to its end (passed, or failed only its budget): its missing entries are unused.
                 "completed": item.stash.get(_COMPLETED_KEY, False),
             }

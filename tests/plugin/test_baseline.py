@@ -323,3 +323,37 @@ def test_under_xdist_the_controller_writes_and_growth_fails(project: pytest.Pyte
     assert broken.ret == 2
     broken.stdout.fnmatch_lines(["*tokenbudget-baseline.json:*: is not valid JSON*"])
     assert (project.path / BASELINE).read_bytes() == serial[:150]
+
+
+PROPERTY_TESTS = '''
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+import app
+
+@settings(max_examples=5, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=40))
+@pytest.mark.token_budget(max_input_tokens=5000)
+def test_any_question(openai_client, question):
+    app.ask(openai_client, question)
+'''
+
+
+def test_property_tests_are_judged_by_their_budget_but_never_baselined(project: pytest.Pytester) -> None:
+    pytest.importorskip("hypothesis")
+    project.makepyfile(test_property=PROPERTY_TESTS)
+    result = run(project, "--tokenbudget-update")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*tokenbudget-baseline.json: 0 entries updated, 4 added, 0 removed",
+                                 "1 property test (Hypothesis) not baselined: each run draws other prompts;*"])
+    entries = json.loads((project.path / BASELINE).read_text())["entries"]
+    assert entries and not [key for key in entries if "test_property.py" in key]
+
+    grow_system_prompt(project, 3)  # past the 5% tolerance: the example tests fail, the property test does not
+    result = run(project, "test_property.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["1 property test (Hypothesis) not baselined*"])
+
+    project.makepyfile(test_property=PROPERTY_TESTS.replace("5000", "100"))  # its budget still holds it
+    result = run(project, "test_property.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*TOKEN BUDGET*"])
