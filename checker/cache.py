@@ -6,13 +6,14 @@ so a warm run reads a single file, hashes the sources and parses nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 _FORMAT = 2
 # A file modified this close to the cache's last write may have changed without its mtime
@@ -20,11 +21,22 @@ _FORMAT = 2
 _RACY_NS = 2_000_000_000
 
 
+class Checked(NamedTuple):
+    """One file's result as it crosses process boundaries and enters the cache."""
+
+    digest: Optional[bytes]  # of the file's content; None: do not cache the result
+    diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
+    needs_libcst: bool = False  # not checked: it needs libcst, which this process may not load
+    # (modules it imports, function summary or None): checker.summaries, for the project's sinks
+    facts: Optional[tuple[Any, ...]] = None
+
+
 def digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _code_signature() -> str:
+@functools.lru_cache(maxsize=None)
+def code_signature() -> str:
     """Size and mtime of the checker's modules and of the model registry's data files: an edited
     rule or an upgraded registry invalidates the cache (cheaper than asking importlib.metadata
     for the version, and it also catches editable installs being edited)."""
@@ -62,7 +74,7 @@ class ResultCache:
         self.directory = directory
         self.key_material = key_material
         key = hashlib.sha256(
-            "\0".join((str(_FORMAT), sys.version, _code_signature(), key_material)).encode()
+            "\0".join((str(_FORMAT), sys.version, code_signature(), key_material)).encode()
         ).hexdigest()[:24]
         self.path = directory / f"v{_FORMAT}" / f"{key}.cache"
         self._entries: Optional[dict[str, tuple[bytes, int, int, tuple[Any, ...]]]] = None

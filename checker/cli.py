@@ -241,10 +241,10 @@ def _validate_model_registry(config, enabled: frozenset[str]) -> None:
 
 def _report(diagnostics, args, output_format, runner, sources, fixed_count, stream) -> None:
     from checker import output
-    from checker.cache import package_version
-    from checker.registry import all_rules
 
     if args.statistics:
+        from checker.registry import all_rules
+
         rules = all_rules()
         stream.write(output.statistics(diagnostics, rules, output_format == "json"))
         return
@@ -266,6 +266,9 @@ def _report(diagnostics, args, output_format, runner, sources, fixed_count, stre
     elif output_format == "github":
         stream.write(output.github(diagnostics))
     elif output_format == "sarif":
+        from checker.cache import package_version
+        from checker.registry import all_rules
+
         rules = all_rules()
         chosen = [rules[code] for code in sorted(runner.enabled | {"TB000"}) if code in rules]
         stream.write(output.sarif(diagnostics, chosen, package_version()))
