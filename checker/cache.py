@@ -88,8 +88,10 @@ class ResultCache:
         if self._entries is None:
             self._entries = {}
             try:
+                # One read, then loads: marshal.load on a file reads it piece by piece, object
+                # by object, several times slower on a cache of thousands of entries.
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
                 if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
                     self._written_ns, self._entries = loaded
             except (OSError, EOFError, ValueError, TypeError):
@@ -109,8 +111,8 @@ class ResultCache:
         """Diagnostics when the file's size and mtime are those recorded with its content digest
         (as git's index does), without reading it; None means: read and hash it."""
         entry = self.entries.get(path)
-        if entry is not None and entry[1] == size and entry[2] == mtime_ns and mtime_ns < self.written_ns - _RACY_NS:
-            return entry[3]
+        if entry is not None and entry[1] == size and entry[2] == mtime_ns and mtime_ns < self._written_ns - _RACY_NS:
+            return entry[3]  # (`entries` has read the file, and with it `_written_ns`)
         return None
 
     def get(self, path: str, content_digest: bytes) -> Optional[tuple[Any, ...]]:

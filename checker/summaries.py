@@ -629,7 +629,7 @@ class LiveSinks:
 
             try:
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
                 self._table = SinkTable({name: Sink(*fields) for name, fields in loaded.items()})
             except (OSError, EOFError, ValueError, TypeError):
                 self._table = EMPTY
@@ -1055,7 +1055,7 @@ class SummaryStore:
                 import marshal
 
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
             except (OSError, EOFError, ValueError, TypeError):
                 loaded = None
             if isinstance(loaded, dict) and isinstance(loaded.get("entries"), dict):
@@ -1195,10 +1195,11 @@ class SummaryStore:
                     continue
                 is_package = key.endswith("__init__.py")
                 functions = entry[4].get("functions", {})
+                sending = {key_.partition(".")[0] for key_, function in functions.items() if function[4] and "." in key_}
                 for name, (bases, attributes, methods, _) in classes.items():
                     # Only where it can matter: the class sends (its bases may declare what it
                     # overrides) or calls `self.x...` that the class itself does not define.
-                    sends = any(key_.startswith(name + ".") and function[4] for key_, function in functions.items())
+                    sends = name in sending
                     through = _undefined_steps(name, methods, functions)
                     paths = [*bases] if sends or through else []
                     paths += [kind for attr, kind in attributes.items() if attr in through]
