@@ -11,7 +11,7 @@ Every figure is printed with a reference measured in the same run (the machine i
 interpreter's own start (`python -c pass`), and ruff on the same file or tree. CPU is user + system
 seconds of the whole process tree, steadier than wall time on a loaded machine.
 
-    python bench/bench_checker.py [--repeat 3] [--select TB] [--skip-cold]
+    python bench/bench_checker.py [--repeat 3] [--select TB] [--skip-cold | --only-cold]
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--select", default=None, help="rule selection (default: all rules)")
     parser.add_argument("--skip-cold", action="store_true", help="only the warm and one-file figures")
+    parser.add_argument("--only-cold", action="store_true", help="only the cold run against ruff")
     args = parser.parse_args()
     source = ensure_corpus()
     precompile()
@@ -131,9 +132,15 @@ def main() -> int:
         cold_ratio = statistics.median(p[1] / p[0] for p in pairs)
         spread = ", ".join(f"{p[1] / p[0]:.2f}" for p in pairs)
         cpu_ratio = statistics.median(p[3] / p[2] for p in pairs)
-        print(f"ruff check --select E,F --no-cache         {ruff_time:7.3f} s   cpu {statistics.median(p[2] for p in pairs):6.2f} s")
+        ruff_cpu = statistics.median(p[2] for p in pairs)
+        print(f"ruff check --select E,F --no-cache         {ruff_time:7.3f} s   cpu {ruff_cpu:6.2f} s")
         print(f"tokenbudget check --no-cache (cold)         {cold:7.3f} s   cpu {statistics.median(p[3] for p in pairs):6.2f} s")
         print(f"  ratio to ruff: wall {cold_ratio:5.2f}x (goal <= 2x; pairs: {spread}), cpu {cpu_ratio:.2f}x")
+
+    if args.only_cold:
+        print(json.dumps({"ruff_s": round(ruff_time, 3), "cold_s": round(cold, 3), "cold_ratio": round(cold_ratio, 2),
+                          "peak_rss_mb": round(cold_rss / 1024, 1), "select": args.select or "all"}))
+        return 0
 
     # Warm runs have no ruff reference: a warm ruff still prints its 165k findings on this
     # corpus, which is most of its time; the interpreter's start is the floor instead.
