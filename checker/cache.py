@@ -6,13 +6,14 @@ so a warm run reads a single file, hashes the sources and parses nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 _FORMAT = 2
 # A file modified this close to the cache's last write may have changed without its mtime
@@ -20,11 +21,22 @@ _FORMAT = 2
 _RACY_NS = 2_000_000_000
 
 
+class Checked(NamedTuple):
+    """One file's result as it crosses process boundaries and enters the cache."""
+
+    digest: Optional[bytes]  # of the file's content; None: do not cache the result
+    diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
+    needs_libcst: bool = False  # not checked: it needs libcst, which this process may not load
+    # (modules it imports, function summary or None): checker.summaries, for the project's sinks
+    facts: Optional[tuple[Any, ...]] = None
+
+
 def digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _code_signature() -> str:
+@functools.lru_cache(maxsize=None)
+def code_signature() -> str:
     """Size and mtime of the checker's modules and of the model registry's data files: an edited
     rule or an upgraded registry invalidates the cache (cheaper than asking importlib.metadata
     for the version, and it also catches editable installs being edited)."""
@@ -62,7 +74,7 @@ class ResultCache:
         self.directory = directory
         self.key_material = key_material
         key = hashlib.sha256(
-            "\0".join((str(_FORMAT), sys.version, _code_signature(), key_material)).encode()
+            "\0".join((str(_FORMAT), sys.version, code_signature(), key_material)).encode()
         ).hexdigest()[:24]
         self.path = directory / f"v{_FORMAT}" / f"{key}.cache"
         self._entries: Optional[dict[str, tuple[bytes, int, int, tuple[Any, ...]]]] = None
@@ -76,8 +88,10 @@ class ResultCache:
         if self._entries is None:
             self._entries = {}
             try:
+                # One read, then loads: marshal.load on a file reads it piece by piece, object
+                # by object, several times slower on a cache of thousands of entries.
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
                 if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
                     self._written_ns, self._entries = loaded
             except (OSError, EOFError, ValueError, TypeError):
@@ -97,8 +111,8 @@ class ResultCache:
         """Diagnostics when the file's size and mtime are those recorded with its content digest
         (as git's index does), without reading it; None means: read and hash it."""
         entry = self.entries.get(path)
-        if entry is not None and entry[1] == size and entry[2] == mtime_ns and mtime_ns < self.written_ns - _RACY_NS:
-            return entry[3]
+        if entry is not None and entry[1] == size and entry[2] == mtime_ns and mtime_ns < self._written_ns - _RACY_NS:
+            return entry[3]  # (`entries` has read the file, and with it `_written_ns`)
         return None
 
     def get(self, path: str, content_digest: bytes) -> Optional[tuple[Any, ...]]:
@@ -130,10 +144,11 @@ class ResultCache:
 def write_marshal(path: Path, value: Any) -> None:
     """``marshal`` ``value`` into ``path`` atomically (temp file + rename): a run interrupted
     half-way, or two runs at once, never leave a torn cache file."""
-    import tempfile
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    # A name of our own rather than tempfile.mkstemp: tempfile imports shutil and random, which
+    # cost a one-file run more than writing its cache does. O_EXCL makes it as safe.
+    temp = str(path.parent / f".tmp-{os.getpid()}-{time.monotonic_ns()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             marshal.dump(value, handle)

@@ -15,11 +15,6 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from checker.settings import DEFAULT_MAX_TOKENS, RuleSettings
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10
-    import tomli as tomllib
-
 TABLE = "[tool.tokenbudget.check]"
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
@@ -99,6 +94,11 @@ def find_config_file(start: Path) -> Optional[Path]:
 def load_config(config_file: Optional[Path], cwd: Path) -> CheckConfig:
     if config_file is None:
         return CheckConfig(root=cwd)
+    # Imported here: a run without a pyproject.toml does not pay for the TOML parser (~10 ms).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10
+        import tomli as tomllib
     try:
         text = config_file.read_bytes().decode("utf-8")
         data = tomllib.loads(text)

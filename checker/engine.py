@@ -12,7 +12,7 @@ import re
 import types
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
-from checker.cache import digest
+from checker.cache import Checked, digest  # noqa: F401 - Checked is re-exported
 from checker.triggers import CALL_TRIGGERS, SEND_PATTERNS
 from checker.diagnostics import Diagnostic, Edit, Fix
 from checker.rule import Rule
@@ -210,16 +210,6 @@ def file_noqa_codes(data: bytes) -> Optional[frozenset[str]]:
             return frozenset()
         codes.update(c.upper() for c in re.split(r"[\s,]+", found.group("codes").decode()) if c)
     return frozenset(codes)
-
-
-class Checked(NamedTuple):
-    """One file's result as it crosses process boundaries and enters the cache."""
-
-    digest: Optional[bytes]  # of the file's content; None: do not cache the result
-    diagnostics: tuple[tuple[Any, ...], ...]  # Diagnostic.to_tuple() each
-    needs_libcst: bool = False  # not checked: it needs libcst, which this process may not load
-    # (modules it imports, function summary or None): checker.summaries, for the project's sinks
-    facts: Optional[tuple[Any, ...]] = None
 
 
 class NeedsLibcst(Exception):

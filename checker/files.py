@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 import os
 from pathlib import Path
 from typing import Iterator, Optional
@@ -155,10 +156,11 @@ class FileFinder:
         while pending:
             current, ignores = pending.pop()
             try:
-                entries = sorted(os.scandir(current), key=lambda e: e.name)
+                entries = sorted(os.scandir(current), key=_name)
             except OSError:
                 continue
-            if self.config.respect_gitignore:
+            # Most directories have no .gitignore: only those that do get a Path and a parse.
+            if self.config.respect_gitignore and any(entry.name == ".gitignore" for entry in entries):
                 local = _read_gitignore(Path(current))
                 if local is not None and (not ignores or ignores[-1].base != Path(current)):
                     ignores = ignores + [local]
@@ -183,6 +185,9 @@ class FileFinder:
                     yield full
             for subdir in reversed(subdirs):
                 pending.append((subdir, ignores))
+
+
+_name = operator.attrgetter("name")
 
 
 def _ignored_str(full: str, is_dir: bool, stack: list[GitIgnore]) -> bool:

@@ -222,7 +222,7 @@ class _SiteStore:
                 import marshal
 
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
                 if isinstance(loaded, dict) and loaded.get("signature") == _signature():
                     self.entries = loaded["entries"]
             except (OSError, EOFError, ValueError, TypeError, KeyError):

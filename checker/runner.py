@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from checker.cache import ResultCache, digest
+from checker.cache import Checked, ResultCache, digest
 from checker.config import CheckConfig, PathMatcher
 from checker.diagnostics import Diagnostic
 
@@ -96,14 +96,23 @@ class Runner:
 
         from checker.summaries import SummaryStore
 
+        import gc
+
+        # Loading the caches builds many small tuples; a run keeps them all, so the cyclic
+        # collector scanning them again and again frees nothing (checking files collects
+        # between files itself).
+        collecting = gc.isenabled()
+        gc.disable()
         names = [self.display_name(path) for path in paths]
-        store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
-        table = store.sinks(skip=set(names))
-        settings = dataclasses.replace(self.settings, sinks=table)
         self._pool, self._live = None, None
         try:
+            store = SummaryStore(self.cache.directory if self.cache is not None else None, self._root)
+            table = store.sinks(skip=set(names))
+            settings = dataclasses.replace(self.settings, sinks=table)
             return self._check_rounds(names, store, table, settings)
         finally:
+            if collecting:
+                gc.enable()
             if self._pool is not None:
                 self._pool.close()
             if self._live is not None:
@@ -186,8 +195,6 @@ class Runner:
     def _check_round(self, names: list[str], settings, cache: Optional[ResultCache]):
         """({index: Checked} of the files checked or found in ``cache``, diagnostics of files that
         cannot be read, {index: (size, mtime)})."""
-        from checker.engine import Checked
-
         diagnostics: list[Diagnostic] = []
         tasks = []
         stats: dict[int, tuple[int, int]] = {}
@@ -195,6 +202,8 @@ class Runner:
         pool = self._pool
         if pool is not None and self._live is not None:
             self._live.publish(settings.sinks)  # the workers of the last round read it from here
+        # This loop runs for every file of a warm run, which it should leave in tens of ms.
+        entries = cache.entries if cache is not None else {}
         for index, name in enumerate(names):
             try:
                 stat = os.stat(name)
@@ -203,10 +212,10 @@ class Runner:
 
                 diagnostics.append(parse_error(name, f"cannot read file: {error.strerror or error}"))
                 continue
-            stats[index] = (stat.st_size, stat.st_mtime_ns)
+            size, mtime_ns = stats[index] = (stat.st_size, stat.st_mtime_ns)
             data = None
-            if cache is not None and cache.knows(name):
-                cached = cache.get_by_stat(name, stat.st_size, stat.st_mtime_ns)
+            if name in entries:
+                cached = cache.get_by_stat(name, size, mtime_ns)
                 content_digest = None
                 if cached is None:
                     # Touched but perhaps unchanged (a checkout, a formatter): the content decides.
@@ -219,18 +228,19 @@ class Runner:
                         content_digest = digest(data)
                         cached = cache.get(name, content_digest)
                 if cached is not None:
-                    results[index] = Checked(content_digest or cache.entries[name][0], cached)
+                    results[index] = Checked(content_digest or entries[name][0], cached)
                     continue
-            if pool is None and len(names) >= _POOL_THRESHOLD and self.jobs > 1:
+            if pool is None and len(tasks) + 1 >= _POOL_THRESHOLD and self.jobs > 1:
                 import dataclasses
                 import tempfile
 
                 from checker.pool import WorkerPool
                 from checker.summaries import LiveSinks
 
-                # Started at the first file to check, so that the workers' start-up overlaps
-                # the rest of this loop (and a warm run starts none). They read the sink
-                # table from a file, so that the next rounds can use them too.
+                # Started once enough files are to be checked, so that the workers' start-up
+                # overlaps the rest of this loop, while a warm run, or a re-run after a few
+                # edits, starts none. They read the sink table from a file, so that the next
+                # rounds can use them too.
                 handle, path = tempfile.mkstemp(prefix="tokenbudget-sinks-")
                 os.close(handle)
                 self._live = LiveSinks(path)

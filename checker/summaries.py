@@ -629,7 +629,7 @@ class LiveSinks:
 
             try:
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
+                    loaded = marshal.loads(handle.read())
                 self._table = SinkTable({name: Sink(*fields) for name, fields in loaded.items()})
             except (OSError, EOFError, ValueError, TypeError):
                 self._table = EMPTY
@@ -1024,13 +1024,18 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 2  # 2: class facts and loop spans
+_STORE_FORMAT = 3  # 2: class facts and loop spans; 3: checker signature, base misses, the built table
 
 
 class SummaryStore:
     """Summarised files' (size, mtime, digest, imports, summary) by absolute path, kept next to the
     results cache: a run checking one file builds the sink table from the summaries of the rest
-    of the project recorded by earlier runs (re-summarising those that changed since)."""
+    of the project recorded by earlier runs (re-summarising those that changed since).
+
+    One file holds it all, read once per run: the entries, the sink table built from them (a run
+    in which no summary changed loads it instead of building it), the base-class modules looked
+    for that gave no summary (so that they are not parsed again every run), and the signature
+    of the checker that wrote it (another version's summaries are all made again)."""
 
     def __init__(self, directory: Optional[Path], root: Path) -> None:
         self.root = root
@@ -1040,6 +1045,9 @@ class SummaryStore:
         self.dirty = False
         self._table: Optional[SinkTable] = None
         self._tried: set[tuple[str, str]] = set()
+        # base-class module files that gave no summary: path -> (size, mtime_ns)
+        self._misses: dict[str, tuple[int, int]] = {}
+        self._saved_table: Optional[tuple] = None  # (sinks as field tuples, aliases) of `entries`
         if directory is not None:
             key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
             self.path = directory / f"summaries-v{_STORE_FORMAT}" / f"{key}.marshal"
@@ -1047,11 +1055,19 @@ class SummaryStore:
                 import marshal
 
                 with open(self.path, "rb") as handle:
-                    loaded = marshal.load(handle)
-                if isinstance(loaded, dict):
-                    self.entries = loaded
+                    loaded = marshal.loads(handle.read())
             except (OSError, EOFError, ValueError, TypeError):
-                self.entries = {}
+                loaded = None
+            if isinstance(loaded, dict) and isinstance(loaded.get("entries"), dict):
+                self.entries = loaded["entries"]
+                if loaded.get("signature") == _checker_signature():
+                    self._misses = loaded.get("misses") or {}
+                    self._saved_table = loaded.get("table")
+                else:
+                    # Written by another version of the checker: every summary is made again (a
+                    # size and mtime no file has make each entry stale).
+                    self.entries = {key: (-1, -1, *entry[2:]) for key, entry in self.entries.items()}
+                    self.dirty = True
 
     def imports(self, name: str) -> tuple[str, ...]:
         """What a file imports: from its summary, this run's check, or (files whose results came
@@ -1096,8 +1112,13 @@ class SummaryStore:
             key = os.path.abspath(names[index])
             self._imports[key] = tuple(imports)
             if summary is None:
-                # Only summaries are kept: the store stays small enough to read in every run.
-                if self.entries.pop(key, None) is not None:
+                # Only summaries are kept: the store stays small enough to read in every run. A
+                # module summarised for its classes (`_summarize_bases`) sends nothing itself, so
+                # its check finds no summary: the entry holds while the file is the same (and
+                # the entry is not one another version of the checker made, marked stale).
+                entry = self.entries.get(key)
+                if entry is not None and (entry[2] != result.digest or entry[0] == -1):
+                    del self.entries[key]
                     self.dirty, self._table = True, None
                 continue
             entry = (*stats[index], result.digest, tuple(imports), summary)
@@ -1123,6 +1144,11 @@ class SummaryStore:
                 self._refresh(key, stat)
         if self._table is None:
             self._summarize_bases()
+        if self._table is None and self._saved_table is not None and not self.dirty:
+            saved_sinks, aliases = self._saved_table
+            self._table = SinkTable({name: Sink(*fields) for name, fields in saved_sinks.items()})
+            self._table.aliases = frozenset(aliases)
+        if self._table is None:
             summaries = {}
             for key, entry in self.entries.items():
                 if entry[4] is None:
@@ -1137,6 +1163,7 @@ class SummaryStore:
                     display = key
                 summaries[module] = (display, path.name == "__init__.py", entry[4])
             self._table = build_sinks(summaries)
+            self.dirty = True  # the table is saved with the entries it was built from
         return self._table
 
     def refresh_files(self, names: Iterable[str]) -> None:
@@ -1168,10 +1195,11 @@ class SummaryStore:
                     continue
                 is_package = key.endswith("__init__.py")
                 functions = entry[4].get("functions", {})
+                sending = {key_.partition(".")[0] for key_, function in functions.items() if function[4] and "." in key_}
                 for name, (bases, attributes, methods, _) in classes.items():
                     # Only where it can matter: the class sends (its bases may declare what it
                     # overrides) or calls `self.x...` that the class itself does not define.
-                    sends = any(key_.startswith(name + ".") and function[4] for key_, function in functions.items())
+                    sends = name in sending
                     through = _undefined_steps(name, methods, functions)
                     paths = [*bases] if sends or through else []
                     paths += [kind for attr, kind in attributes.items() if attr in through]
@@ -1181,14 +1209,21 @@ class SummaryStore:
                             wanted.add((absolute.rpartition(".")[0], os.path.dirname(key)))
             files = [f for f in (self._module_file(m, near) for m, near in wanted - tried) if f and f not in self.entries]
             tried |= wanted
-            if not files:
-                return
+            parsed = False
             for key in files:
                 try:
                     stat = os.stat(key)
                 except OSError:
                     continue
+                if self._misses.get(key) == (stat.st_size, stat.st_mtime_ns):
+                    continue  # looked at in an earlier run, unchanged: still no summary
                 self._refresh(key, stat, always=True)
+                parsed = True
+                if key not in self.entries:
+                    self._misses[key] = (stat.st_size, stat.st_mtime_ns)
+                    self.dirty = True
+            if not parsed:
+                return
 
     def _module_file(self, module: str, near: str) -> Optional[str]:
         """The file of a dotted module as imported from a file in directory ``near``: the import
@@ -1207,7 +1242,9 @@ class SummaryStore:
 
     def _refresh(self, key: str, stat: os.stat_result, always: bool = False) -> None:
         from checker.cache import digest
-        from checker.engine import RuleSet
+        from checker.engine import RuleSet, defer_libcst_import
+
+        defer_libcst_import()  # summarize_tree reads `ast` trees; its module imports libcst (0.35 s)
 
         try:
             with open(key, "rb") as handle:
@@ -1231,7 +1268,19 @@ class SummaryStore:
             return
         from checker.cache import write_marshal
 
+        table = None
+        if self._table is not None:  # built from (or loaded with) the entries as they are now
+            table = ({name: tuple(vars(sink).values()) for name, sink in self._table.sinks.items()},
+                     tuple(sorted(self._table.aliases)))
+        payload = {"signature": _checker_signature(), "entries": self.entries, "misses": self._misses, "table": table}
         try:
-            write_marshal(self.path, self.entries)
+            write_marshal(self.path, payload)
         except OSError:
             pass  # a read-only checkout still gets its results
+
+
+def _checker_signature() -> str:
+    """The checker's code (checker.cache): summaries made by another version are made again."""
+    from checker.cache import code_signature
+
+    return code_signature()
