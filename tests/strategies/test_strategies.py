@@ -24,6 +24,8 @@ from pytest_tokenbudget import strategies as tbst
 FINDING = settings(database=None, derandomize=True, max_examples=1000, phases=[Phase.generate])
 FIXED = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# Where a property is about one message's or tool's shape, which the histories check again: fewer.
+SHAPE = settings(FIXED, max_examples=10)
 MODELS = ("gpt-4o", "claude-sonnet-4-5")
 
 
@@ -224,7 +226,7 @@ def test_histories_have_tool_calls_names_parts_and_images(provider):
 
 
 @pytest.mark.parametrize("provider", tbst.PROVIDERS)
-@FIXED
+@SHAPE
 @given(data=st.data())
 def test_single_messages_stand_on_their_own(provider, data):
     message = data.draw(tbst.chat_messages(provider, max_tokens=30))
@@ -276,7 +278,7 @@ def test_the_anthropic_sdk_sends_them_and_the_plugin_counts_them(token_budget, h
 
 
 @pytest.mark.parametrize("provider", tbst.PROVIDERS)
-@FIXED
+@SHAPE
 @given(data=st.data())
 def test_tool_definitions_are_valid_json_schema(provider, data):
     import jsonschema
