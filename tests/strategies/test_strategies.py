@@ -116,6 +116,13 @@ def test_texts_can_be_large_without_running_out_of_choices():
     assert 20_000 <= count_tokens(text, "gpt-4o") <= 20_500
 
 
+def test_a_failing_text_shrinks_to_about_the_size_that_fails():
+    # A text is one choice (size and recipe): lowering it must shorten the text, not just vary it.
+    smallest = find(tbst.texts(max_tokens=500), lambda text: count_tokens(text, "gpt-4o") >= 100,
+                    settings=settings(database=None, derandomize=True))
+    assert 100 <= count_tokens(smallest, "gpt-4o") <= 104
+
+
 def test_texts_are_denser_in_tokens_than_english_prose():
     # Plain English costs about 0.25 tokens a character; a builder sized for that overflows here.
     # Over the whole run, not per example: Hypothesis's mutations repeat one text's choice.
