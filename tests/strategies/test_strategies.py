@@ -4,8 +4,8 @@ clients, and the plugin counting what the SDK sent."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-
 import json
 import subprocess
 import sys
@@ -42,12 +42,19 @@ def _texts_of(message: dict[str, Any]) -> list[str]:
     return texts
 
 
-def check_openai_history(history: list[dict[str, Any]], max_tokens: int | None = None) -> None:
-    """Everything a chat-completions endpoint checks about a history's structure."""
+@functools.lru_cache(maxsize=None)
+def _history_adapter(provider: str) -> Any:
+    # Built once: building a TypeAdapter of the SDK's message Union costs more than validating.
+    from anthropic.types import MessageParam
     from openai.types.chat import ChatCompletionMessageParam
     from pydantic import TypeAdapter
 
-    TypeAdapter(list[ChatCompletionMessageParam]).validate_python(history)
+    return TypeAdapter(list[MessageParam] if provider == "anthropic" else list[ChatCompletionMessageParam])
+
+
+def check_openai_history(history: list[dict[str, Any]], max_tokens: int | None = None) -> None:
+    """Everything a chat-completions endpoint checks about a history's structure."""
+    _history_adapter("openai").validate_python(history)
     roles = [message["role"] for message in history]
     assert roles[0] in ("system", "user"), roles
     assert "system" not in roles[1:], roles
@@ -70,10 +77,7 @@ def check_openai_history(history: list[dict[str, Any]], max_tokens: int | None =
 
 def check_anthropic_history(history: list[dict[str, Any]], max_tokens: int | None = None) -> None:
     """What the messages API refuses: wrong alternation, unanswered tool uses, empty text."""
-    from anthropic.types import MessageParam
-    from pydantic import TypeAdapter
-
-    TypeAdapter(list[MessageParam]).validate_python(history)
+    _history_adapter("anthropic").validate_python(history)
     roles = [message["role"] for message in history]
     assert roles[0] == "user" and all(a != b for a, b in zip(roles, roles[1:])), roles
     for index, message in enumerate(history):
