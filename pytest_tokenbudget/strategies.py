@@ -78,64 +78,86 @@ def _word(first: str, rest: str, max_rest: int) -> st.SearchStrategy[str]:
     return st.builds(str.__add__, st.sampled_from(first), st.text(rest, max_size=max_rest))
 
 
-def _run(low: int, high: int, max_length: int = 32) -> st.SearchStrategy[str]:
-    """Up to `max_length` code points of [low, high], from two integer choices. Hypothesis draws a
-    string one character at a time (two or three choices each): too slow for histories of
-    thousands of characters. A run still shrinks, to one character of `low`."""
-    span = high - low + 1
-    # Stepping by a prime spreads the characters over the range instead of counting up.
-    return st.builds(lambda start, length: "".join(chr(low + (start + k * 7919) % span) for k in range(length)),
-                     st.integers(0, span - 1), st.integers(1, max_length))
+# Hypothesis spends its time per choice (tens of microseconds each, more with the spans it
+# mutates), and a history of 30 messages drawn a character or a fragment at a time took seconds.
+# So a text is one choice (see _RecipeText) from which plain Python makes the pieces below.
+
+
+def _run(rng: random.Random, low: int, high: int, longest: int = 32) -> str:
+    return "".join(map(chr, rng.choices(range(low, high + 1), k=rng.randint(1, longest))))
+
+
+def _cjk(rng: random.Random) -> str:
+    low, high = rng.choice(((0x4E00, 0x9FFF), (0x3040, 0x30FF), (0xAC00, 0xD7A3)))
+    # Now and then an Extension B ideograph (names, place names): outside the BMP, so a pair in UTF-16.
+    return "".join(chr(rng.randint(0x20000, 0x2A6DF)) if rng.random() < 0.1 else chr(rng.randint(low, high))
+                   for _ in range(rng.randint(1, 32)))
+
+
+def _emoji(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return "".join(rng.choices(_EMOJI, k=rng.randint(1, 4)))
+    return "".join(rng.choices(_EMOJI_CODEPOINTS, k=rng.randint(1, 16)))
 
 
 _IDENTIFIERS = ("order_id", "q", "user", "items", "x", "total_price_usd", "日付", "is_gift", "_meta", "tracking")
-_IDENTIFIER = st.sampled_from(_IDENTIFIERS)
-_JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12),
-    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(_PHRASES + SPECIAL_TOKEN_STRINGS),
-    _run(0x20, 0x7E, 12), _run(0x4E00, 0x9FFF, 12),
-)
-# Flat objects: Hypothesis spends its time per choice, and tokenizers see nothing new in a
-# nested object that a flat one with brackets in its strings does not already show them.
-_ARGUMENTS = st.fixed_dictionaries({}, optional={
-    "order_id": st.integers(0, 10**6).map("A-{}".format), "query": _JSON_SCALARS, "limit": st.integers(-1, 10**6),
-    "filters": st.lists(_JSON_SCALARS, max_size=3),
-})
 
 
-def _url(parts: tuple[str, str, str]) -> str:
-    host, path, query = parts
-    return f"https://{host}.example.com/{path}?q={query}&utm_source=mail%20campaign"
+def _json_scalar(rng: random.Random) -> Any:
+    pick = rng.randrange(7)
+    if pick == 0:
+        return None
+    if pick == 1:
+        return rng.random() < 0.5
+    if pick == 2:
+        return rng.randint(-10**12, 10**12)
+    if pick == 3:
+        return rng.choice((0.0, -0.5, 1e-07, 3.14159, 1e308, -2.5e-300, rng.uniform(-1e6, 1e6)))
+    if pick == 4:
+        return rng.choice(_PHRASES + SPECIAL_TOKEN_STRINGS)
+    return _run(rng, 0x20, 0x7E, 12) if pick == 5 else _run(rng, 0x4E00, 0x9FFF, 12)
 
 
-# Every kind costs one to three Hypothesis choices a fragment: drawing 200 histories of 30
-# messages in about a second leaves no room for lists of single characters.
-_KINDS: dict[str, st.SearchStrategy[str]] = {
-    "emoji": st.sampled_from(_EMOJI) | st.builds(
-        lambda start, length: "".join(_EMOJI_CODEPOINTS[(start + k * 7) % len(_EMOJI_CODEPOINTS)] for k in range(length)),
-        st.integers(0, len(_EMOJI_CODEPOINTS) - 1), st.integers(1, 16)),
-    "cjk": _run(0x4E00, 0x9FFF) | _run(0x3040, 0x30FF) | _run(0xAC00, 0xD7A3),
-    "rtl": (_run(0x0600, 0x06FF) | _run(0x05D0, 0x05EA)).map(lambda text: f"\u202b{text}\u202c"),
-    "combining": st.builds(str.__add__, st.sampled_from("aeoxZ"), _run(0x0300, 0x036F, 8)),
-    "whitespace": st.builds(str.__mul__, st.sampled_from(_WHITESPACE), st.integers(1, 40)),
-    "code": st.sampled_from(_CODE),
-    "json": st.sampled_from(_JSON_BLOBS) | st.builds(
-        lambda key, value: json.dumps({key: value}, ensure_ascii=False), _IDENTIFIER, _JSON_SCALARS),
-    "url": st.tuples(_run(0x61, 0x7A, 10), _IDENTIFIER, _run(0x21, 0x7E, 10) | _run(0xC0, 0x24F, 10)).map(_url),
-    "number": st.integers(-10**30, 10**30).map(str) | st.floats(allow_nan=False).map(repr),
-    "base64": st.builds(lambda seed, size: base64.b64encode(random.Random(seed).randbytes(size)).decode(),
-                        st.integers(0, 2**32), st.integers(1, 96)),
-    "glued": st.builds(str.__mul__, st.sampled_from(_PHRASES[3:6] + ("token", "budget", "order")), st.integers(2, 12)),
-    "special": st.sampled_from(SPECIAL_TOKEN_STRINGS),
-    "plain": st.sampled_from(_PHRASES) | _run(0x61, 0x7A, 12),
+def _arguments(rng: random.Random) -> dict[str, Any]:
+    """A tool call's arguments: flat (tokenizers see nothing in nesting that brackets in strings
+    do not already show them)."""
+    makers: dict[str, Callable[[], Any]] = {
+        "order_id": lambda: f"A-{rng.randint(0, 10**6)}", "query": lambda: _json_scalar(rng),
+        "limit": lambda: rng.randint(-1, 10**6), "filters": lambda: [_json_scalar(rng) for _ in range(rng.randint(0, 3))],
+    }
+    return {key: make() for key, make in makers.items() if rng.random() < 0.5}
+
+
+def _url(rng: random.Random) -> str:
+    query = _run(rng, 0x21, 0x7E, 10) if rng.random() < 0.5 else _run(rng, 0xC0, 0x24F, 10)
+    return f"https://{_run(rng, 0x61, 0x7A, 10)}.example.com/{rng.choice(_IDENTIFIERS)}?q={query}&utm_source=mail%20campaign"
+
+
+# Each kind makes one piece of text from the recipe's random generator.
+_KINDS: dict[str, Callable[[random.Random], str]] = {
+    "emoji": _emoji,
+    "cjk": _cjk,
+    "rtl": lambda rng: f"\u202b{_run(rng, *rng.choice(((0x0600, 0x06FF), (0x05D0, 0x05EA))))}\u202c",
+    "combining": lambda rng: rng.choice("aeoxZ") + _run(rng, 0x0300, 0x036F, 8),
+    "whitespace": lambda rng: rng.choice(_WHITESPACE) * rng.randint(1, 40),
+    "code": lambda rng: rng.choice(_CODE),
+    "json": lambda rng: rng.choice(_JSON_BLOBS) if rng.random() < 0.5 else json.dumps(
+        {rng.choice(_IDENTIFIERS): _json_scalar(rng)}, ensure_ascii=False),
+    "url": _url,
+    "number": lambda rng: str(rng.randint(-10**30, 10**30)) if rng.random() < 0.5 else repr(rng.uniform(-1e9, 1e9)),
+    "base64": lambda rng: base64.b64encode(rng.randbytes(rng.randint(1, 96))).decode(),
+    "glued": lambda rng: rng.choice(_PHRASES[3:6] + ("token", "budget", "order")) * rng.randint(2, 12),
+    "special": lambda rng: rng.choice(SPECIAL_TOKEN_STRINGS),
+    "plain": lambda rng: rng.choice(_PHRASES) if rng.random() < 0.5 else _run(rng, 0x61, 0x7A, 12),
     # Half of a surrogate pair: JSON carries it as "\ud83d", UTF-8 cannot encode it. Opt-in.
-    "surrogate": st.integers(0xD800, 0xDFFF).map(chr),
+    "surrogate": lambda rng: chr(rng.randint(0xD800, 0xDFFF)),
 }
 TEXT_KINDS = tuple(_KINDS)
 _DEFAULT_KINDS = frozenset(TEXT_KINDS) - {"surrogate"}
-# Fragments drawn for one text at most; a longer text repeats them, so a 100,000-token text costs
-# no more choices than a 500-token one (Hypothesis caps the choices of one example).
-_MAX_PIECES = 40
+# Pieces made for one text at most; a longer text repeats them.
+_MAX_PIECES = 24
+_RECIPE = st.integers(0, 2**24 - 1)
+_SEPARATORS = ("", " ", " ", "\n", ", ", "\n\n")
 
 
 def texts(
@@ -151,6 +173,13 @@ def texts(
     names from `TEXT_KINDS` (e.g. `{"cjk", "emoji"}`), or a strategy for single characters. Lone
     surrogates (which JSON APIs accept as `\\ud83d` escapes but UTF-8 cannot encode) come only
     with `surrogates=True` or `alphabet={"surrogate", ...}`."""
+    return _drawn_text(_text_maker(min_tokens, max_tokens, model, alphabet, surrogates))
+
+
+def _text_maker(min_tokens: int, max_tokens: int, model: str, alphabet: Collection[str] | st.SearchStrategy[str] | None,
+                surrogates: bool) -> Callable[[Any], str]:
+    """texts()'s checks, and what draws one such text given Hypothesis's `draw`. Histories call
+    it directly: a text drawn as a strategy of its own would cost a span more each time."""
     if isinstance(min_tokens, bool) or not isinstance(min_tokens, int) or not isinstance(max_tokens, int) \
             or min_tokens < 0 or max_tokens < min_tokens:
         raise ValueError(f"texts() needs whole numbers 0 <= min_tokens <= max_tokens, got "
@@ -163,62 +192,121 @@ def texts(
     if max_tokens < floor:
         raise ValueError(f"texts(max_tokens={max_tokens}): no text is that short in {model}'s tokens "
                          f"(even an empty one counts {floor}); raise max_tokens")
-    if isinstance(alphabet, st.SearchStrategy):
-        return _sized_text(st.text(alphabet, min_size=1, max_size=24), model, registry, min_tokens, max_tokens)
-    kinds = _DEFAULT_KINDS if alphabet is None else frozenset(alphabet)
-    if surrogates:
-        kinds |= {"surrogate"}
-    return _sized_text(_fragments(kinds), model, registry, min_tokens, max_tokens)
 
-
-@lru_cache(maxsize=None)
-def _fragments(kinds: frozenset[str]) -> st.SearchStrategy[str]:
-    unknown = sorted(kinds - set(_KINDS))
-    if unknown or not kinds:
-        raise ValueError(f"texts(alphabet=...): unknown text kinds {unknown}; choose from {', '.join(TEXT_KINDS)}")
-    return st.one_of(*(_KINDS[name] for name in TEXT_KINDS if name in kinds))
-
-
-@st.composite
-def _sized_text(draw: Any, fragment: st.SearchStrategy[str], model: str, registry: Registry, min_tokens: int,
-                max_tokens: int) -> str:
     def count(text: str) -> int:
         return count_tokens(text, model, registry=registry)
 
-    target = draw(st.integers(min_tokens, max_tokens))
+    if isinstance(alphabet, st.SearchStrategy):
+        return _SizedText(_CharacterText(st.text(alphabet, min_size=1, max_size=24), min_tokens, max_tokens),
+                          count, min_tokens, max_tokens)
+    kinds = _DEFAULT_KINDS if alphabet is None else frozenset(alphabet)
+    if surrogates:
+        kinds |= {"surrogate"}
+    unknown = sorted(kinds - set(_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"texts(alphabet=...): unknown text kinds {unknown}; choose from {', '.join(TEXT_KINDS)}")
+    return _SizedText(_RecipeText(tuple(name for name in TEXT_KINDS if name in kinds), min_tokens, max_tokens),
+                      count, min_tokens, max_tokens)
+
+
+@st.composite
+def _drawn_text(draw: Any, make: Callable[[Any], str]) -> str:
+    return make(draw)
+
+
+def _fill(make_piece: Callable[[], str], target: int, count: Callable[[str], int], spread: Callable[[], int]) -> str:
+    """Pieces until their own counts reach `target` (joining merges a token or two per seam at
+    most; the exact count follows), a piece repeated to fill 1/spread() of what is missing."""
     pieces: list[str] = []
-    # The pieces' own counts: joining merges at most a token or two per seam, so this is a cheap
-    # stand-in for recounting the growing text after every draw. The exact count follows.
     estimate = 0
     while estimate < target and len(pieces) < _MAX_PIECES:
-        piece = draw(fragment)
+        piece = make_piece()
         tokens = max(1, count(piece))
-        # A short piece repeats to fill half of what is missing: Hypothesis's cost is per choice,
-        # so a text of many small draws is what makes generation slow. Repeats are what
-        # pasted logs and emoji floods look like anyway.
-        repeats = max(1, (target - estimate) // (1 * tokens))
+        repeats = max(1, (target - estimate) // (tokens * spread()))
         pieces.append(piece * repeats)
         estimate += tokens * repeats
     text = "".join(pieces)
-    if estimate < target:
-        text *= -(-target // estimate)
-    tokens = count(text)
-    if tokens > max_tokens:
-        text = _cut_to(text, max_tokens, count)
-        tokens = count(text)
-    # Seams merged into fewer tokens than the target: top up with single-token words. A cut can
-    # undo a top-up (tokenizers are not monotonic at the end of a text), so some rounds, then give up.
-    for attempt in range(8):
-        if min_tokens <= tokens <= max_tokens:
-            return text
-        # Doubling: where a word costs less than a token (Claude's estimate), one per missing
-        # token is not enough.
-        text += " x" * ((min_tokens - tokens) << attempt)
+    return text * -(-target // estimate) if 0 < estimate < target else text
+
+
+class _RecipeText:
+    """Our own kinds: one Hypothesis choice for a whole text, standing for its size in tokens
+    (the low part) and a recipe (the rest), a seed from which plain Python makes the pieces.
+    The shrinker lowering the choice shortens the text; at 0 it is the shortest of one kind."""
+
+    def __init__(self, kinds: tuple[str, ...], min_tokens: int, max_tokens: int) -> None:
+        self.kinds = kinds
+        self.first = kinds[0]
+        self.min_tokens = min_tokens
+        self.sizes = max_tokens - min_tokens + 1
+        # At most 2**24 values: Hypothesis draws those uniformly, a wider range mostly small.
+        self.choice = st.integers(0, self.sizes * max(256, 2**24 // self.sizes) - 1)
+
+    def __call__(self, draw: Any, count: Callable[[str], int]) -> str:
+        value = draw(self.choice)
+        target = self.min_tokens + value % self.sizes
+        recipe = value // self.sizes
+        if recipe == 0:  # the first kind alone (emoji, in the default mix: shrunk text stays dense)
+            rng = random.Random(0)
+            return _fill(lambda: _KINDS[self.first](rng), target, count, lambda: 1)
+        rng = random.Random(recipe)
+        mix = rng.sample(self.kinds, min(len(self.kinds), rng.choice((1, 2, 2, 3))))
+        # Chat text has emoji between its words: where emoji are allowed, half the texts carry
+        # some whatever their mix, at all offsets (where a UTF-16 cut can split one).
+        sprinkled = "emoji" in self.kinds and rng.random() < 0.5
+        separator = rng.choice(_SEPARATORS)
+
+        def piece() -> str:
+            made = _KINDS[rng.choice(mix)](rng)
+            if sprinkled and rng.random() < 0.5:
+                made += rng.choice(_EMOJI)
+            return made + separator
+
+        # Repeats are what pasted logs and emoji floods look like, and cost nothing to make.
+        return _fill(piece, target, count, lambda: rng.choice((1, 4, 16, 64)))
+
+
+class _CharacterText:
+    """A user's own character strategy: Hypothesis draws the size, then a few dozen fragments."""
+
+    def __init__(self, fragment: st.SearchStrategy[str], min_tokens: int, max_tokens: int) -> None:
+        self.fragment = fragment
+        self.size = st.integers(min_tokens, max_tokens)
+
+    def __call__(self, draw: Any, count: Callable[[str], int]) -> str:
+        return _fill(lambda: draw(self.fragment), draw(self.size), count, lambda: 1)
+
+
+class _SizedText:
+    """A text made by `make`, then cut or topped up into [min_tokens, max_tokens] by exact count."""
+
+    def __init__(self, make: Callable[[Any, Callable[[str], int]], str], count: Callable[[str], int],
+                 min_tokens: int, max_tokens: int) -> None:
+        self.make = make
+        self.count = count
+        self.min_tokens = min_tokens
+        self.max_tokens = max_tokens
+
+    def __call__(self, draw: Any) -> str:
+        count, min_tokens, max_tokens = self.count, self.min_tokens, self.max_tokens
+        text = self.make(draw, count)
         tokens = count(text)
         if tokens > max_tokens:
             text = _cut_to(text, max_tokens, count)
             tokens = count(text)
-    reject()  # pragma: no cover - not seen with the shipped tokenizers
+        # Seams merged into fewer tokens than the target: top up with single-token words. A cut can
+        # undo a top-up (tokenizers are not monotonic at the end of a text), so some rounds, then give up.
+        for attempt in range(8):
+            if min_tokens <= tokens <= max_tokens:
+                return text
+            # Doubling: where a word costs less than a token (Claude's estimate), one per missing
+            # token is not enough.
+            text += " x" * ((min_tokens - tokens) << attempt)
+            tokens = count(text)
+            if tokens > max_tokens:
+                text = _cut_to(text, max_tokens, count)
+                tokens = count(text)
+        reject()  # pragma: no cover - not seen with the shipped tokenizers
 
 
 def _cut_to(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
@@ -272,7 +360,7 @@ _LEAF_SCHEMAS = st.builds(
 
 @st.composite
 def _object_schema(draw: Any, inner: st.SearchStrategy[dict[str, Any]]) -> dict[str, Any]:
-    properties = draw(st.dictionaries(_IDENTIFIER, inner, max_size=5))
+    properties = draw(st.dictionaries(st.sampled_from(_IDENTIFIERS), inner, max_size=5))
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     required = draw(st.lists(st.sampled_from(sorted(properties)), unique=True)) if properties else []
     if required:
@@ -319,19 +407,20 @@ def _default_model(provider: str) -> str:
     return "claude-sonnet-4-5" if provider == "anthropic" else "gpt-4o"
 
 
-_NAME = st.sampled_from(("alice", "Bob_2", "support-agent", "u123", "X"))
+_NAMES = ("alice", "Bob_2", "support-agent", "u123", "X")
+_USER_SHAPES = 1024
+_USER_SHAPE = st.integers(0, _USER_SHAPES - 1)
+_TURN_SHAPE = st.integers(0, 16 * _USER_SHAPES - 1)
 _DETAIL = st.sampled_from(["auto", "low", "high"])
 
 
 class _Builder:
     """Draws one provider's messages. Ids are numbered, so a history never repeats one."""
 
-    def __init__(self, draw: Any, provider: str, model: str, max_tokens: int, images: bool, surrogates: bool) -> None:
+    def __init__(self, draw: Any, provider: str, text: Callable[[Any], str], images: bool) -> None:
         self.draw = draw
         self.provider = provider
-        # Anthropic refuses empty text blocks, so its texts have at least one token.
-        self.text = texts(min_tokens=1 if provider == "anthropic" else 0, max_tokens=max_tokens, model=model,
-                          surrogates=surrogates)
+        self.text = text
         self.images = images
         self.next_id = 0
 
@@ -341,7 +430,7 @@ class _Builder:
         return f"{prefix}{self.next_id:04d}"
 
     def any_text(self) -> str:
-        text = self.draw(self.text)
+        text = self.text(self.draw)
         # ...and whitespace-only ones: one token of punctuation instead.
         if self.provider == "anthropic" and not text.strip():
             return "."
@@ -356,16 +445,20 @@ class _Builder:
             return {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
         return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}", "detail": self.draw(_DETAIL)}}
 
-    def user(self) -> dict[str, Any]:
-        if self.draw(st.booleans()):
-            parts = [self.text_part() for _ in range(self.draw(st.integers(1, 3)))]
-            if self.images and self.draw(st.booleans()):
-                parts.insert(self.draw(st.integers(0, len(parts))), self.image_part())
+    def user(self, shape: int | None = None) -> dict[str, Any]:
+        # One choice for the message's whole shape, each feature a bit or two, so that it shrinks
+        # to 0: one text, no name, no image. (A choice per feature was most of the generation time.)
+        if shape is None:
+            shape = self.draw(_USER_SHAPE)
+        if shape & 1:
+            parts = [self.text_part() for _ in range(1 + (shape >> 1) % 3)]
+            if self.images and shape & 8:
+                parts.insert((shape >> 4) % (len(parts) + 1), self.image_part())
             message: dict[str, Any] = {"role": "user", "content": parts}
         else:
             message = {"role": "user", "content": self.any_text()}
-        if self.provider == "openai" and self.draw(st.booleans()):
-            message["name"] = self.draw(_NAME)
+        if self.provider == "openai" and shape & 64:
+            message["name"] = _NAMES[(shape >> 7) % len(_NAMES)]
         return message
 
     def assistant(self) -> dict[str, Any]:
@@ -374,22 +467,25 @@ class _Builder:
     def system(self) -> dict[str, Any]:
         return {"role": "system", "content": self.any_text()}
 
-    def tool_round(self, tool_names: Sequence[str], calls: int) -> list[dict[str, Any]]:
-        """An assistant message calling `calls` tools, then the message(s) carrying their results."""
+    def tool_round(self, tool_names: Sequence[str], calls: int, say_something: bool) -> list[dict[str, Any]]:
+        """An assistant message calling `calls` tools (with text first if `say_something`), then
+        the message(s) carrying their results."""
         ids = [self.new_id() for _ in range(calls)]
-        names = [self.draw(st.sampled_from(tool_names)) for _ in ids]
-        arguments = [self.draw(_ARGUMENTS) for _ in ids]
+        # One choice a call, for its tool and arguments: 0 is the first tool with no arguments.
+        recipes = [self.draw(_RECIPE) for _ in ids]
+        names = [tool_names[recipe % len(tool_names)] for recipe in recipes]
+        arguments = [_arguments(random.Random(recipe // len(tool_names))) if recipe >= len(tool_names) else {}
+                     for recipe in recipes]
         results = [self.any_text() for _ in ids]
         if self.provider == "anthropic":
-            preamble = [self.text_part()] if self.draw(st.booleans()) else []
+            preamble = [self.text_part()] if say_something else []
             uses = [{"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a in zip(ids, names, arguments)]
             returned = [{"type": "tool_result", "tool_use_id": i, "content": r} for i, r in zip(ids, results)]
             return [{"role": "assistant", "content": [*preamble, *uses]}, {"role": "user", "content": returned}]
         calls_field = [{"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
                        for i, n, a in zip(ids, names, arguments)]
-        call: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": calls_field}
-        if self.draw(st.booleans()):
-            call["content"] = self.any_text()
+        call: dict[str, Any] = {"role": "assistant", "content": self.any_text() if say_something else None,
+                                "tool_calls": calls_field}
         return [call, *({"role": "tool", "tool_call_id": i, "content": r} for i, r in zip(ids, results))]
 
 
@@ -408,11 +504,11 @@ def chat_messages(
     if role is not None and role not in roles:
         raise ValueError(f"chat_messages(role=...) must be one of {', '.join(roles)} for {provider}, not {role!r}")
     chosen_model = model or _default_model(provider)
-    texts(max_tokens=max_tokens, model=chosen_model)  # bad arguments fail now, not at the first draw
+    text = _message_text(provider, max_tokens, chosen_model, False)  # bad arguments fail now, not at the first draw
 
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
-        builder = _Builder(draw, provider, chosen_model, max_tokens, images, False)
+        builder = _Builder(draw, provider, text, images)
         return getattr(builder, role or draw(st.sampled_from(roles)))()
 
     return build()
@@ -441,16 +537,20 @@ def chat_histories(
     if min_messages < 1 or max_messages < min_messages:
         raise ValueError(f"chat_histories() needs 1 <= min_messages <= max_messages, got {min_messages} and {max_messages}")
     chosen_model = model or _default_model(provider)
-    texts(max_tokens=max_tokens_per_message, model=chosen_model)
+    text = _message_text(provider, max_tokens_per_message, chosen_model, surrogates)
     tool_names = [_tool_name(tool) for tool in tools] if tools else ["lookup_order", "search_docs", "get_weather"]
-    return _histories(provider, min_messages, max_messages, max_tokens_per_message, tool_calls, tuple(tool_names),
-                      system, images, surrogates, chosen_model)
+    return _histories(provider, min_messages, max_messages, text, tool_calls, tuple(tool_names), system, images)
+
+
+def _message_text(provider: str, max_tokens: int, model: str, surrogates: bool) -> Callable[[Any], str]:
+    # Anthropic refuses empty text blocks, so its texts have at least one token.
+    return _text_maker(1 if provider == "anthropic" else 0, max_tokens, model, None, surrogates)
 
 
 @st.composite
-def _histories(draw: Any, provider: str, min_messages: int, max_messages: int, max_tokens: int, tool_calls: bool,
-               tool_names: tuple[str, ...], system: bool, images: bool, surrogates: bool, model: str) -> list[dict[str, Any]]:
-    builder = _Builder(draw, provider, model, max_tokens, images, surrogates)
+def _histories(draw: Any, provider: str, min_messages: int, max_messages: int, text: Callable[[Any], str],
+               tool_calls: bool, tool_names: tuple[str, ...], system: bool, images: bool) -> list[dict[str, Any]]:
+    builder = _Builder(draw, provider, text, images)
     messages: list[dict[str, Any]] = []
     if provider == "openai" and system and max_messages >= 2 and draw(st.booleans()):
         messages.append(builder.system())
@@ -474,14 +574,17 @@ def _turn(draw: Any, builder: _Builder, room: int, tool_calls: bool, tool_names:
     """A user message and the answer to it (text, or a tool round and then text), in `room` messages."""
     outer, builder.draw = builder.draw, draw
     try:
-        turn = [builder.user()]
+        # One choice for the turn's shape and its user message's (the low bits); 0 is a plain
+        # question and answer.
+        shape, user_shape = divmod(draw(_TURN_SHAPE), _USER_SHAPES)
+        turn = [builder.user(user_shape)]
         if room < 2:
             return turn
         # A tool round is the call, its results (OpenAI sends one message per call) and the
         # assistant speaking again.
         most_calls = 3 if builder.provider == "anthropic" else min(3, room - 3)
-        if tool_calls and room >= 4 and most_calls >= 1 and draw(st.booleans()):
-            turn += builder.tool_round(tool_names, draw(st.integers(1, most_calls)))
+        if tool_calls and room >= 4 and most_calls >= 1 and shape & 1:
+            turn += builder.tool_round(tool_names, 1 + (shape >> 1) % most_calls, bool(shape & 8))
         turn.append(builder.assistant())
         return turn
     finally:

@@ -3,9 +3,13 @@ bench/bench_strategies.py). Each pairs a builder with the property it breaks."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hypothesis import strategies as st
 
 from pytest_tokenbudget import count_messages
+from pytest_tokenbudget import strategies as tbst
 from pytest_tokenbudget._tokenizers import get_encoding
 
 BUDGET_TOKENS = 4_000
@@ -64,3 +68,43 @@ def naive_token_count(messages: list[dict[str, Any]]) -> int:
     """Counts with `encode()`, which refuses special-token strings that users can type."""
     encoding = get_encoding("cl100k_base")
     return sum(len(encoding.encode(_text_of(message))) for message in messages)
+
+
+# --- each bug with the property test that finds it (tests/strategies/test_finds_bugs.py, the bench) ---
+
+
+def _trimmed_history_fits(history: list[dict[str, Any]]) -> None:
+    assert fits_budget(trim_by_characters(history))
+
+
+def _window_keeps_pairs(history: list[dict[str, Any]]) -> None:
+    assert tool_pairs_intact(last_ten(history))
+
+
+def _preview_is_sendable(text: str) -> None:
+    assert sendable(preview(text))
+
+
+def _counting_never_raises(history: list[dict[str, Any]]) -> None:
+    naive_token_count(history)
+
+
+@dataclass(frozen=True)
+class Hunt:
+    """A property the buggy builder breaks, the default strategy that must find it, and what it raises."""
+
+    name: str
+    check: Callable[[Any], None]
+    strategy: st.SearchStrategy[Any]
+    raises: type[Exception] = AssertionError
+    match: str | None = None
+
+
+HUNTS = (
+    Hunt("12,000-character trim vs 4,000 tokens", _trimmed_history_fits,
+         tbst.chat_histories(max_messages=30, max_tokens_per_message=1_000, images=False)),
+    Hunt("messages[-10:] cuts a tool pair", _window_keeps_pairs, tbst.chat_histories(max_messages=30, max_tokens_per_message=8)),
+    Hunt("UTF-16 preview splits a surrogate pair", _preview_is_sendable, tbst.texts(min_tokens=10, max_tokens=200)),
+    Hunt("encode() raises on <|endoftext|>", _counting_never_raises,
+         tbst.chat_histories(max_messages=10, max_tokens_per_message=100, images=False), ValueError, "disallowed special token"),
+)
