@@ -437,10 +437,11 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
                 target = t.target
                 if isinstance(target, cst.Subscript) and path(target.value) == name:
                     return True  # messages[:] = ...
-                if path(target) == name and not (isinstance(a.value, cst.BinaryOperation)
-                                                 and path(a.value.left) == name):
-                    if fresh_resets or _references(a.value, name):
-                        return True
+            # a.target also names the parts of `prompt, history = build(...)`
+            if a.target == name and not (isinstance(a.value, cst.BinaryOperation) and path(a.value.left) == name) \
+                    and not _drops_last(a.value, name):
+                if fresh_resets or _references(a.value, name):
+                    return True
     for node in _dels_and_tests(region):
         if isinstance(node, cst.Del):
             if _references(node, name):
@@ -448,6 +449,16 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
         elif _len_check(node, name):
             return True
     return False
+
+
+def _drops_last(value: cst.BaseExpression | None, name: str) -> bool:
+    """`messages[:-1]`: takes back the last turn (a rollback, a re-run), which bounds nothing."""
+    if not (isinstance(value, cst.Subscript) and path(value.value) == name and len(value.slice) == 1):
+        return False
+    part = value.slice[0].slice
+    return isinstance(part, cst.Slice) and part.lower is None and part.step is None and \
+        isinstance(part.upper, cst.UnaryOperation) and isinstance(part.upper.operator, cst.Minus) and \
+        isinstance(part.upper.expression, cst.Integer)
 
 
 def _dels_and_tests(region: cst.CSTNode) -> list[cst.CSTNode]:
@@ -610,6 +621,22 @@ def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
 
 
 VALID = [
+    # Built afresh on every turn (the context is one part of what a helper returns), and filled
+    # only while the token count fits.
+    """
+    def chat_with_ai(client, prompt, user_input, full_history, token_limit):
+        while True:
+            try:
+                used, current_context = build_context(prompt, full_history)
+                for message in reversed(full_history):
+                    if used + count_tokens(message) > token_limit:
+                        break
+                    current_context.insert(1, message)
+                current_context.append({"role": "user", "content": user_input})
+                return client.chat.completions.create(model="gpt-4o", messages=current_context, max_tokens=500)
+            except RateLimitError:
+                time.sleep(10)
+    """,
     # A conversation of a few rounds: the loop bounds the history.
     """
     async def converse(llm, opener, rounds: int = 8):
@@ -750,6 +777,19 @@ VALID = [
 ]
 
 INVALID = [
+    # Taking back the last turn (a re-run) does not bound what the next turns add.
+    """
+    class Session:
+        def __init__(self, client):
+            self.client = client
+            self.messages = [{"role": "system", "content": "Be brief."}]
+        def rerun(self):
+            self.messages = self.messages[:-1]
+        def ask(self, text):
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self.messages = self.messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
+    """,
     # Sent through a copy taken just before the call: the copy is as long as the history.
     """
     from litellm import completion
