@@ -361,6 +361,9 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
     sends = [send for send in (_send(node, shape, carries, kwarg, resolver, none_defaults) for node, shape in sending) if send]
     calls = []
     for node, path in calling:
+        if _is_langchain_model_call(path):
+            sends.append(_langchain_send(node, carries))
+            continue
         positional_sets = tuple(tuple(sorted(_carried(a, carries))) if not isinstance(a, ast.Starred) else ("*",)
                                 for a in node.args)
         keyword_sets = {}
@@ -435,6 +438,33 @@ def _carried(expr: ast.AST, carries: Mapping[str, set[str]]) -> set[str]:
         if isinstance(node, ast.Name) and node.id in carries:
             found |= carries[node.id]
     return found
+
+
+# `llm(prompt)`, `llm.invoke(messages)` on a LangChain model made in the function
+# (`llm = OpenAI(max_tokens=100)`): the output cap, if any, is the constructor's (TB101's there).
+_LANGCHAIN_SEND_METHODS = ("invoke", "ainvoke", "predict", "apredict", "predict_messages", "stream", "astream",
+                           "generate", "agenerate", "call_as_llm")
+
+
+def _is_langchain_model_call(path: str) -> bool:
+    if not path.startswith("langchain"):
+        return False
+    head, _, method = path.rpartition("().")
+    if path.endswith("()"):  # llm(prompt)
+        head = path[:-2]
+    elif not head or method not in _LANGCHAIN_SEND_METHODS:
+        return False
+    return "(" not in head and head.rsplit(".", 1)[-1][:1].isupper()  # a model class, not a factory
+
+
+def _langchain_send(call: ast.Call, carries) -> tuple:
+    content: set[str] = set()
+    for arg in call.args[:1]:
+        content |= _carried(arg, carries)
+    for keyword in call.keywords:
+        if keyword.arg in ("input", "prompt", "messages"):
+            content |= _carried(keyword.value, carries)
+    return (call.lineno, "LangChain model call", tuple(sorted(content)), "set", None, None)
 
 
 def _none_defaults(args: ast.arguments) -> frozenset[str]:
@@ -1055,7 +1085,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 3  # 2: class facts and loop spans; 3: "parameter" caps
+_STORE_FORMAT = 3  # 2: class facts and loop spans; 3: "parameter" caps, LangChain model calls
 
 
 class SummaryStore:

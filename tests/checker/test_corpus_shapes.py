@@ -77,3 +77,36 @@ def test_the_fix_passes_the_parameter(write, project, cli) -> None:
     assert 'model="gpt-4", messages=messages, max_tokens=1024' in fixed  # split to the line length
     assert fixed.count("max_tokens=1024") == 1
     assert cli("check", "--select", "TB101", ".").code == 0
+
+
+LANGCHAIN_LLM = """
+    from langchain.llms import OpenAI
+
+
+    def generate_suggestions(diff, api_key=None):
+        llm = OpenAI(temperature=0.2, max_tokens=100)
+        return llm("Suggest a commit message for this diff:\\n" + diff)
+"""
+
+
+def test_a_langchain_model_made_and_called_in_a_function_makes_it_a_wrapper(write, cli) -> None:
+    # aicommit's shape: no SDK text in either file; the character cut is in the caller
+    write("autocommit/__init__.py", "")
+    write("autocommit/llm.py", LANGCHAIN_LLM)
+    write("autocommit/commit.py", LANGCHAIN_LLM + """
+
+    def commit(diff):
+        if len(diff) == 0:
+            return []
+        return generate_suggestions(diff[:7000])
+    """)
+    write("scan_repo.py", """
+        from autocommit.llm import generate_suggestions
+
+
+        def scan(commits):
+            return [generate_suggestions(commit.diff[:7000]) for commit in commits]
+    """)
+    result = cli("check", "--output-format", "concise", "--no-cache", ".")
+    assert _found(result) == {("autocommit/commit.py", 12, "TB203"), ("scan_repo.py", 5, "TB203")}, result.out
+    assert "generate_suggestions() in autocommit/llm.py:6" in result.out
