@@ -207,6 +207,19 @@ Client().messages.create(to="+15558675310", from_="+15017122661", body="hi")
 from openai import OpenAI
 OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # noqa: TB101
 """,
+        # a module-level dict holding the cap, and one a computed key may fill
+        """
+from openai import OpenAI
+client = OpenAI()
+SETTINGS = {"temperature": 0.2, "max_tokens": 400}
+OPTIONS = {}
+def configure(name, value):
+    OPTIONS[name] = value
+def ask(messages):
+    return client.chat.completions.create(model="gpt-4o", messages=messages, **SETTINGS)
+def ask_with_options(messages):
+    return client.chat.completions.create(model="gpt-4o", messages=messages, **OPTIONS)
+""",
         # the cap is the caller's to pass (`max_tokens=None` by default): the calls of the
         # wrapper that pass none are reported, across modules (tests/checker/test_corpus_shapes.py)
         """
@@ -329,6 +342,22 @@ def ask(prompt):
     params = dict(model="gpt-4o", messages=[])
     return OpenAI().chat.completions.create(**params)
 """,
+        ),
+        # a module-level dict of connection settings, filled by known keys only (shell_gpt's
+        # additional_kwargs), behind an alias chosen at import
+        Invalid(
+            """
+from openai import OpenAI
+additional_kwargs = {"timeout": 60, "api_key": None}
+client = OpenAI(**additional_kwargs)
+completion = client.chat.completions.create
+additional_kwargs = {}
+def get_completion(messages, functions):
+    if functions:
+        additional_kwargs["tools"] = functions
+    return completion(model="gpt-4o", messages=messages, stream=True, **additional_kwargs)
+""",
+            line=10,
         ),
         # max_tokens=None is no cap
         Invalid(
