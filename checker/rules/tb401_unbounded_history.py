@@ -439,7 +439,8 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
                     return True  # messages[:] = ...
             # a.target also names the parts of `prompt, history = build(...)`
             if a.target == name and not (isinstance(a.value, cst.BinaryOperation) and path(a.value.left) == name) \
-                    and not _drops_last(a.value, name):
+                    and not _drops_last(a.value, name) and not _started_when_empty(a.node, name, index) \
+                    and not (isinstance(a.value, cst.Call) and _sends_and_returns(a.value, index)):
                 if fresh_resets or _references(a.value, name):
                     return True
     for node in _dels_and_tests(region):
@@ -449,6 +450,24 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
         elif _len_check(node, name):
             return True
     return False
+
+
+def _sends_and_returns(call: cst.Call, index: ModuleIndex) -> bool:
+    """`messages = fetch_and_cache(messages, params)`: what a sending call returns is the list it
+    sent, grown by the reply, not a cut of it."""
+    return is_llm_call(call, index) or last_name(call.func) in _local_senders(index)
+
+
+def _started_when_empty(node: cst.CSTNode, name: str, index: ModuleIndex) -> bool:
+    """`if not messages: messages = start(query)`: the list is only begun when there is none,
+    which bounds nothing."""
+    parent = index.parent(node)
+    while parent is not None and not isinstance(parent, (cst.If, cst.FunctionDef, cst.ClassDef, cst.Module)):
+        parent = index.parent(parent)
+    if not isinstance(parent, cst.If) or not index.contains(parent.body, node):
+        return False
+    test = parent.test
+    return isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and path(test.expression) == name
 
 
 def _drops_last(value: cst.BaseExpression | None, name: str) -> bool:
@@ -777,6 +796,22 @@ VALID = [
 ]
 
 INVALID = [
+    # A REPL that starts the list when there is none and takes back what the sender returns:
+    # neither bounds it (chatblade's start_repl).
+    """
+    def fetch(client, messages):
+        reply = client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+        messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+        return messages
+    def repl(client, messages):
+        while True:
+            query = input("> ")
+            if not messages:
+                messages = [{"role": "user", "content": query}]
+            else:
+                messages.append({"role": "user", "content": query})
+            messages = fetch(client, messages)
+    """,
     # Taking back the last turn (a re-run) does not bound what the next turns add.
     """
     class Session:
