@@ -40,6 +40,20 @@ PACKAGES = {
     "shell_gpt": "shell-gpt==1.5.1",
     "gpt_engineer": "gpt-engineer==0.3.1",
     "metagpt": "metagpt==0.8.2",
+    "agpt": "agpt==0.2.2",
+    "gpt_command_line": "gpt-command-line==0.4.3",
+    "chatblade": "chatblade==0.7.0",
+    "smol_dev": "smol-dev==0.0.4",
+    "llm_agents": "llm-agents==0.0.2",
+    "agentverse": "agentverse==0.1.8.1",
+    "gpt_review": "gpt-review==0.9.5",
+    "aicommit": "aicommit==0.1.0",
+    "commitai": "commitai==3.3.0",
+    "devchat": "devchat==0.3.0",
+    "elia_chat": "elia-chat==1.10.0",
+    "chatgpt_cli_tool": "chatgpt-cli-tool==1.11.2",
+    "autochain": "autochain==0.0.5",
+    "aicodebot": "aicodebot==0.30.0",
 }
 
 
@@ -59,7 +73,8 @@ def ensure_corpus() -> dict[str, Path]:
     roots = {}
     missing = [spec for spec in PACKAGES.values() if _archive_of(wheels, spec) is None]
     if missing:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels), *missing], check=True)
+        # some pin an older Python: only their source is read, never installed
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q", "-d", str(wheels), *missing], check=True)
     for label, spec in PACKAGES.items():
         target = CORPUS / "src" / label
         archive = _archive_of(wheels, spec)
@@ -74,13 +89,20 @@ def ensure_corpus() -> dict[str, Path]:
                     opened.extractall(target, filter="data") if sys.version_info >= (3, 12) else opened.extractall(target)
         inner = [p for p in target.iterdir() if p.is_dir()]
         # an sdist unpacks into name-version/: its content is the project
-        roots[label] = inner[0] if archive.suffix != ".whl" and len(inner) == 1 else target
+        root = inner[0] if archive.suffix != ".whl" and len(inner) == 1 else target
+        # a project of its own, as in its repository (findings() passes it as --config): else the
+        # nearest pyproject.toml with a [tool.tokenbudget] table is this repo's, the project root
+        # is this repo, and the package's own imports (agentverse.llms...) do not resolve
+        if not (root / "pyproject.toml").exists():
+            (root / "pyproject.toml").write_text(f'[project]\nname = "{label}"\n', encoding="utf-8")
+        roots[label] = root
     return roots
 
 
 def findings(root: Path) -> dict[str, list[tuple[int, str]]]:
     output = subprocess.run(
-        [sys.executable, "-m", "checker", "check", "--no-cache", "--exit-zero", "--output-format", "json", "."],
+        [sys.executable, "-m", "checker", "check", "--no-cache", "--exit-zero", "--output-format", "json",
+         "--config", str(root / "pyproject.toml"), "."],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)

@@ -676,6 +676,34 @@ class CallFinder:
                 unknown = True
         return _DictValue(items, unknown)
 
+    def _module_dict(self, name: str) -> Optional[_DictValue]:
+        """What a module-level ``**name`` may hold when a function sends it (shell_gpt's
+        ``additional_kwargs``): every key any module-level dict literal bound to it has, or any
+        function sets by subscript. None (unknown) when it is bound other than to a dict literal,
+        rebound in a function, or changed by a computed key: other code may put a cap in it."""
+        module = self._collector.module_scope
+        bindings = module.bindings.get(name)
+        if not bindings:
+            return None  # a closure variable, an import, a builtin
+        result = _DictValue({}, False)
+        for binding in bindings:
+            if binding.kind != "expr" or not isinstance(binding.expr, cst.Dict):
+                return None
+            literal = self._dict_from_literal(binding.expr)
+            result.items.update(literal.items)
+            result.unknown = result.unknown or literal.unknown
+        scopes = {id(scope): scope for scope, _ in self._collector.node_scope.values()}
+        scopes[id(module)] = module
+        for other in scopes.values():
+            if other is not module and name in other.bindings:
+                return None
+            for _, key, value, where in other.dict_mutations.get(name, ()):
+                if key is None or value is None:
+                    result.unknown = True
+                else:
+                    result.items[key] = (value, where)
+        return result
+
     def _star_dict(self, expr: cst.BaseExpression, scope: _Scope, order: int) -> Optional[_DictValue]:
         """What ``**expr`` holds, when it is knowable: a literal, or a name bound to one in this scope."""
         if isinstance(expr, cst.Dict):
@@ -687,7 +715,7 @@ class CallFinder:
             return None
         bindings = scope.bindings.get(expr.value)
         if not bindings:
-            return None  # a global or closure variable: other code may change it
+            return self._module_dict(expr.value) if scope.kind == "function" else None
         earlier = [b for b in bindings if b.order < order]
         if not earlier:
             return None

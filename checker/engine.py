@@ -13,7 +13,7 @@ import types
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from checker.cache import Checked, digest  # noqa: F401 - Checked is re-exported
-from checker.triggers import CALL_TRIGGERS, SEND_PATTERNS
+from checker.triggers import CALL_TRIGGERS, LANGCHAIN_MODEL_IMPORT, SEND_PATTERNS
 from checker.diagnostics import Diagnostic, Edit, Fix
 from checker.rule import Rule
 from checker.settings import RuleSettings
@@ -310,6 +310,9 @@ def parse_error(filename: str, message: str, line: int = 1, column: int = 1) -> 
     return Diagnostic(PARSE_ERROR, message, filename, line, column, line, column, "error")
 
 
+_LANGCHAIN_MODEL_IMPORT = re.compile(LANGCHAIN_MODEL_IMPORT.encode())
+
+
 def check_bytes(
     data: bytes,
     filename: str,
@@ -327,12 +330,16 @@ def check_bytes(
     file_noqa = file_noqa_codes(data) if b"noqa" in data else None
     if file_noqa is not None and not file_noqa:
         return []
-    rules = rule_set.applicable(data, sends=sink_caller)
+    # A LangChain model made and called in a function of this file sends without SDK text, and
+    # the file's own wrappers are known only once it is summarised: the `ast` gates decide.
+    langchain_model = facts is not None and _LANGCHAIN_MODEL_IMPORT.search(data) is not None
+    rules = rule_set.applicable(data, sends=sink_caller or langchain_model)
     # A file calling a sink method by name (`self.llm.aask(`) is summarised: its class may be
     # the next hop of a chain (checker.summaries._Hierarchy).
     # So is a file whose own classes hold sinks from elsewhere (a base class whose abstract method
     # a provider overrides): its calls of them reach libcst only through its summary.
-    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data) or (bool(settings.sinks) and (
+    summarize = facts is not None and (sink_caller or rule_set.may_call_llm(data)
+                                       or langchain_model or (bool(settings.sinks) and (
         settings.sinks.mentions_methods(data)
         or file_module(filename, settings.project_root)[0] in settings.sinks.defining)))
     if facts is not None:

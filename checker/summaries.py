@@ -59,7 +59,9 @@ _RESOURCE_API = {
 # function: (line, params, kwarg, retries, sends, calls, retry spots, loop spans)
 #   params: positional-or-keyword parameter names (without self/cls of methods)
 #   sends: ((line, label, content params, cap, forwarded kwargs name, model), ...)
-#          cap: "set" | "forwards" | "unknown" | "none"
+#          cap: "set" | "forwards" | "parameter" | "unknown" | "none"
+#          ("parameter": `max_tokens=limit` with `limit=None` a parameter, named where the
+#          forwarded kwargs name goes: the caller sets the cap or nothing does)
 #   calls: ((line, callee path, positional param sets, keyword param sets, star kwargs names,
 #            keywords passed, model literal), ...)
 
@@ -330,6 +332,7 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
         self_name = positional[0]
         positional = positional[1:]
     kwarg = args.kwarg.arg if args.kwarg else None
+    none_defaults = _none_defaults(args)
     # The instances bound to locals (`bot = Assistant()`).
     locals_: dict[str, str] = {}
     for node in body_nodes:
@@ -355,9 +358,12 @@ def _summarize_function(function, body_nodes: list[ast.AST], resolver: _Resolver
     if not sending and not calling:
         return None
     carries = _carries(body_nodes, {p for p in positional} | {a.arg for a in args.kwonlyargs})
-    sends = [send for send in (_send(node, shape, carries, kwarg, resolver) for node, shape in sending) if send]
+    sends = [send for send in (_send(node, shape, carries, kwarg, resolver, none_defaults) for node, shape in sending) if send]
     calls = []
     for node, path in calling:
+        if _is_langchain_model_call(path):
+            sends.append(_langchain_send(node, carries))
+            continue
         positional_sets = tuple(tuple(sorted(_carried(a, carries))) if not isinstance(a, ast.Starred) else ("*",)
                                 for a in node.args)
         keyword_sets = {}
@@ -434,7 +440,43 @@ def _carried(expr: ast.AST, carries: Mapping[str, set[str]]) -> set[str]:
     return found
 
 
-def _send(call: ast.Call, shape: str, carries, kwarg: Optional[str], resolver: _Resolver) -> Optional[tuple]:
+# `llm(prompt)`, `llm.invoke(messages)` on a LangChain model made in the function
+# (`llm = OpenAI(max_tokens=100)`): the output cap, if any, is the constructor's (TB101's there).
+_LANGCHAIN_SEND_METHODS = ("invoke", "ainvoke", "predict", "apredict", "predict_messages", "stream", "astream",
+                           "generate", "agenerate", "call_as_llm")
+
+
+def _is_langchain_model_call(path: str) -> bool:
+    if not path.startswith("langchain"):
+        return False
+    head, _, method = path.rpartition("().")
+    if path.endswith("()"):  # llm(prompt)
+        head = path[:-2]
+    elif not head or method not in _LANGCHAIN_SEND_METHODS:
+        return False
+    return "(" not in head and head.rsplit(".", 1)[-1][:1].isupper()  # a model class, not a factory
+
+
+def _langchain_send(call: ast.Call, carries) -> tuple:
+    content: set[str] = set()
+    for arg in call.args[:1]:
+        content |= _carried(arg, carries)
+    for keyword in call.keywords:
+        if keyword.arg in ("input", "prompt", "messages"):
+            content |= _carried(keyword.value, carries)
+    return (call.lineno, "LangChain model call", tuple(sorted(content)), "set", None, None)
+
+
+def _none_defaults(args: ast.arguments) -> frozenset[str]:
+    """Parameters whose default is None: `max_tokens: Optional[int] = None`."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return frozenset(a.arg for a, d in pairs if isinstance(d, ast.Constant) and d.value is None)
+
+
+def _send(call: ast.Call, shape: str, carries, kwarg: Optional[str], resolver: _Resolver,
+          none_defaults: frozenset[str] = frozenset()) -> Optional[tuple]:
     keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
     stars = [k.value for k in call.keywords if k.arg is None]
     if shape in ("messages", "responses", "completions") and not stars and not (
@@ -447,7 +489,11 @@ def _send(call: ast.Call, shape: str, carries, kwarg: Optional[str], resolver: _
     if shape in ("litellm", "name"):
         for arg in call.args[1:2] if shape == "litellm" else call.args[:2]:
             content |= _carried(arg, carries)
-    if any(name in keywords for name in _CAP_KEYWORDS):
+    cap_values = [keywords[name] for name in _CAP_KEYWORDS if name in keywords]
+    passed_on = next((v.id for v in cap_values if type(v) is ast.Name and v.id in none_defaults), None)
+    if passed_on is not None:
+        cap, kwarg = "parameter", passed_on
+    elif cap_values:
         cap = "set"
     elif not stars:
         cap = "none"
@@ -496,6 +542,13 @@ class Sink:
     label: str  # what it sends: "OpenAI chat completion"
     model: Optional[str]
     retries: bool
+
+    def capped_by(self, positional: int, keywords: Iterable[str]) -> bool:
+        """For a "parameter" cap: whether a call with this many positional arguments and these
+        keywords passes the cap parameter."""
+        if self.cap_param in keywords:
+            return True
+        return self.cap_param in self.params and self.params.index(self.cap_param) < positional
 
     def receives_content(self, positional: int, keyword: Optional[str]) -> bool:
         """Whether the argument at this position / keyword reaches what is sent."""
@@ -663,12 +716,13 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
         if not sends:
             continue
         content = tuple(sorted({p for send in sends for p in send[2]}))
-        caps = {send[3] for send in sends}
-        cap = "none" if "none" in caps else "forwards" if "forwards" in caps else "unknown" if "unknown" in caps else "set"
+        cap = _weakest({send[3] for send in sends})
         first = min(sends, key=lambda send: send[0])
         model = next((send[5] for send in sends if send[5]), None)
+        cap_param = kwarg if cap == "forwards" else next(
+            (send[4] for send in sends if send[3] == "parameter"), None) if cap == "parameter" else None
         sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
-                               cap, kwarg if cap == "forwards" else None, first[1], model, retries)
+                               cap, cap_param, first[1], model, retries)
     hierarchy = _Hierarchy(summaries)
     for _ in range(hops - 1):
         hierarchy.add_aliases(sinks)
@@ -695,7 +749,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
                     if sink.receives_content(-1, keyword):
                         content.update(carried)
                 caps.add(_cap_through(sink, keywords, stars, kwarg))
-            cap = "none" if "none" in caps else "forwards" if "forwards" in caps else "unknown" if "unknown" in caps else "set"
+            cap = _weakest(caps)
             first = through[0][1]
             sinks[qualname] = Sink(qualname, module, first.display, params, tuple(sorted(content)), cap,
                                    kwarg if cap == "forwards" else None, first.label, first.model,
@@ -854,9 +908,15 @@ def _alias(sink: Sink, qualname: str, owner_class: str) -> Sink:
     return dataclasses.replace(sink, qualname=qualname, module=owner_class.rpartition(".")[0])
 
 
+def _weakest(caps: set[str]) -> str:
+    """A function's cap from its sends' / calls' caps: the weakest one."""
+    return next((cap for cap in ("none", "forwards", "parameter", "unknown") if cap in caps), "set")
+
+
 def _cap_through(sink: Sink, keywords: Mapping[str, Any], stars: Iterable[str], kwarg: Optional[str]) -> str:
     if sink.cap != "forwards":
-        return sink.cap if sink.cap != "none" else "set"  # the inner wrapper's own finding, not ours
+        # "none": the inner wrapper's own finding, not ours; "parameter": this call's (TB101)
+        return sink.cap if sink.cap not in ("none", "parameter") else "set"
     if any(k in _CAP_KEYWORDS for k in keywords):
         return "set"
     stars = list(stars)
@@ -976,7 +1036,8 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
             sink = merged.lookup(path, module, is_package)
             if sink is None:
                 continue
-            uncapped = sink.cap == "forwards" and not stars and not any(k in _CAP_KEYWORDS for k in keywords)
+            uncapped = not stars and not any(k in _CAP_KEYWORDS for k in keywords) and (
+                sink.cap == "forwards" or (sink.cap == "parameter" and not sink.capped_by(len(positional), keywords)))
             passes_list = bool(positional) or any(k in _CONTENT_KEYWORDS for k in keywords)
             if uncapped or function[3] or any(start <= line <= end for start, end in spots) or \
                     (passes_list and any(start <= line <= end for start, end in loops)):
@@ -1024,7 +1085,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 3  # 2: class facts and loop spans; 3: checker signature, base misses, the built table
+_STORE_FORMAT = 4  # 2: class facts, loop spans; 3: checker signature, base misses, the built table; 4: "parameter" caps, LangChain model calls
 
 
 class SummaryStore:

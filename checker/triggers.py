@@ -16,6 +16,13 @@ CALL_TRIGGERS: tuple[tuple[str, ...], ...] = (
     (r"litellm", r"completion"),
 )
 
+# A LangChain model class imported by name (`from langchain.llms import OpenAI`): a function
+# that makes one and calls it is an LLM wrapper (checker.summaries), though no SDK text is there.
+LANGCHAIN_MODEL_IMPORT = (
+    r"from langchain[\w.]* import[^\n]*\b(?:OpenAI|AzureOpenAI|Anthropic|ChatOpenAI|ChatAnthropic|Ollama|"
+    r"ChatOllama|ChatGoogleGenerativeAI|ChatVertexAI|ChatMistralAI|ChatGroq|ChatBedrock|Bedrock)\b"
+)
+
 # Text of the call shapes the heuristic rules' `_llm.is_llm_call` recognises (plain words, so the
 # engine searches it with bytes.find): "this file sends something to a model".
 SENDS_TRIGGER = (

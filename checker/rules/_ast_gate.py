@@ -36,6 +36,21 @@ def may_call_llm(nodes: Sequence[ast.AST], aliases: "Aliases | None" = None) -> 
     return any(isinstance(node, ast.Call) and may_be_llm_call(node, aliases) for node in nodes)
 
 
+def own_sink_names(nodes: Sequence[ast.AST], settings) -> frozenset[str]:
+    """Names of the module's own functions that the sink table holds (the engine adds a file's
+    own wrappers to it before the gates run): calls of them may send."""
+    sinks = getattr(settings, "sinks", None)
+    if not sinks:
+        return frozenset()
+    defined = {node.name for node in nodes if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return frozenset(name for name in defined if any(q.endswith("." + name) for q in sinks.sinks))
+
+
+def calls_named(nodes: Sequence[ast.AST], names: frozenset[str]) -> bool:
+    return bool(names) and any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                               and node.func.id in names for node in nodes)
+
+
 class Aliases:
     """The module's import aliases, collected only if a bare-name call needs them."""
 

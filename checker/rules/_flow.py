@@ -134,6 +134,24 @@ def scope_calls_tokenizer(index: ModuleIndex, scope: Scope) -> bool:
 
 
 _TOKENIZER_TEST_WORDS = ("tokenizer", "encoder", "encoding", "tiktoken")
+_SETTING_WORDS = ("environ", "getenv")
+
+
+def _is_setting_test(test: str) -> bool:
+    # `if not os.environ.get("USE_TIKTOKEN")`: a switch the user must turn on, so the estimate is
+    # what runs by default, not a fallback for a tokenizer that is missing
+    return any(word in test for word in _SETTING_WORDS)
+
+
+def behind_setting_switch(node: cst.CSTNode, index: ModuleIndex) -> bool:
+    """`node` is in the branch an environment switch selects (`if not os.environ.get(...)`):
+    a tokenizer used in the other branch is not used on this path."""
+    for ancestor in index.ancestors(node):
+        if isinstance(ancestor, (cst.If, cst.IfExp)) and _is_setting_test(index.code(ancestor.test).lower()):
+            return True
+        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+            return False
+    return False
 
 
 def in_tokenizer_fallback(node: cst.CSTNode, index: ModuleIndex) -> bool:
@@ -143,7 +161,7 @@ def in_tokenizer_fallback(node: cst.CSTNode, index: ModuleIndex) -> bool:
     for ancestor in index.ancestors(node):
         if isinstance(ancestor, (cst.If, cst.IfExp)):
             test = index.code(ancestor.test).lower()
-            if any(word in test for word in _TOKENIZER_TEST_WORDS):
+            if any(word in test for word in _TOKENIZER_TEST_WORDS) and not _is_setting_test(test):
                 return True
         if isinstance(ancestor, cst.ExceptHandler):
             try_node = index.parent(ancestor)

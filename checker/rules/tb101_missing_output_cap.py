@@ -207,6 +207,26 @@ Client().messages.create(to="+15558675310", from_="+15017122661", body="hi")
 from openai import OpenAI
 OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # noqa: TB101
 """,
+        # a module-level dict holding the cap, and one a computed key may fill
+        """
+from openai import OpenAI
+client = OpenAI()
+SETTINGS = {"temperature": 0.2, "max_tokens": 400}
+OPTIONS = {}
+def configure(name, value):
+    OPTIONS[name] = value
+def ask(messages):
+    return client.chat.completions.create(model="gpt-4o", messages=messages, **SETTINGS)
+def ask_with_options(messages):
+    return client.chat.completions.create(model="gpt-4o", messages=messages, **OPTIONS)
+""",
+        # the cap is the caller's to pass (`max_tokens=None` by default): the calls of the
+        # wrapper that pass none are reported, across modules (tests/checker/test_corpus_shapes.py)
+        """
+import openai
+def create_chat_completion(messages, model=None, max_tokens=None):
+    return openai.ChatCompletion.create(model=model, messages=messages, max_tokens=max_tokens)
+""",
     ]
     INVALID = [
         Invalid(
@@ -323,6 +343,22 @@ def ask(prompt):
     return OpenAI().chat.completions.create(**params)
 """,
         ),
+        # a module-level dict of connection settings, filled by known keys only (shell_gpt's
+        # additional_kwargs), behind an alias chosen at import
+        Invalid(
+            """
+from openai import OpenAI
+additional_kwargs = {"timeout": 60, "api_key": None}
+client = OpenAI(**additional_kwargs)
+completion = client.chat.completions.create
+additional_kwargs = {}
+def get_completion(messages, functions):
+    if functions:
+        additional_kwargs["tools"] = functions
+    return completion(model="gpt-4o", messages=messages, stream=True, **additional_kwargs)
+""",
+            line=10,
+        ),
         # max_tokens=None is no cap
         Invalid(
             """
@@ -421,21 +457,31 @@ def ask(**kwargs):
         cap itself: the caller is where the cap goes."""
         for node in self.context.call_finder.call_nodes:
             sink = self.context.sink_of(node)
-            if sink is None or sink.cap != "forwards":
+            if sink is None or sink.cap not in ("forwards", "parameter"):
                 continue
             keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
             if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
                 continue
+            if sink.cap == "parameter":
+                positional = sum(1 for arg in node.args if arg.keyword is None and not arg.star)
+                if any(arg.star == "*" for arg in node.args) or sink.capped_by(positional, keywords):
+                    continue
+                name = sink.cap_param or "max_tokens"
+                message = (f"{sink.display} sends an {sink.label} capped by its `{name}` parameter, "
+                           f"whose default is None: pass `{name}`")
+            else:
+                name = "max_tokens"
+                message = (f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} "
+                           f"and no output cap: pass `max_tokens`")
             default = self._cap_value(sink.model)
-            replacement, fix_node = self._fix(node, keywords, "max_tokens", default)
+            replacement, fix_node = self._fix(node, keywords, name, default)
             self.report(
                 node,
-                f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} and no output cap: "
-                f"pass `max_tokens`",
+                message,
                 replacement=replacement,
                 fix_node=fix_node,
                 fix_safe=True,
-                fix_message=f"Add `max_tokens={default}`",
+                fix_message=f"Add `{name}={default}`",
             )
 
     def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:

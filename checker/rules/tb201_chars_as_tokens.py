@@ -14,7 +14,7 @@ import libcst as cst
 from checker.rule import Rule
 
 from ._ast_gate import last_names, len_argument, number, single_argument
-from ._flow import base_name, in_tokenizer_fallback, tokenizer_used_on
+from ._flow import base_name, behind_setting_switch, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module, iter_nodes
 from ._llm import inside_display_call, is_display_call, is_tokenizer_call
 
@@ -164,7 +164,7 @@ def _check_binop(op: cst.BinaryOperation, index: ModuleIndex) -> str | None:
                 return None
         elif not named:
             return None
-        if tokenizer_used_on(index, scope, base_name(len_call.args[0].value)):
+        if tokenizer_used_on(index, scope, base_name(len_call.args[0].value)) and not behind_setting_switch(op, index):
             return None
         if _is_word_split(len_call):
             return "a token count estimated from a word count; count with the model's tokenizer."
@@ -414,6 +414,15 @@ VALID = [
 ]
 
 INVALID = [
+    # The tokenizer only when the user turns it on: the estimate is what runs by default.
+    """
+    import os
+    def message_tokens(messages, model):
+        if not os.environ.get("USE_TIKTOKEN", False):
+            return len(str(messages)) / 4
+        import tiktoken
+        return len(tiktoken.encoding_for_model(model).encode(str(messages)))
+    """,
     # A product of literals as the divisor, and a factor before `len(` across a line break.
     """
     def count_tokens(text, doc):

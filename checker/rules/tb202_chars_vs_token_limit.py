@@ -98,7 +98,30 @@ def _measured_in_chars(expr: cst.BaseExpression, index: ModuleIndex, scope) -> b
     return False
 
 
+# LangChain's splitters that measure chunk_size with len() unless told otherwise.
+_CHAR_SPLITTERS = {"RecursiveCharacterTextSplitter", "CharacterTextSplitter"}
+
+
+def _char_splitter_sized_by_tokens(call: cst.Call) -> str | None:
+    """`RecursiveCharacterTextSplitter(chunk_size=MAX_TOKENS)`: the token limit's name when the
+    splitter counts characters (no `length_function=`; `.from_tiktoken_encoder(...)` counts tokens
+    and is another call)."""
+    if last_name(call.func) not in _CHAR_SPLITTERS:
+        return None
+    keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+    if "length_function" in keywords or any(arg.star for arg in call.args) or "chunk_size" not in keywords:
+        return None
+    return _token_limit(keywords["chunk_size"])
+
+
 def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+    for call in index.calls:
+        limit = _char_splitter_sized_by_tokens(call)
+        if limit is not None:
+            yield call, (f"`{last_name(call.func)}` measures chunk_size in characters, but `{limit}` is a "
+                         "token limit: each chunk is 2-4x more tokens than meant for code, JSON or non-English "
+                         "text. Build it with `.from_tiktoken_encoder(chunk_size=...)` or pass a "
+                         "token-counting length_function.")
     for comparison in index.comparisons:
         operands = [comparison.left] + [t.comparator for t in comparison.comparisons]
         ops = [t.operator for t in comparison.comparisons]
@@ -182,6 +205,13 @@ def _sent_directly(text: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
 
 
 VALID = [
+    # The splitter counts tokens, or its chunk_size is in characters.
+    """
+    from langchain.text_splitter import RecursiveCharacterTextSplitter
+    by_tokens = RecursiveCharacterTextSplitter.from_tiktoken_encoder(chunk_size=MAX_TOKENS)
+    measured = RecursiveCharacterTextSplitter(chunk_size=MAX_TOKENS, length_function=count_tokens)
+    by_chars = RecursiveCharacterTextSplitter(chunk_size=MAX_CHARS, chunk_overlap=200)
+    """,
     # A token count compared with a token limit.
     """
     import tiktoken
@@ -279,6 +309,14 @@ VALID = [
 ]
 
 INVALID = [
+    # A character splitter sized with a token limit.
+    """
+    from langchain.text_splitter import RecursiveCharacterTextSplitter
+    class Summarizer:
+        MAX_GPT_TOKENS = 4096
+        def __init__(self):
+            self.text_splitter = RecursiveCharacterTextSplitter(chunk_size=self.MAX_GPT_TOKENS, chunk_overlap=0)
+    """,
     """
     def build(prompt):
         if len(prompt) > 100_000:
@@ -425,9 +463,13 @@ def _ast_limit(limit: ast.AST, text: ast.AST) -> str | None:
 def _ast_may_report(nodes, settings) -> bool:
     """An ordering comparison of `len(x)`, `x` maybe text, with a token-limit name, or with a
     literal >= _MIN_LITERAL_LIMIT for prompt-like text or text in a function that may call a model
-    (a superset of `find`; display calls, tokenizer fallbacks and `tokenizer_used_on` left out)."""
+    (a superset of `find`; display calls, tokenizer fallbacks and `tokenizer_used_on` left out);
+    or a character splitter whose chunk_size is a token-limit name."""
     flows = []
     for node in nodes:
+        if isinstance(node, ast.Call) and any(name in _CHAR_SPLITTERS for name in last_names(node.func)) and any(
+                k.arg == "chunk_size" and _ast_token_limit(k.value) for k in node.keywords):
+            return True
         if not isinstance(node, ast.Compare) or not any(isinstance(op, _AST_ORDER_OPS) for op in node.ops):
             continue
         operands = [node.left, *node.comparators]
@@ -484,6 +526,7 @@ _LITERAL_BEFORE_OP = "len\\((?:" + "|".join(
     for before in (r"[\da-fA-F.)]", r"[\da-fA-F.)]\s", r"\s\s") for op in ("[<>]", "[<>]=") for after in ("", r"\s")
 ) + r"|(?<=\s\slen\())"
 _TRIGGERS = (
+    (r"CharacterTextSplitter", r"chunk_size\s*=\s*[\w.]*(?i:tok|ctx|context)"),
     (r"(?i)tok|ctx|context", _LEN_THEN_OP + _OPERAND_CHAR + "*?" + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
      _LIMIT_NAME + _OPERAND_CHAR + "*?" + _OP_THEN_LEN),
@@ -501,7 +544,9 @@ class CharsVsTokenLimit(Rule):
     """
     ## What it does
     `len(prompt) > 100_000`, `len(context) > MAX_TOKENS`, `len(history_text) >= max_context`:
-    a string's length in characters tested against a number that is a count of tokens.
+    a string's length in characters tested against a number that is a count of tokens. Also a
+    character splitter sized with a token limit
+    (`RecursiveCharacterTextSplitter(chunk_size=MAX_TOKENS)`, which measures chunks with `len`).
 
     ## Why is this bad?
     Characters and tokens are different units. English prose runs about four characters per

@@ -13,7 +13,7 @@ import libcst as cst
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, dotted_name, last_names, libcst_scopes, may_call_llm, number
+from ._ast_gate import Aliases, calls_named, dotted_name, last_names, libcst_scopes, may_call_llm, number, own_sink_names
 from ._llm import sent_to
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
 from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
@@ -387,12 +387,13 @@ def _ast_may_report(nodes, settings) -> bool:
     context-sized slice of something that may be text and is not surely a token slice, and a call
     that may send to a model. Display calls, tokenizer fallbacks, `tokenizer_used_on` and the flow
     itself are left out (a superset)."""
-    if not _ast_big_cuts(nodes) or not may_call_llm(nodes):
+    own = own_sink_names(nodes, settings)  # the file's own wrappers: `ask(text[:8000])`
+    if not _ast_big_cuts(nodes) or not (may_call_llm(nodes) or calls_named(nodes, own)):
         return False
     aliases = Aliases(nodes)
     for group in libcst_scopes(nodes):
         cuts = _ast_big_cuts(group)
-        if not cuts or not may_call_llm(group, aliases):
+        if not cuts or not (may_call_llm(group, aliases) or calls_named(group, own)):
             continue
         token_slices = _ast_token_slices(group)
         if any(id(cut) not in token_slices and _ast_may_be_text(cut.value, group) for cut in cuts):

@@ -437,10 +437,12 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
                 target = t.target
                 if isinstance(target, cst.Subscript) and path(target.value) == name:
                     return True  # messages[:] = ...
-                if path(target) == name and not (isinstance(a.value, cst.BinaryOperation)
-                                                 and path(a.value.left) == name):
-                    if fresh_resets or _references(a.value, name):
-                        return True
+            # a.target also names the parts of `prompt, history = build(...)`
+            if a.target == name and not (isinstance(a.value, cst.BinaryOperation) and path(a.value.left) == name) \
+                    and not _drops_last(a.value, name) and not _started_when_empty(a.node, name, index) \
+                    and not (isinstance(a.value, cst.Call) and _sends_and_returns(a.value, index)):
+                if fresh_resets or _references(a.value, name):
+                    return True
     for node in _dels_and_tests(region):
         if isinstance(node, cst.Del):
             if _references(node, name):
@@ -448,6 +450,34 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
         elif _len_check(node, name):
             return True
     return False
+
+
+def _sends_and_returns(call: cst.Call, index: ModuleIndex) -> bool:
+    """`messages = fetch_and_cache(messages, params)`: what a sending call returns is the list it
+    sent, grown by the reply, not a cut of it."""
+    return is_llm_call(call, index) or last_name(call.func) in _local_senders(index)
+
+
+def _started_when_empty(node: cst.CSTNode, name: str, index: ModuleIndex) -> bool:
+    """`if not messages: messages = start(query)`: the list is only begun when there is none,
+    which bounds nothing."""
+    parent = index.parent(node)
+    while parent is not None and not isinstance(parent, (cst.If, cst.FunctionDef, cst.ClassDef, cst.Module)):
+        parent = index.parent(parent)
+    if not isinstance(parent, cst.If) or not index.contains(parent.body, node):
+        return False
+    test = parent.test
+    return isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and path(test.expression) == name
+
+
+def _drops_last(value: cst.BaseExpression | None, name: str) -> bool:
+    """`messages[:-1]`: takes back the last turn (a rollback, a re-run), which bounds nothing."""
+    if not (isinstance(value, cst.Subscript) and path(value.value) == name and len(value.slice) == 1):
+        return False
+    part = value.slice[0].slice
+    return isinstance(part, cst.Slice) and part.lower is None and part.step is None and \
+        isinstance(part.upper, cst.UnaryOperation) and isinstance(part.upper.operator, cst.Minus) and \
+        isinstance(part.upper.expression, cst.Integer)
 
 
 def _dels_and_tests(region: cst.CSTNode) -> list[cst.CSTNode]:
@@ -610,6 +640,22 @@ def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
 
 
 VALID = [
+    # Built afresh on every turn (the context is one part of what a helper returns), and filled
+    # only while the token count fits.
+    """
+    def chat_with_ai(client, prompt, user_input, full_history, token_limit):
+        while True:
+            try:
+                used, current_context = build_context(prompt, full_history)
+                for message in reversed(full_history):
+                    if used + count_tokens(message) > token_limit:
+                        break
+                    current_context.insert(1, message)
+                current_context.append({"role": "user", "content": user_input})
+                return client.chat.completions.create(model="gpt-4o", messages=current_context, max_tokens=500)
+            except RateLimitError:
+                time.sleep(10)
+    """,
     # A conversation of a few rounds: the loop bounds the history.
     """
     async def converse(llm, opener, rounds: int = 8):
@@ -750,6 +796,35 @@ VALID = [
 ]
 
 INVALID = [
+    # A REPL that starts the list when there is none and takes back what the sender returns:
+    # neither bounds it (chatblade's start_repl).
+    """
+    def fetch(client, messages):
+        reply = client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+        messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+        return messages
+    def repl(client, messages):
+        while True:
+            query = input("> ")
+            if not messages:
+                messages = [{"role": "user", "content": query}]
+            else:
+                messages.append({"role": "user", "content": query})
+            messages = fetch(client, messages)
+    """,
+    # Taking back the last turn (a re-run) does not bound what the next turns add.
+    """
+    class Session:
+        def __init__(self, client):
+            self.client = client
+            self.messages = [{"role": "system", "content": "Be brief."}]
+        def rerun(self):
+            self.messages = self.messages[:-1]
+        def ask(self, text):
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self.messages = self.messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
+    """,
     # Sent through a copy taken just before the call: the copy is as long as the history.
     """
     from litellm import completion
