@@ -69,6 +69,27 @@ def test_add_noqa_suppresses_every_finding_and_keeps_the_lines(write, cli) -> No
     assert path.read_text() == text
 
 
+def test_add_noqa_drops_stale_codes_of_a_directive_it_merges_into(write, cli) -> None:
+    # As ruff's --add-noqa: a directive that gains a code loses the codes that suppress nothing
+    # (TB001's), keeping other tools' codes and the explanation; other directives are left to TB001.
+    path = write("app.py", '''\
+        from openai import OpenAI
+
+
+        def estimate_tokens(text):
+            return len(text) / 4  # noqa: E501, TB101, TB999
+        OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # noqa: TB203 - old SDK
+        OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=9)  # noqa: TB101
+    ''')
+    assert "Added 2 noqa directives." in cli("check", "--add-noqa").err
+    assert path.read_text().splitlines()[4:] == [
+        "    return len(text) / 4  # noqa: E501, TB201",
+        'OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # old SDK  # noqa: TB101',
+        'OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=9)  # noqa: TB101',
+    ]
+    assert _codes(cli("check", "--output-format", "json")) == [(7, "TB001")]
+
+
 def test_add_noqa_keeps_crlf_and_the_encoding_cookie(project, cli) -> None:
     path = project / "app.py"
     source = "# -*- coding: latin-1 -*-\r\nfrom openai import OpenAI\r\nname = 'caf\xe9'\r\nOpenAI().chat.completions.create(model='m', messages=[])\r\n"
