@@ -94,7 +94,7 @@ def copy_project(source_root: Path, target: Path) -> list[str]:
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         (target / relative).write_text(text, encoding="utf-8")
         kept.append(relative.as_posix())
-    subprocess.run([ruff(), "format", "-q", "--isolated", "."], cwd=target, check=False)
+    subprocess.run([ruff(), "format", "-q", "--isolated", "--no-cache", "."], cwd=target, check=False)
     for relative in unclean(target):  # files ruff cannot parse (or leaves unstable) are left out
         (target / relative).unlink()
         kept.remove(relative)
@@ -102,9 +102,14 @@ def copy_project(source_root: Path, target: Path) -> list[str]:
 
 
 def unclean(root: Path) -> list[str]:
-    check = subprocess.run([ruff(), "format", "--check", "--isolated", "."], cwd=root, capture_output=True,
-                           text=True)
-    found = re.findall(r"^(?:Would reformat|error: Failed to parse) ?:? ?(\S+?\.py)", check.stdout + check.stderr, re.M)
+    """Files `ruff format --check` would reformat or cannot parse (each is named on a `--> file:line`
+    line; older ruff versions print `Would reformat: file`)."""
+    check = subprocess.run([ruff(), "format", "--check", "--isolated", "--no-cache", "."], cwd=root,
+                           capture_output=True, text=True)
+    output = check.stdout + check.stderr
+    found = re.findall(r"^\s*--> (.+?\.py):\d+", output, re.M) + re.findall(r"^Would reformat: (.+?\.py)$", output, re.M)
+    if check.returncode and not found:
+        raise SystemExit(f"ruff format --check failed and named no file:\n{output}")
     return sorted({Path(name).as_posix() for name in found})
 
 
@@ -257,8 +262,10 @@ def main() -> int:
         for what in ("files changed", "fixes", "ruff would reformat", "does not compile", "not idempotent",
                      "new trailing whitespace", "comment copied, lost or moved", "noqa directives added"):
             print(f"  {what}: {tally[what]}")
+        for what in ("ruff would reformat after --add-noqa", "does not compile after --add-noqa"):
+            print(f"  {what}: {tally[what]}")
         for what in sorted(tally):
-            if what.startswith(("plain run", "ruff would reformat after", "does not compile after", "new-since")):
+            if what.startswith(("plain run", "new-since")):
                 print(f"  {what}: {tally[what]}")
     if args.show:
         for label, what, detail in problems:
