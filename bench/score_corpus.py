@@ -62,20 +62,24 @@ def _normal(name: str) -> str:
 
 
 def _archive_of(wheels: Path, spec: str) -> Path | None:
-    """The downloaded wheel or sdist of ``name==version`` (file names spell the name either way)."""
-    name = _normal(spec.split("==")[0])
-    return next((p for p in sorted(wheels.iterdir()) if _normal(p.name.split("-")[0]) == name), None)
+    """The downloaded wheel or sdist of ``name==version`` (file names spell the name either way,
+    and an sdist's name may hold hyphens: gpt-pilot-0.0.10.tar.gz)."""
+    name, version = spec.split("==")
+    prefix = f"{_normal(name)}_{version}"
+    return next((p for p in sorted(wheels.iterdir())
+                 if _normal(p.name).startswith(prefix) and _normal(p.name)[len(prefix):][:1] in ("_", ".")), None)
 
 
-def ensure_corpus() -> dict[str, Path]:
+def ensure_corpus(packages: dict[str, str] = PACKAGES) -> dict[str, Path]:
+    """Each package's unpacked folder (fetched and unpacked on first use), by label."""
     wheels = CORPUS / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     roots = {}
-    missing = [spec for spec in PACKAGES.values() if _archive_of(wheels, spec) is None]
-    if missing:
-        # some pin an older Python: only their source is read, never installed
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q", "-d", str(wheels), *missing], check=True)
-    for label, spec in PACKAGES.items():
+    missing = [spec for spec in packages.values() if _archive_of(wheels, spec) is None]
+    if missing:  # the source is read, never run: the running Python need not be one it supports
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "-q",
+                        "-d", str(wheels), *missing], check=True)
+    for label, spec in packages.items():
         target = CORPUS / "src" / label
         archive = _archive_of(wheels, spec)
         assert archive is not None

@@ -359,19 +359,23 @@ _NOT_ADDED = frozenset({"TB000", "TB001"})
 
 
 def _add_noqa(diagnostics) -> int:
+    from checker.diagnostics import Edit
     from checker.engine import decode_source
     from checker.noqa import add_codes
     from checker.output import display_path
 
     wanted: dict[str, dict[int, list[tuple[int, str]]]] = {}
+    stale: dict[str, dict[int, Edit]] = {}  # TB001's edits: a directive merged into loses its stale codes
     for d in diagnostics:
         if d.code not in _NOT_ADDED:
             wanted.setdefault(d.filename, {}).setdefault(d.line, []).append((d.end_line, d.code))
+        elif d.code == "TB001" and d.fix is not None and len(d.fix.edits) == 1 and d.fix.edits[0].end_line == d.line:
+            stale.setdefault(d.filename, {})[d.line] = d.fix.edits[0]
     total = 0
     for filename, per_line in sorted(wanted.items()):
         path = Path(filename)
         source, encoding = decode_source(path.read_bytes())
-        updated, added, skipped = add_codes(source, per_line)
+        updated, added, skipped = add_codes(source, per_line, stale.get(filename))
         if skipped:
             print(f"{display_path(filename)}: {skipped} finding{'s' if skipped != 1 else ''} not suppressed: "
                   f"no line of it can take a comment", file=sys.stderr)

@@ -102,11 +102,17 @@ def _uncommentable_lines(source: str, tokens: list[tokenize.TokenInfo]) -> set[i
     return blocked
 
 
-def add_codes(source: str, wanted: Mapping[int, Iterable[tuple[int, str]]]) -> tuple[str, int, int]:
+def add_codes(
+    source: str, wanted: Mapping[int, Iterable[tuple[int, str]]], stale: Optional[Mapping[int, Edit]] = None
+) -> tuple[str, int, int]:
     """Suppress findings with ``# noqa`` codes. ``wanted``: ``{first line: [(last line, code)]}``
     per finding; the directive goes on the first line, or on the last when the first ends inside
     a string. Codes merge into a ``# noqa: ...`` already on the line; everything else on the line
-    is kept. Returns (new source, codes added, findings that had no line to take a comment)."""
+    is kept. ``stale``: ``{line: TB001's edit}`` taking the codes that suppress nothing out of a
+    directive; applied where codes merge into it, so the merged directive holds no stale code
+    (as ruff's ``--add-noqa`` does). Returns (new source, codes added, findings that had no line
+    to take a comment)."""
+    wanted = {line: list(findings) for line, findings in wanted.items()}
     tokens = _tokens(source)
     if not tokens and source.strip():
         return source, 0, sum(len(list(v)) for v in wanted.values())
@@ -129,6 +135,13 @@ def add_codes(source: str, wanted: Mapping[int, Iterable[tuple[int, str]]]) -> t
             if code not in codes:
                 codes.append(code)
     lines = physical_lines(source)
+    merged_stale = [line for line in per_line if line in existing and line in (stale or {})]
+    if merged_stale:
+        for line in merged_stale:
+            edit = stale[line]  # type: ignore[index]
+            text = lines[line - 1]
+            lines[line - 1] = text[: edit.column - 1] + edit.content + text[edit.end_column - 1 :]
+        return add_codes("".join(lines), wanted)  # the same lines: the edits stay within them
     added = 0
     for line, codes in per_line.items():
         text = lines[line - 1]

@@ -231,8 +231,9 @@ def _split(call: cst.Call, args: list, layout: "Layout | _Indent", nested: Optio
 def fluent_chain(chain: cst.BaseExpression, call: cst.Call, inner: cst.Call, layout: Layout) -> Optional[cst.BaseExpression]:
     """``chain`` (``call(...).choices[0].message.content``) with ``call`` replaced by ``inner``,
     laid out as ruff's formatter lays out a too-long chain of two or more accesses after a call
-    or subscript: in parentheses, the call on its own line (split in turn if still too long),
-    then one line per such access. None for other chains."""
+    or subscript: in parentheses (the chain's own, when the formatter had added them), the call
+    on its own line (split in turn if still too long), then one line per such access. None for
+    other chains."""
     links = []
     node = chain
     while node is not call:
@@ -241,9 +242,24 @@ def fluent_chain(chain: cst.BaseExpression, call: cst.Call, inner: cst.Call, lay
         elif not isinstance(node, cst.Subscript):
             return None
         node = node.value
-    if chain.lpar or sum(isinstance(link.value, (cst.Call, cst.Subscript)) for link in links) < 2:
+    if sum(isinstance(link.value, (cst.Call, cst.Subscript)) for link in links) < 2:
         return None
-    inner_indent = layout.indent + "    "
+    if chain.lpar:  # parenthesized already, the chain on its own line: those parentheses are kept
+        if len(chain.lpar) != 1 or not _has_newline(chain.lpar[0].whitespace_after) \
+                or not _has_newline(chain.rpar[0].whitespace_before):
+            return None
+        opening, closing = chain.lpar[0].whitespace_after, chain.rpar[0].whitespace_before
+        # The replacement is rendered alone: the block's indentation, implied in libcst's
+        # whitespace, is written out (the call's line gives it).
+        block = layout.indent[: len(layout.indent) - len(opening.last_line.value)] if opening.indent else ""
+        inner_indent = layout.indent
+        lpar = chain.lpar[0].with_changes(whitespace_after=opening.with_changes(indent=False, last_line=cst.SimpleWhitespace(inner_indent)))
+        rpar = chain.rpar[0].with_changes(whitespace_before=closing.with_changes(
+            indent=False, last_line=cst.SimpleWhitespace((block if closing.indent else "") + closing.last_line.value)))
+    else:
+        inner_indent = layout.indent + "    "
+        lpar = cst.LeftParen(whitespace_after=_newline(inner_indent))
+        rpar = cst.RightParen(whitespace_before=_newline(layout.indent))
     if len(inner_indent) + len(_code(inner)) > layout.limit and inner.args:
         inner = _split(inner, list(inner.args), _Indent(inner_indent, layout.limit))
 
@@ -255,5 +271,4 @@ def fluent_chain(chain: cst.BaseExpression, call: cst.Call, inner: cst.Call, lay
             return node.with_changes(value=value, dot=cst.Dot(whitespace_before=_newline(inner_indent)))
         return node.with_changes(value=value)
 
-    return rebuild(chain).with_changes(lpar=[cst.LeftParen(whitespace_after=_newline(inner_indent))],
-                                       rpar=[cst.RightParen(whitespace_before=_newline(layout.indent))])
+    return rebuild(chain).with_changes(lpar=[lpar], rpar=[rpar])

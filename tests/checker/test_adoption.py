@@ -3,14 +3,10 @@ value, and fixes that keep the call's layout (checked with the real `ruff format
 
 from __future__ import annotations
 
-import io
-import itertools
-import shutil
 import subprocess
-import sys
-import tokenize
 from pathlib import Path
 
+import call_shapes
 import pytest
 
 from checker.engine import fix_source
@@ -67,6 +63,27 @@ def test_add_noqa_suppresses_every_finding_and_keeps_the_lines(write, cli) -> No
     assert cli("check").code == 0
     assert "Added 0 noqa directives." in cli("check", "--add-noqa").err
     assert path.read_text() == text
+
+
+def test_add_noqa_drops_stale_codes_of_a_directive_it_merges_into(write, cli) -> None:
+    # As ruff's --add-noqa: a directive that gains a code loses the codes that suppress nothing
+    # (TB001's), keeping other tools' codes and the explanation; other directives are left to TB001.
+    path = write("app.py", '''\
+        from openai import OpenAI
+
+
+        def estimate_tokens(text):
+            return len(text) / 4  # noqa: E501, TB101, TB999
+        OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # noqa: TB203 - old SDK
+        OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=9)  # noqa: TB101
+    ''')
+    assert "Added 2 noqa directives." in cli("check", "--add-noqa").err
+    assert path.read_text().splitlines()[4:] == [
+        "    return len(text) / 4  # noqa: E501, TB201",
+        'OpenAI().chat.completions.create(model="gpt-4o", messages=[])  # old SDK  # noqa: TB101',
+        'OpenAI().chat.completions.create(model="gpt-4o", messages=[], max_tokens=9)  # noqa: TB101',
+    ]
+    assert _codes(cli("check", "--output-format", "json")) == [(7, "TB001")]
 
 
 def test_add_noqa_keeps_crlf_and_the_encoding_cookie(project, cli) -> None:
@@ -262,6 +279,31 @@ LAYOUTS = [
      '        .choices[0]\n'
      '        .message.content\n'
      '    )\n'),
+    # ... in the parentheses ruff had added already (a comment after them stays), at any depth
+    ('def f(m):\n'
+     '    return (  # the first choice\n'
+     '        client.responses.create(model=MODEL, input=msgs, n=1).choices[0].message.content\n'
+     '    )\n',
+     'def f(m):\n'
+     '    return (  # the first choice\n'
+     '        client.responses.create(model=MODEL, input=msgs, n=1, max_output_tokens=1024)\n'
+     '        .choices[0]\n'
+     '        .message.content\n'
+     '    )\n'),
+    ('class Bot:\n'
+     '    def ask(self, m):\n'
+     '        if m:\n'
+     '            answer = (\n'
+     '                client.responses.create(model=M, input=m).choices[0].message.content\n'
+     '            )\n',
+     'class Bot:\n'
+     '    def ask(self, m):\n'
+     '        if m:\n'
+     '            answer = (\n'
+     '                client.responses.create(model=M, input=m, max_output_tokens=1024)\n'
+     '                .choices[0]\n'
+     '                .message.content\n'
+     '            )\n'),
     # a blank line and a commented-out argument before the parenthesis stay where they are
     ('x = client.chat.completions.create(\n'
      '    model="gpt-4o",\n'
@@ -293,69 +335,14 @@ def test_fix_follows_the_project_line_length(tmp_path: Path) -> None:
 
 # -- generated call shapes, formatted with the real ruff first -------------------------------------
 
-_SETUP = {
-    "openai": ("from openai import OpenAI\n\nclient = OpenAI()\nMODEL = \"gpt-4o\"\n",
-               ["client.chat.completions.create", "client.responses.create"]),
-    "anthropic": ("import anthropic\n\nclient = anthropic.Anthropic()\nMODEL = \"claude-sonnet-4-5\"\n",
-                  ["client.messages.create"]),
-    "litellm": ("from litellm import completion\n\nMODEL = \"gpt-4o\"\n", ["completion"]),
-    "langchain": ("from langchain_openai import ChatOpenAI\n\nMODEL = \"gpt-4o\"\n", ["ChatOpenAI"]),
-}
-_MODELS = ["model=MODEL", 'model="gpt-3.5-turbo-16k"']
-_MESSAGES = ["messages=msgs", 'messages=[{"role": "user", "content": question}]',
-             'messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]']
-_EXTRAS = ["", "n=1", "temperature=GPT_TEMP", "temperature=0.7, top_p=0.9, presence_penalty=0.1"]
-# Left out: a `.choices[0]...` chain that ruff had already put in parentheses, which the fix
-# does not re-lay out (see the README).
-_CONTEXTS = [
-    "response = {call}\n",
-    'def ask(question, msgs):\n    log("asking", {call})\n',
-    "def ask(question, msgs):\n    return {call}\n",
-    "class Bot:\n    def ask(self, question, msgs):\n        if question:\n            reply = {call}\n            return reply\n",
-    "async def ask(question, msgs):\n    return await {call}\n",
-]
-
-
-def _generated() -> list[str]:
-    sources = []
-    for provider, (header, functions) in _SETUP.items():
-        for function, model, messages, extra, context in itertools.product(
-                functions, _MODELS, _MESSAGES, _EXTRAS, _CONTEXTS):
-            if provider == "langchain":
-                args = [model, extra]
-            else:
-                args = [model, messages.replace("messages=", "input=") if "responses" in function else messages, extra]
-            call = f"{function}({', '.join(a for a in args if a)})"
-            sources.append(header + "\n\n" + context.format(call=call))
-    return sources
-
-
-def _ruff() -> str:
-    found = Path(sys.executable).with_name("ruff")
-    ruff = str(found) if found.exists() else shutil.which("ruff")
+def test_fix_leaves_formatter_clean_files_formatter_clean(tmp_path: Path) -> None:
+    ruff = call_shapes.ruff()
     if ruff is None:
         pytest.skip("ruff is not installed (it is in the test extra)")
-    return ruff
-
-
-def _comments(source: str) -> list[str]:
-    return sorted(t.string for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT)
-
-
-def test_fix_leaves_formatter_clean_files_formatter_clean(tmp_path: Path) -> None:
-    ruff = _ruff()
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    sources = _generated()
-    for index, source in enumerate(sources):
-        (corpus / f"m{index:03d}.py").write_text(source)
-    subprocess.run([ruff, "format", "-q", "--isolated", str(corpus)], check=True)
-    # Comments on some argument lines, as people write them; formatted again so each file starts clean.
-    for path in sorted(corpus.glob("*.py"))[::3]:
-        lines = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(line.rstrip("\n") + f"  # note {n}\n" if line.rstrip().endswith(",") and n % 2 == 0
-                                else line for n, line in enumerate(lines)))
-    subprocess.run([ruff, "format", "-q", "--isolated", str(corpus)], check=True)
+    call_shapes.write_formatted(corpus, call_shapes.sources(
+        call_shapes.MODELS[::2], call_shapes.MESSAGES[::2], call_shapes.EXTRAS[:3]), ruff)
     assert subprocess.run([ruff, "format", "--check", "-q", "--isolated", str(corpus)]).returncode == 0
 
     rules = select_rules(["TB101"])
@@ -368,7 +355,7 @@ def test_fix_leaves_formatter_clean_files_formatter_clean(tmp_path: Path) -> Non
         compile(after, path.name, "exec")
         assert fix_source(after, str(path), rules, settings)[0] == after, f"{path.name}: not idempotent"
         assert [line for line in after.splitlines() if line != line.rstrip()] == [], f"{path.name}: trailing whitespace"
-        assert _comments(after) == _comments(before), f"{path.name}: a comment moved or was copied"
+        assert call_shapes.comments(after) == call_shapes.comments(before), f"{path.name}: a comment moved or was copied"
         layouts.add(("\n    " in before.split("(", 2)[-1], before.count("\n") - after.count("\n")))
         path.write_text(after)
     assert len(layouts) >= 3  # one-line, split and one-per-line calls were all exercised
