@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,15 @@ class CliResult:
 
     def json(self):
         return json.loads(self.out)
+
+    def findings(self) -> set[tuple[str, int, str]]:
+        """(file, line, code) of every diagnostic in the default text output."""
+        found = set()
+        for line in self.out.splitlines():
+            match = re.match(r"(.+?):(\d+):\d+: (TB\d{3}) ", line)
+            if match:
+                found.add((match.group(1), int(match.group(2)), match.group(3)))
+        return found
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ projects run through the real CLI: a wrapper whose cap is a parameter defaulting
 
 from __future__ import annotations
 
-import re
 
 LLM_UTILS = """
     from typing import Optional
@@ -47,15 +46,6 @@ CALLERS = """
 """
 
 
-def _found(result) -> set[tuple[str, int, str]]:
-    found = set()
-    for line in result.out.splitlines():
-        match = re.match(r"(.+?):(\d+):\d+: (TB\d{3}) ", line)
-        if match:
-            found.add((match.group(1), int(match.group(2)), match.group(3)))
-    return found
-
-
 def test_a_cap_parameter_defaulting_to_none_is_the_callers_to_pass(write, cli) -> None:
     write("app/__init__.py", "")
     write("app/llm_utils.py", LLM_UTILS)
@@ -63,7 +53,7 @@ def test_a_cap_parameter_defaulting_to_none_is_the_callers_to_pass(write, cli) -
     result = cli("check", "--output-format", "concise", "--no-cache", "--select", "TB101", ".")
     # the wrapper itself passes max_tokens on; only the caller that passes none is reported
     # (positionally or by keyword counts, and **options may hold it)
-    assert _found(result) == {("app/agent.py", 6, "TB101")}, result.out
+    assert result.findings() == {("app/agent.py", 6, "TB101")}, result.out
     assert "create_chat_completion() in app/llm_utils.py:10" in result.out
     assert "capped by its `max_tokens` parameter, whose default is None" in result.out
 
@@ -108,5 +98,5 @@ def test_a_langchain_model_made_and_called_in_a_function_makes_it_a_wrapper(writ
             return [generate_suggestions(commit.diff[:7000]) for commit in commits]
     """)
     result = cli("check", "--output-format", "concise", "--no-cache", ".")
-    assert _found(result) == {("autocommit/commit.py", 12, "TB203"), ("scan_repo.py", 5, "TB203")}, result.out
+    assert result.findings() == {("autocommit/commit.py", 12, "TB203"), ("scan_repo.py", 5, "TB203")}, result.out
     assert "generate_suggestions() in autocommit/llm.py:6" in result.out

@@ -111,15 +111,6 @@ def _marked(source: str) -> set[tuple[int, str]]:
     return {(number, code) for number, line in enumerate(lines, 1) for code in re.findall(r"# (TB\d{3})", line)}
 
 
-def _found(result) -> set[tuple[str, int, str]]:
-    found = set()
-    for line in result.out.splitlines():
-        match = re.match(r"(.+?):(\d+):\d+: (TB\d{3}) ", line)
-        if match:
-            found.add((match.group(1), int(match.group(2)), match.group(3)))
-    return found
-
-
 @pytest.fixture
 def two_modules(write):
     write("app/__init__.py", "")
@@ -130,7 +121,7 @@ def two_modules(write):
 def test_each_marked_finding_is_reported_through_the_wrappers(two_modules, cli) -> None:
     result = cli("check", "--output-format", "concise", "--no-cache", ".")
     assert result.code == 1
-    assert _found(result) == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
+    assert result.findings() == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
     assert "ask() in app/llm.py:8" in result.out  # which wrapper, and where it sends
     assert "TB101 [*] ask() in app/llm.py:8 sends an OpenAI chat completion" in result.out
     assert "through Assistant.aask() in app/llm.py:23" in result.out
@@ -148,15 +139,15 @@ def test_clean_variants_get_no_finding(write, cli) -> None:
 def test_one_file_run_uses_the_cached_summaries_of_the_rest(two_modules, cli) -> None:
     cli("check", ".")  # as a full run leaves the cache
     result = cli("check", "--output-format", "concise", "app/chat.py")
-    assert _found(result) == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
+    assert result.findings() == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
     # without any cache, a lone caller cannot know what the wrappers do: it stays silent
     assert cli("check", "--no-cache", "app/chat.py").code == 0
 
 
 def test_a_changed_wrapper_changes_its_callers_findings_on_the_next_run(two_modules, write, cli) -> None:
-    assert ("app/chat.py", 16, "TB101") in _found(cli("check", "--output-format", "concise", "."))
+    assert ("app/chat.py", 16, "TB101") in cli("check", "--output-format", "concise", ".").findings()
     write("app/llm.py", LLM.replace("messages=messages, **kwargs)", "messages=messages, max_tokens=256, **kwargs)"))
-    assert ("app/chat.py", 16, "TB101") not in _found(cli("check", "--output-format", "concise", "."))
+    assert ("app/chat.py", 16, "TB101") not in cli("check", "--output-format", "concise", ".").findings()
 
 
 def test_fix_passes_the_cap_through_the_wrapper(two_modules, project, cli) -> None:
@@ -198,7 +189,7 @@ def test_module_aliases_relative_imports_instances_and_hops(write, cli) -> None:
             return helpers.gpt_call(text)  # TB101
     """)
     result = cli("check", "--output-format", "concise", "--no-cache", ".")
-    found = _found(result)
+    found = result.findings()
     assert ("src/bot/agent.py", 13, "TB301") in found
     assert ("src/bot/agent.py", 18, "TB101") in found
     assert "ask() in src/bot/llm.py:8" in result.out
@@ -246,7 +237,7 @@ def test_the_second_round_in_worker_processes_sees_the_new_wrappers(two_modules,
     for number in range(6):
         write(f"app/filler_{number}.py", f"VALUE = {number}\n")
     result = cli("check", "--output-format", "concise", "--no-cache", "--jobs", "2", ".")
-    assert _found(result) == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
+    assert result.findings() == {("app/chat.py", line, code) for line, code in _marked(CHAT)}
 
 
 SAME_FILE_CALLERS = """
@@ -270,5 +261,5 @@ def capped(question):
 
 def test_a_files_own_wrappers_count_in_the_same_run(write, cli) -> None:
     write("bot.py", LLM + SAME_FILE_CALLERS)
-    found = _found(cli("check", "--output-format", "concise", "--no-cache", "bot.py"))
+    found = cli("check", "--output-format", "concise", "--no-cache", "bot.py").findings()
     assert {(line, code) for _, line, code in found} == _marked(LLM + SAME_FILE_CALLERS)
