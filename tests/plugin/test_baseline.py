@@ -330,7 +330,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 import app
 
-@settings(max_examples=5, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, database=None, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(min_size=1, max_size=40))
 @pytest.mark.token_budget(max_input_tokens=5000)
 def test_any_question(openai_client, question):
