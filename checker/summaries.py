@@ -719,8 +719,12 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
         cap = _weakest({send[3] for send in sends})
         first = min(sends, key=lambda send: send[0])
         model = next((send[5] for send in sends if send[5]), None)
-        cap_param = kwarg if cap == "forwards" else next(
-            (send[4] for send in sends if send[3] == "parameter"), None) if cap == "parameter" else None
+        if cap == "forwards":
+            cap_param = kwarg
+        elif cap == "parameter":  # the parameter's name is where a send keeps the forwarded kwargs' name
+            cap_param = next(send[4] for send in sends if send[3] == "parameter")
+        else:
+            cap_param = None
         sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
                                cap, cap_param, first[1], model, retries)
     hierarchy = _Hierarchy(summaries)

@@ -387,8 +387,10 @@ def _ast_may_report(nodes, settings) -> bool:
     context-sized slice of something that may be text and is not surely a token slice, and a call
     that may send to a model. Display calls, tokenizer fallbacks, `tokenizer_used_on` and the flow
     itself are left out (a superset)."""
+    if not _ast_big_cuts(nodes):
+        return False
     own = own_sink_names(nodes, settings)  # the file's own wrappers: `ask(text[:8000])`
-    if not _ast_big_cuts(nodes) or not (may_call_llm(nodes) or calls_named(nodes, own)):
+    if not (may_call_llm(nodes) or calls_named(nodes, own)):
         return False
     aliases = Aliases(nodes)
     for group in libcst_scopes(nodes):
