@@ -79,6 +79,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
     local_defs: set[str] = set()
     aliases: dict[str, ast.AST] = {}
     constants: dict[str, str] = {}
+    wrapping: dict[str, tuple[int, ast.AST, bool]] = {}
     for statement in tree.body:
         if isinstance(statement, ast.Import):
             for alias in statement.names:
@@ -102,8 +103,18 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
                 and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
             constants[statement.targets[0].id] = statement.value.value
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+            inner = _wrapped_function(statement.value)
+            if inner is not None:
+                wrapping[statement.targets[0].id] = (statement.lineno, *inner)
     # Imports inside functions (`def f(): from app.llm import ask`) are rare enough to leave out.
+    # `chat = retry(pipeline(commit, parse), times=3)` is called as `commit` is: a name for
+    # the function it wraps (resolved as a module-level name, also by other modules).
+    local_defs |= {name for name in wrapping if name not in aliases}
     resolver = _Resolver(imports, local_defs, aliases, constants)
+    wrapped = {name: (line, path, capped) for name, (line, inner, capped) in wrapping.items()
+               for path in [resolver.path(inner, {}, None, None, {})]
+               if path and path.split(".")[0] not in _STDLIB and path != f"{LOCAL}.{name}"}
     # Top-level functions and methods of top-level classes never overlap: each call and
     # assignment of the module belongs to the one whose lines hold it (found by bisection, one
     # pass over the engine's node list instead of a walk per function).
@@ -122,7 +133,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
         return {**found, "imports": names} if names else found if found.get("functions") or found.get("classes") else None
     if not spans:
         classes = _class_facts(tree, resolver, {})
-        return {"functions": {}, "classes": classes} if classes else None
+        return _with_wrapped({"functions": {}, "classes": classes} if classes else {"functions": {}}, wrapped)
     spans.sort(key=lambda span: span[0])
     starts = [span[0] for span in spans]
     owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
@@ -150,8 +161,34 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
             if name in classes:
                 classes[name][1].update({k: v for k, v in attributes.items()
                                          if k not in classes[name][1] and v.split(".")[0] not in _STDLIB})
-        return {"functions": functions, "classes": classes}
-    return {"functions": functions} if functions else None
+        return _with_wrapped({"functions": functions, "classes": classes}, wrapped)
+    return _with_wrapped({"functions": functions}, wrapped)
+
+
+def _with_wrapped(found: dict[str, Any], wrapped: dict[str, tuple]) -> Optional[dict[str, Any]]:
+    if wrapped:
+        found["wrapped"] = wrapped
+    return found if found["functions"] or found.get("classes") or wrapped else None
+
+
+# Calls that wrap a function and return a callable standing for it: a retry or error handler, a
+# pipeline whose first stage is the function, `functools.partial`. Followed through the first
+# positional argument only, a few levels deep.
+_WRAP_DEPTH = 4
+
+
+def _wrapped_function(value: ast.AST) -> Optional[tuple[ast.AST, bool]]:
+    """(the wrapped function's expression, whether a wrapping call sets an output cap) for
+    `retry(pipeline(commit, parse), times=3)`, or None when ``value`` is no such call."""
+    capped = False
+    for _ in range(_WRAP_DEPTH):
+        if type(value) is not ast.Call or not value.args or isinstance(value.args[0], ast.Starred):
+            return None
+        capped = capped or any(k.arg in _CAP_KEYWORDS for k in value.keywords)
+        value = value.args[0]
+        if type(value) in (ast.Name, ast.Attribute):
+            return value, capped
+    return None
 
 
 # A top-level class's facts: (bases, attribute types, methods, abstract methods), the paths as the
@@ -727,11 +764,23 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
             cap_param = None
         sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
                                cap, cap_param, first[1], model, retries)
+    wrappers = [(f"{module}.{name}", module, is_package, path, capped)
+                for module, (_, is_package, summary) in summaries.items()
+                for name, (_, path, capped) in (summary.get("wrapped") or {}).items()]
     hierarchy = _Hierarchy(summaries)
     for _ in range(hops - 1):
         hierarchy.add_aliases(sinks)
         table = SinkTable(sinks)
         added = False
+        for qualname, module, is_package, path, capped in wrappers:
+            if qualname in sinks:
+                continue
+            sink = table.lookup(path, module, is_package)
+            if sink is not None:
+                sinks[qualname] = dataclasses.replace(
+                    sink, qualname=qualname, module=module,
+                    **({"cap": "set", "cap_param": None} if capped and sink.cap in ("forwards", "parameter") else {}))
+                added = True
         for qualname, module, is_package, display, function in functions:
             if qualname in sinks:
                 continue
@@ -1089,7 +1138,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 4  # 2: class facts, loop spans; 3: checker signature, base misses, the built table; 4: "parameter" caps, LangChain model calls
+_STORE_FORMAT = 5  # 2: class facts, loop spans; 3: checker signature, base misses, the built table; 4: "parameter" caps, LangChain model calls; 5: wrapped functions
 
 
 class SummaryStore:

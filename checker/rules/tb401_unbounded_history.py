@@ -210,6 +210,10 @@ def _ast_may_report(nodes, settings) -> bool:
                               and not params.isdisjoint(_identifiers(argument_values(n)))
                               for statement in node.body for n in ast.walk(statement)):
                 senders.add(node.name)
+    if senders:
+        # `send = retry(commit, times=3)` (`_local_senders`).
+        senders |= {node.targets[0].id for node in nodes if isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and _ast_wrapped_name(node.value) in senders}
     sends = llm_calls
     if senders:
         sends = llm_calls + [n for n in nodes if isinstance(n, ast.Call) and not senders.isdisjoint(last_names(n.func))]
@@ -377,7 +381,36 @@ def _local_senders(index: ModuleIndex) -> set[str]:
                     _references(arg.value, p) for arg in call.args for p in params):
                 senders.add(function.name.value)
                 break
+    # `send = retry(pipeline(commit, parse), times=3)` at module level sends as `commit` does.
+    for a in index.assignments:
+        if a.scope is index.module and not a.augmented and "." not in a.target and \
+                _wrapped_name(a.value) in senders:
+            senders.add(a.target)
     return senders
+
+
+def _wrapped_name(value: cst.BaseExpression | None) -> str | None:
+    """`commit` for `retry(pipeline(commit, parse), times=3)`: the function a chain of wrapping
+    calls holds as its first positional argument (checker.summaries._wrapped_function)."""
+    for _ in range(4):
+        if not isinstance(value, cst.Call) or not value.args or value.args[0].keyword is not None \
+                or value.args[0].star:
+            return None
+        value = value.args[0].value
+        if isinstance(value, cst.Name):
+            return value.value
+    return None
+
+
+def _ast_wrapped_name(value) -> str | None:
+    """`_wrapped_name` on the ast form."""
+    for _ in range(4):
+        if not isinstance(value, ast.Call) or not value.args or isinstance(value.args[0], ast.Starred):
+            return None
+        value = value.args[0]
+        if isinstance(value, ast.Name):
+            return value.id
+    return None
 
 
 def _sends(index: ModuleIndex, senders: set[str]) -> list[cst.Call]:
@@ -768,6 +801,19 @@ VALID = [
             history.append({"role": "user", "content": input()})
             client.chat.completions.create(model="gpt-4o", messages=list(history))
     """,
+    # A wrapped sender given a list rebuilt on every turn.
+    """
+    from openai import OpenAI
+    client = OpenAI()
+    def commit(messages, config):
+        return client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    send = retry(commit, times=3)
+    def loop(tasks):
+        for task in tasks:
+            messages = [{"role": "user", "content": task}]
+            reply = send(messages, {})
+            messages.append({"role": "assistant", "content": reply})
+    """,
     # A results list that grows, not a history.
     """
     def run(client, prompts):
@@ -972,6 +1018,28 @@ INVALID = [
                 make_turn(input())  # {"role": "user", ...}
             )
             llm.invoke(list(items))
+    """,
+    # Sent through a module-level wrapper made by combinators (`retry(pipeline(commit, ...))`),
+    # from a tool loop in a decorator's nested function (devchat's chat_tools).
+    """
+    from openai import OpenAI
+    client = OpenAI()
+    def retry(func, times):
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs)
+        return wrapper
+    def commit(messages, config):
+        return client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    send = retry(commit, times=3)
+    def tools(prompt):
+        def decorator(func):
+            def wrapper(*args, **kwargs):
+                messages = [{"role": "user", "content": prompt}]
+                while True:
+                    reply = send(messages, {})
+                    messages.append({"role": "assistant", "content": reply})
+            return wrapper
+        return decorator
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """

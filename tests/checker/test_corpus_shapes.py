@@ -100,3 +100,74 @@ def test_a_langchain_model_made_and_called_in_a_function_makes_it_a_wrapper(writ
     result = cli("check", "--output-format", "concise", "--no-cache", ".")
     assert result.findings() == {("autocommit/commit.py", 12, "TB203"), ("scan_repo.py", 5, "TB203")}, result.out
     assert "generate_suggestions() in autocommit/llm.py:6" in result.out
+
+
+PIPELINE = """
+    def retry(func, times):
+        def wrapper(*args, **kwargs):
+            for attempt in range(times):
+                try:
+                    return func(*args, **kwargs)
+                except TimeoutError:
+                    continue
+        return wrapper
+
+
+    def pipeline(*funcs):
+        def wrapper(*args, **kwargs):
+            result = funcs[0](*args, **kwargs)
+            for func in funcs[1:]:
+                result = func(result)
+            return result
+        return wrapper
+"""
+
+WRAPPED_SENDER = """
+    import openai
+
+    from .pipeline import pipeline, retry
+
+
+    def commit(messages, llm_config):
+        client = openai.OpenAI()
+        return client.chat.completions.create(messages=messages, max_tokens=500, **llm_config)
+
+
+    def content(response):
+        return response.choices[0].message.content
+
+
+    call_stream = retry(pipeline(commit, content), times=3)
+"""
+
+
+def test_a_sender_made_by_wrapping_calls_at_module_level_is_a_wrapper(write, cli) -> None:
+    # devchat's shape: `chat_call_completion_stream = exception_handle(retry(pipeline(commit, ...)))`,
+    # called from a tool loop in a decorator's nested function of another module
+    write("app/__init__.py", "")
+    write("app/pipeline.py", PIPELINE)
+    write("app/llm.py", WRAPPED_SENDER)
+    write("app/tools.py", """
+        from .llm import call_stream
+
+
+        def chat_tools(prompt):
+            def decorator(func):
+                def wrapper(*args, **kwargs):
+                    messages = [{"role": "user", "content": prompt}]
+                    while True:
+                        reply = call_stream(messages, {})
+                        messages.append({"role": "assistant", "content": reply})
+                return wrapper
+            return decorator
+
+
+        def one_turn(prompt):
+            messages = [{"role": "user", "content": prompt}]
+            for attempt in range(3):
+                reply = call_stream(list(messages), {})
+            return reply
+    """)
+    result = cli("check", "--output-format", "concise", "--no-cache", ".")
+    assert result.findings() == {("app/tools.py", 9, "TB401")}, result.out
+    assert "commit() in app/llm.py:8" in result.out
