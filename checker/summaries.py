@@ -131,9 +131,17 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
         found = summarize_tree(tree, nodes) or {"functions": {}}
         names = {local: path for local, path in imports.items() if "." in path and path.split(".")[0] not in _STDLIB}
         return {**found, "imports": names} if names else found if found.get("functions") or found.get("classes") else None
+    # `def get_provider(model) -> CompletionProvider:` a call's value is an instance of the class
+    # (`provider = get_provider(model); provider.complete(...)` runs `CompletionProvider.complete`).
+    returns: dict[str, str] = {}
+    for _, _, key, function, cls in spans:
+        if cls is None and function.returns is not None:
+            kind = _annotated_class(function.returns, resolver)
+            if kind:
+                returns[key] = kind
     if not spans:
         classes = _class_facts(tree, resolver, {})
-        return _with_wrapped({"functions": {}, "classes": classes} if classes else {"functions": {}}, wrapped)
+        return _finished({"functions": {}, "classes": classes} if classes else {"functions": {}}, wrapped, returns)
     spans.sort(key=lambda span: span[0])
     starts = [span[0] for span in spans]
     owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
@@ -161,14 +169,18 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
             if name in classes:
                 classes[name][1].update({k: v for k, v in attributes.items()
                                          if k not in classes[name][1] and v.split(".")[0] not in _STDLIB})
-        return _with_wrapped({"functions": functions, "classes": classes}, wrapped)
-    return _with_wrapped({"functions": functions}, wrapped)
+        return _finished({"functions": functions, "classes": classes}, wrapped, returns)
+    return _finished({"functions": functions}, wrapped, returns)
 
 
-def _with_wrapped(found: dict[str, Any], wrapped: dict[str, tuple]) -> Optional[dict[str, Any]]:
+def _finished(found: dict[str, Any], wrapped: dict[str, tuple], returns: dict[str, str]) -> Optional[dict[str, Any]]:
+    """``found`` with the module-level wrapped senders and the functions returning an instance
+    of a project class (by their annotation); None when there is nothing to follow."""
     if wrapped:
         found["wrapped"] = wrapped
-    return found if found["functions"] or found.get("classes") or wrapped else None
+    if returns:
+        found["returns"] = returns
+    return found if found["functions"] or found.get("classes") or wrapped or returns else None
 
 
 # Calls that wrap a function and return a callable standing for it: a retry or error handler, a
@@ -258,17 +270,28 @@ def _annotated_class(annotation: ast.AST, resolver: "_Resolver") -> Optional[str
 
 def _annotated_self_attributes(method: ast.AST, body_nodes: Iterable[ast.AST], resolver: "_Resolver",
                                attributes: dict[str, str]) -> None:
-    """`self.llm: BaseLLM = ...` in a method."""
+    """`self.llm: BaseLLM = ...` in a method, or `self.llm = llm` from a parameter `llm: BaseLLM`."""
     args = method.args.args  # type: ignore[attr-defined]
     if not args:
         return
     self_name = args[0].arg
+    typed = None
     for node in body_nodes:
         if type(node) is ast.AnnAssign and isinstance(node.target, ast.Attribute) \
                 and isinstance(node.target.value, ast.Name) and node.target.value.id == self_name:
             kind = _annotated_class(node.annotation, resolver)
             if kind:
                 attributes.setdefault(node.target.attr, kind)
+        elif type(node) is ast.Assign and type(node.value) is ast.Name and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == self_name:
+                if typed is None:
+                    typed = {a.arg: a.annotation for a in (*method.args.args, *method.args.kwonlyargs)  # type: ignore[attr-defined]
+                             if a.annotation is not None}
+                if node.value.id in typed:
+                    kind = _annotated_class(typed[node.value.id], resolver)
+                    if kind:
+                        attributes.setdefault(target.attr, kind)
 
 
 def _is_abstract(function: ast.AST) -> bool:
@@ -770,6 +793,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
     hierarchy = _Hierarchy(summaries)
     for _ in range(hops - 1):
         hierarchy.add_aliases(sinks)
+        hierarchy.add_returned(sinks)
         table = SinkTable(sinks)
         added = False
         for qualname, module, is_package, path, capped in wrappers:
@@ -811,6 +835,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
         if not added:
             break
     hierarchy.add_aliases(sinks)
+    hierarchy.add_returned(sinks)
     table = SinkTable(sinks)
     table.aliases = frozenset(hierarchy.aliases)
     return table
@@ -832,6 +857,13 @@ class _Hierarchy:
                 types = {attr: kind for attr, kind in ((a, _absolute_class(t, module, is_package))
                                                        for a, t in attributes.items()) if kind}
                 self.classes[f"{module}.{name}"] = (resolved_bases, types, frozenset(methods), tuple(abstract))
+        # `module.get_provider` -> `module.CompletionProvider`: what the function returns.
+        self.returns: dict[str, str] = {}
+        for module, (_, is_package, summary) in summaries.items():
+            for name, kind in (summary.get("returns") or {}).items():
+                absolute = _absolute_class(kind, module, is_package)
+                if absolute:
+                    self.returns[f"{module}.{name}"] = absolute
         self.reexports: dict[str, str] = {}
         for module, (_, is_package, summary) in summaries.items():
             for local, path in (summary.get("imports") or {}).items():
@@ -875,6 +907,26 @@ class _Hierarchy:
             known = self.known(base)
             if known:
                 self._mro(known, order, seen)
+
+    def add_returned(self, sinks: dict[str, Sink]) -> None:
+        """`get_provider.complete` for `get_provider() -> CompletionProvider` when
+        `CompletionProvider.complete` (or an inherited method) is a sink: the calls write the
+        method of a returned instance so (`get_provider(model).complete(...)`)."""
+        if not self.returns:
+            return
+        before = set(sinks)
+        by_owner: dict[str, dict[str, Sink]] = {}
+        for name, sink in sinks.items():
+            owner, _, method = name.rpartition(".")
+            by_owner.setdefault(owner, {})[method] = sink
+        for function, kind in self.returns.items():
+            target = self.known(kind) or kind
+            for owner in [target, *self.ancestors.get(target, ())]:
+                for method, sink in by_owner.get(owner, {}).items():
+                    key = f"{function}.{method}"
+                    if key not in sinks:
+                        sinks[key] = _alias(sink, key, function)
+        self.aliases |= set(sinks) - before
 
     def add_aliases(self, sinks: dict[str, Sink]) -> None:
         if not self.classes:

@@ -171,3 +171,76 @@ def test_a_sender_made_by_wrapping_calls_at_module_level_is_a_wrapper(write, cli
     result = cli("check", "--output-format", "concise", "--no-cache", ".")
     assert result.findings() == {("app/tools.py", 9, "TB401")}, result.out
     assert "commit() in app/llm.py:8" in result.out
+
+
+PROVIDERS = {
+    "app/completion.py": """
+        from abc import abstractmethod
+
+
+        class CompletionProvider:
+            @abstractmethod
+            def complete(self, messages, args):
+                pass
+    """,
+    "app/openai_provider.py": """
+        from openai import OpenAI
+
+        from app.completion import CompletionProvider
+
+
+        class OpenAIProvider(CompletionProvider):
+            def __init__(self):
+                self.client = OpenAI()
+
+            def complete(self, messages, args):
+                return self.client.chat.completions.create(messages=messages, max_tokens=500, **args)
+    """,
+    "app/assistant.py": """
+        from app.completion import CompletionProvider
+        from app.openai_provider import OpenAIProvider
+
+
+        def get_provider(model: str) -> CompletionProvider:
+            return OpenAIProvider()
+
+
+        class Assistant:
+            def complete_chat(self, messages):
+                provider = get_provider("gpt-4o")
+                return provider.complete(messages, {"model": "gpt-4o"})
+    """,
+}
+
+
+def test_a_method_of_what_a_factory_returns_and_a_typed_parameter_kept_on_self(write, cli) -> None:
+    # gpt-command-line's shape: ChatSession(assistant: Assistant) keeps `self.assistant`, whose
+    # complete_chat sends through `get_completion_provider(...) -> CompletionProvider`
+    write("app/__init__.py", "")
+    for name, text in PROVIDERS.items():
+        write(name, text)
+    write("app/session.py", """
+        from typing import List
+
+        from app.assistant import Assistant
+
+
+        class ChatSession:
+            def __init__(self, assistant: Assistant):
+                self.assistant = assistant
+                self.messages: List[dict] = []
+
+            def respond(self, text):
+                self.messages = self.messages + [{"role": "user", "content": text}]
+                reply = self.assistant.complete_chat(self.messages)
+                self.messages = self.messages + [{"role": "assistant", "content": reply}]
+
+
+        class TrimmedSession(ChatSession):
+            def respond(self, text):
+                self.messages = self.messages[-10:] + [{"role": "user", "content": text}]
+                return self.assistant.complete_chat(self.messages)
+    """)
+    result = cli("check", "--output-format", "concise", "--no-cache", "--select", "TB401", ".")
+    assert result.findings() == {("app/session.py", 13, "TB401")}, result.out
+    assert "OpenAIProvider.complete() in app/openai_provider.py:11" in result.out
