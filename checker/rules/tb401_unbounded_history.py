@@ -295,7 +295,9 @@ class _Tree:
             else:
                 continue
             value = node.value
-            if not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
+            if isinstance(node, ast.AnnAssign) and ast.Call in values and _ast_is_list_annotation(node.annotation):
+                pass  # `self.messages: List[Message] = make()` (`_initialised_as_list`)
+            elif not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
                 continue
             if any(dotted_name(t) == name for t in targets):
                 yield node
@@ -653,15 +655,67 @@ def _initialised_as_list(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bo
                 or (a.target == name and index.contains(cls, a.node) and isinstance(a.value, cst.Call)
                     and last_name(a.value.func) == "list"):
             return True
+        # `self.messages: List[Message] = assistant.init_messages()`: declared a list.
+        if a.target == name and isinstance(a.node, cst.AnnAssign) and index.contains(cls, a.node) and \
+                _is_list_annotation(a.node.annotation.annotation):
+            return True
     return False
+
+
+def _is_list_annotation(annotation: cst.BaseExpression) -> bool:
+    if isinstance(annotation, cst.Subscript):
+        annotation = annotation.value
+    return last_name(annotation) in ("list", "List")
+
+
+def _ast_is_list_annotation(annotation) -> bool:
+    """`_is_list_annotation` on the ast form."""
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    return any(name in ("list", "List") for name in last_names(annotation))
 
 
 def _class_has_trim_method(cls: cst.ClassDef, name: str, index: ModuleIndex) -> bool:
     for function in index.functions:
         if index.contains(cls, function) and has_word(function.name.value, _TRIM_WORDS) and \
-                _references(function.body, name):
+                _references(function.body, name) and not (
+                    _only_starts_afresh(function, name, index) and not _called_unconditionally(function, cls, index)):
             return True
     return False
+
+
+def _only_starts_afresh(function: cst.FunctionDef, name: str, index: ModuleIndex) -> bool:
+    """`def _clear(self): self.messages = self.assistant.init_messages()`: the method only
+    starts the history anew (each reference to it is an assignment target of a value that does
+    not read it)."""
+    for ref in _references(function.body, name):
+        parent = index.parent(ref)
+        if not (isinstance(parent, cst.AssignTarget) and isinstance(index.parent(parent), cst.Assign)
+                and not _references(index.parent(parent).value, name)):
+            return False
+    return True
+
+
+def _called_unconditionally(function: cst.FunctionDef, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+    """A call `self.<method>()` in the class outside any `if`: a reset after every exchange
+    bounds the history; one behind a user's `:clear` command does not."""
+    method = function.name.value
+    for call in index.calls:
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == method and index.contains(cls, call) \
+                and not index.contains(function, call):
+            scope = index.scope_of(call)
+            if not any(isinstance(a, (cst.If, cst.IfExp)) for a in _ancestors_until(call, scope, index)):
+                return True
+    return False
+
+
+def _ancestors_until(node: cst.CSTNode, scope, index: ModuleIndex) -> list[cst.CSTNode]:
+    out = []
+    for ancestor in index.ancestors(node):
+        if ancestor is scope:
+            break
+        out.append(ancestor)
+    return out
 
 
 def _module_list(name: str, index: ModuleIndex) -> bool:
@@ -800,6 +854,22 @@ VALID = [
         while True:
             history.append({"role": "user", "content": input()})
             client.chat.completions.create(model="gpt-4o", messages=list(history))
+    """,
+    # Started anew after every exchange, by a reset method called each time.
+    """
+    from typing import List
+    class Session:
+        def __init__(self, client, assistant):
+            self.client = client
+            self.assistant = assistant
+            self.messages: List[dict] = assistant.init_messages()
+        def _reset(self):
+            self.messages = self.assistant.init_messages()
+        def process(self, text):
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self._reset()
+            return reply
     """,
     # A wrapped sender given a list rebuilt on every turn.
     """
@@ -1040,6 +1110,25 @@ INVALID = [
                     messages.append({"role": "assistant", "content": reply})
             return wrapper
         return decorator
+    """,
+    # Declared a list, started by a call; starting it anew on the user's `:clear` bounds nothing
+    # (gpt-command-line's ChatSession).
+    """
+    from typing import List
+    class Session:
+        def __init__(self, client, assistant):
+            self.client = client
+            self.assistant = assistant
+            self.messages: List[dict] = assistant.init_messages()
+        def _clear(self):
+            self.messages = self.assistant.init_messages()
+        def process(self, text):
+            if text == ":clear":
+                self._clear()
+                return
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self.messages = self.messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """
