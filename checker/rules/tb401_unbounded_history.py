@@ -322,9 +322,28 @@ def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
         if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and \
                 any(tree.contains(loop, g) and tree.scope_of(g) is scope for g in grows):
             return True
+    # A method's local taken from a container the object keeps (`_held_by_instance`, without
+    # its test of how the class starts the container).
+    if scope is not None and "." not in name and any(
+            isinstance(node, ast.Assign) and tree.scope_of(node) is scope and _ast_held_from(node.value)
+            and any(dotted_name(t) == name for t in _flat_targets(node.targets)) for node in tree.nodes):
+        return True
     # A module-level list sent from a function.
     return scope is not None and any(tree.scope_of(a) is None
                                      for a in tree.list_assignments(name, (ast.List, ast.ListComp)))
+
+
+def _ast_held_from(value) -> bool:
+    """`_held_from` on the ast form."""
+    if isinstance(value, ast.Subscript):
+        base = value.value
+    elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
+            value.func.attr in ("get", "setdefault") and value.args:
+        base = value.func.value
+    else:
+        return False
+    found = _ast_path(base)
+    return found is not None and found.startswith("self.")
 
 
 class _History:
@@ -640,6 +659,12 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
         if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
                 not _trimmed_in(scope, name, index, fresh_resets=False):
             return loop
+    # A list the object keeps by key (`task, messages, model = self.agents[key]`), grown and
+    # sent by a method: it grows on every call of the method.
+    if "." not in name and _held_by_instance(name, scope, index) and \
+            any(index.scope_of(g) is scope for g in history.grows) and \
+            not _trimmed_in(scope, name, index, fresh_resets=False):
+        return scope
     # A module-level list grown and sent by functions: it grows on every call.
     if scope is not index.module and _module_list(name, index):
         if any(index.scope_of(g) is not index.module for g in history.grows) and \
@@ -647,6 +672,44 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
                 not _assigned_in_function(name, index):
             return index.module
     return None
+
+
+def _held_from(value: cst.BaseExpression | None) -> str | None:
+    """`self.agents` for `self.agents[key]`, `self.agents.get(key)`, `self.agents.setdefault(key, [])`:
+    the container an element is taken from itself (not a copy of it)."""
+    if isinstance(value, cst.Subscript):
+        base = value.value
+    elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+            value.func.attr.value in ("get", "setdefault") and value.args:
+        base = value.func.value
+    else:
+        return None
+    found = path(base)
+    return found if found is not None and found.startswith("self.") else None
+
+
+def _held_by_instance(name: str, scope, index: ModuleIndex) -> bool:
+    """Whether the method's local `name` is taken from a container the object keeps
+    (`_held_from`), one the class starts as a dict or list."""
+    if not isinstance(scope, cst.FunctionDef):
+        return False
+    cls = index.enclosing(scope, (cst.ClassDef,), stop_at_scope=False)
+    if cls is None:
+        return False
+    for a in index.assignments_to(name, scope):
+        container = _held_from(a.value)
+        if container is not None and _initialised_as_container(container, cls, index):
+            return True
+    return False
+
+
+def _initialised_as_container(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+    for a in index.assignments:
+        if a.target == name and not a.augmented and index.contains(cls, a.node) and (
+                isinstance(a.value, (cst.Dict, cst.DictComp, cst.List, cst.ListComp))
+                or isinstance(a.value, cst.Call) and last_name(a.value.func) in ("dict", "defaultdict", "list", "OrderedDict")):
+            return True
+    return False
 
 
 def _initialised_as_list(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
@@ -870,6 +933,29 @@ VALID = [
             reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
             self._reset()
             return reply
+    """,
+    # A copy of the kept conversation is grown and sent: the stored one stays as it was.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def message_agent(self, key, message):
+            messages = list(self.agents[key])
+            messages.append({"role": "user", "content": message})
+            return self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    """,
+    # The kept conversation is cut to its last turns before it is sent.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def message_agent(self, key, message):
+            messages = self.agents[key]
+            messages.append({"role": "user", "content": message})
+            del messages[:-20]
+            return self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
     """,
     # A wrapped sender given a list rebuilt on every turn.
     """
@@ -1129,6 +1215,22 @@ INVALID = [
             self.messages = self.messages + [{"role": "user", "content": text}]
             reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
             self.messages = self.messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
+    """,
+    # A conversation the object keeps per key (Auto-GPT's AgentManager): each call of the method
+    # adds to the stored list and sends it whole.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def create(self, key, task):
+            self.agents[key] = (task, [{"role": "user", "content": task}])
+        def message_agent(self, key, message):
+            task, messages = self.agents[key]
+            messages.append({"role": "user", "content": message})
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+            messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """
