@@ -160,7 +160,7 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
         elif isinstance(node, ast.Call):
             names = last_names(node.func)
             if any(n in _WHOLE_WRAPPERS for n in names) or \
-                    (isinstance(node.func, ast.Attribute) and node.func.attr == "copy"):
+                    (isinstance(node.func, ast.Attribute) and node.func.attr in _AST_KEEP_WHOLE):
                 stack.append(node.func)
                 stack.extend(argument_values(node))
                 found.update(k.arg for k in node.keywords if k.arg)
@@ -168,6 +168,30 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
             found.add(node.arg)
         else:
             stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+# `x.copy()`, and the calls `_keeps_text_whole` lets through (`sep.join(x)`, `t.format(...)`).
+_AST_KEEP_WHOLE = {"copy", "join", "format", "strip", "lstrip", "rstrip", "replace"}
+
+
+def _ast_joins(nodes, name: str) -> list:
+    """The `sep.join(name)` calls (`_is_joined`)."""
+    return [n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "join"
+            and len(n.args) == 1 and _ast_path(n.args[0]) == name]
+
+
+def _ast_joined_texts(nodes, name: str, joins: list) -> set[str]:
+    """Names assigned a value holding one of ``joins`` (`_joined_whole`, a superset)."""
+    if not joins:
+        return set()
+    wanted = {id(j) for j in joins}
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
+                any(id(n) in wanted for n in ast.walk(node.value)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update(t.id for t in _flat_targets(targets) if isinstance(t, ast.Name))
     return found
 
 
@@ -222,11 +246,12 @@ def _ast_may_report(nodes, settings) -> bool:
     tree = None
     for name, grows in grown.items():
         segment = name.split(".")[-1]
-        copies = _ast_snapshots(nodes, name)
+        joins = _ast_joins(nodes, name)
+        copies = _ast_snapshots(nodes, name) | _ast_joined_texts(nodes, name, joins)
         calls = [call for call, names in whole if segment in names or not copies.isdisjoint(names)]
         if not calls:
             continue
-        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows)):
+        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows) or joins):
             # Named in a request's `messages=` / `input=` / `contents=`.
             if keyed is None:
                 keyed = _identifiers(k.value for call in sends for k in call.keywords
@@ -379,6 +404,10 @@ def _is_conversation(history: _History, sends: list[cst.Call], index: ModuleInde
     for grow in history.grows:
         if '"role"' in index.code(grow) or "'role'" in index.code(grow):
             return True
+    # Steps or replies put together into the prompt (an agent's scratchpad): found below only
+    # when the text is sent whole.
+    if _is_joined(history.name, index):
+        return True
     for call in sends:
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value in {"messages", "input", "contents"} and \
@@ -466,10 +495,26 @@ def _is_whole(ref: cst.CSTNode, arg: cst.Arg, index: ModuleIndex) -> bool:
         if isinstance(ancestor, cst.Call):
             func = last_name(ancestor.func)
             if func not in _WHOLE_WRAPPERS and not (isinstance(ancestor.func, cst.Attribute)
-                                                   and ancestor.func.attr.value == "copy"):
+                                                   and ancestor.func.attr.value == "copy") \
+                    and not _keeps_text_whole(ancestor, child):
                 return False
         child = ancestor
     return False
+
+
+# Text made of the whole list: `"\n".join(steps)`, then put in a template or trimmed of blanks.
+_TEXT_METHODS = {"format", "strip", "lstrip", "rstrip", "replace"}
+
+
+def _keeps_text_whole(call: cst.Call, child: cst.CSTNode) -> bool:
+    """`sep.join(<child>)`, or a string method / `str.format` applied to text holding it:
+    everything the list holds is in the result."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    if func.attr.value == "join":
+        return len(call.args) == 1 and call.args[0] is child
+    return func.attr.value in _TEXT_METHODS and (func is child or any(a is child for a in call.args))
 
 
 def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_resets: bool) -> bool:
@@ -627,11 +672,44 @@ def _snapshot_of(value: cst.BaseExpression | None, name: str) -> bool:
 
 
 def _snapshots(name: str, index: ModuleIndex) -> list[tuple[str, object]]:
-    """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), with
-    their scope: sending the copy sends the history."""
+    """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), or a
+    text made of all of it (`prompt = template.format(steps="\n".join(steps))`), with their
+    scope: sending the copy sends the history."""
     return [(a.target, a.scope) for a in index.assignments
             if not a.augmented and "." not in a.target and a.scope is not index.module
-            and _snapshot_of(a.value, name)]
+            and (_snapshot_of(a.value, name) or _joined_whole(a.value, name, index))]
+
+
+def _joined_whole(value: cst.BaseExpression | None, name: str, index: ModuleIndex) -> bool:
+    """Whether ``value`` is text holding all of `name`: a `sep.join(name)` reaching it through
+    text methods, templates, f-strings and concatenation only (`_keeps_text_whole`)."""
+    if value is None or not _is_joined(name, index):
+        return False
+    for ref in _references(value, name):
+        child: cst.CSTNode = ref
+        joined = False
+        for ancestor in index.ancestors(ref):
+            if isinstance(ancestor, cst.Subscript) and ancestor.value is child:
+                break
+            if isinstance(ancestor, cst.Attribute) and ancestor.value is child and \
+                    ancestor.attr.value not in _TEXT_METHODS:
+                break
+            if isinstance(ancestor, cst.Call):
+                if not _keeps_text_whole(ancestor, child):
+                    break
+                joined = joined or last_name(ancestor.func) == "join"
+            if ancestor is value:
+                if joined:
+                    return True
+                break
+            child = ancestor
+    return False
+
+
+def _is_joined(name: str, index: ModuleIndex) -> bool:
+    """`sep.join(name)` somewhere in the module: the list's items are put together as text."""
+    return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "join" and len(c.args) == 1
+               and path(c.args[0].value) == name for c in index.calls)
 
 
 def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
@@ -957,6 +1035,29 @@ VALID = [
             del messages[:-20]
             return self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
     """,
+    # Only the last few steps are joined into the prompt.
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def run(client, question):
+        previous_responses = []
+        while True:
+            curr_prompt = TEMPLATE.format(question=question, steps="\\n".join(previous_responses[-3:]))
+            step = decide(client, curr_prompt)
+            previous_responses.append(step)
+    """,
+    # Steps joined into a prompt only once, after the loop.
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def report(client, steps_done):
+        steps = []
+        for step in steps_done:
+            steps.append(step)
+        return decide(client, "Summarize:\\n" + "\\n".join(steps))
+    """,
     # A wrapped sender given a list rebuilt on every turn.
     """
     from openai import OpenAI
@@ -1231,6 +1332,21 @@ INVALID = [
             reply = self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
             messages.append({"role": "assistant", "content": reply.choices[0].message.content})
             return reply
+    """,
+    # An agent's scratchpad: every step (with its tool's output) joined into the prompt sent on
+    # the next loop (llm_agents' Agent.run).
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def run(client, question, max_loops=15):
+        previous_responses = []
+        loops = 0
+        while loops < max_loops:
+            loops += 1
+            curr_prompt = TEMPLATE.format(question=question, steps="\\n".join(previous_responses))
+            step = decide(client, curr_prompt)
+            previous_responses.append(step + use_tool(step))
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """
