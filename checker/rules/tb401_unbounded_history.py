@@ -41,7 +41,13 @@ def path(expr: cst.CSTNode | None) -> str | None:
         base = path(expr.value)
         if key is not None and base is not None:
             return f"{base}.{key}"
+        if base is not None and isinstance(expr.slice[0].slice.value, (cst.Name, cst.Attribute, cst.Call)) and "[]" not in base:
+            return f"{base}[]"  # `self.histories[chat_id]`: one list per key (`_keyed_region`)
         return None
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value == "setdefault" and expr.args:
+        base = path(expr.func.value)
+        return f"{base}[]" if base is not None and "[]" not in base else None
     if isinstance(expr, cst.Attribute):
         base = path(expr.value)
         return f"{base}.{expr.attr.value}" if base is not None else None
@@ -53,14 +59,14 @@ def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
     inner `self`)."""
     found: list[cst.CSTNode] = []
     stack = [node]
-    dotted_name = "." in name
+    dotted_name = "." in name or "[" in name
     while stack:
         current = stack.pop()
         kind = type(current)
         if kind is cst.Name and current.value == name:
             found.append(current)
             continue
-        if dotted_name and kind in (cst.Attribute, cst.Subscript) and path(current) == name:
+        if dotted_name and kind in (cst.Attribute, cst.Subscript, cst.Call) and path(current) == name:
             found.append(current)
             continue
         stack.extend(reversed(children_of(current)))
@@ -79,7 +85,14 @@ def _ast_path(expr) -> str | None:
     if isinstance(expr, ast.Subscript):
         key = subscript_key(expr.slice)
         base = _ast_path(expr.value)
+        if base is not None and key is None and isinstance(expr.slice, (ast.Name, ast.Attribute, ast.Call)) \
+                and "[]" not in base:
+            return f"{base}[]"
         return f"{base}.{key}" if key is not None and base is not None else None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "setdefault" \
+            and expr.args:
+        base = _ast_path(expr.func.value)
+        return f"{base}[]" if base is not None and "[]" not in base else None
     return None
 
 
@@ -156,6 +169,10 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
             key = subscript_key(node.slice)
             if key is not None:
                 found.add(key)  # `st.session_state["messages"]`
+            else:
+                keyed = _ast_path(node)
+                if keyed is not None and keyed.endswith("[]"):
+                    found.add(keyed.split(".")[-1])  # `self.histories[chat_id]`
             stack.append(node.slice)
         elif isinstance(node, ast.Call):
             names = last_names(node.func)
@@ -309,6 +326,16 @@ class _Tree:
     def contains(self, outer, inner) -> bool:
         return any(a is outer for a in self.ancestors(inner))
 
+    def container_assignments(self, name: str):
+        """Assignments of ``name`` a dict or list (`_initialised_as_container`)."""
+        for node in self.nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and (
+                    isinstance(node.value, (ast.Dict, ast.DictComp, ast.List, ast.ListComp))
+                    or isinstance(node.value, ast.Call) and not _CONTAINER_CALLS.isdisjoint(last_names(node.value.func))):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(dotted_name(t) == name for t in _flat_targets(targets)):
+                    yield node
+
     def list_assignments(self, name: str, values: tuple):
         """Assignments (`index.assignments`: plain, annotated, augmented) of ``name`` whose value
         is one of ``values``; a `list(...)` call counts when ``values`` has ast.Call."""
@@ -329,11 +356,19 @@ class _Tree:
 
 
 _AST_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CONTAINER_CALLS = frozenset({"dict", "defaultdict", "list", "OrderedDict"})
 
 
 def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
     """`_growth_region` without its trimming tests."""
     scope = tree.scope_of(call)
+    if name.endswith("[]"):
+        base = name[:-2]
+        if base.startswith("self."):
+            cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
+            return cls is not None and any(tree.contains(cls, g) for g in grows) and \
+                any(tree.contains(cls, a) for a in tree.container_assignments(base))
+        return scope is not None and any(tree.scope_of(a) is None for a in tree.container_assignments(base))
     if name.startswith("self."):
         cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
         return cls is not None and any(tree.contains(cls, g) for g in grows) and \
@@ -542,12 +577,27 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
                     and not (isinstance(a.value, cst.Call) and _sends_and_returns(a.value, index)):
                 if fresh_resets or _references(a.value, name):
                     return True
+    if name.endswith("[]") and _keyed_assignment_trims(region, name, fresh_resets):
+        return True
     for node in _dels_and_tests(region):
         if isinstance(node, cst.Del):
             if _references(node, name):
                 return True
         elif _len_check(node, name):
             return True
+    return False
+
+
+def _keyed_assignment_trims(region: cst.CSTNode, name: str, fresh_resets: bool) -> bool:
+    """`self.histories[chat_id] = self.histories[chat_id][-10:]` (the index keeps no assignment
+    to a variable key): a new value made from the old bounds it, a fresh one only ``fresh_resets``."""
+    for node in iter_nodes(region):
+        if type(node) is cst.Assign and any(path(t.target) == name for t in node.targets):
+            value = node.value
+            if isinstance(value, cst.BinaryOperation) and path(value.left) == name or _drops_last(value, name):
+                continue
+            if fresh_resets or _references(value, name):
+                return True
     return False
 
 
@@ -651,7 +701,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
             if region is None:
                 continue
             reported.add(id(call))
-            yield call, (f"`{name}` grows on every turn and is sent whole to {sent_to(call)} with no trimming: "
+            yield call, (f"`{name.replace('[]', '[...]')}` grows on every turn and is sent whole to {sent_to(call)} with no trimming: "
                          "input "
                          "tokens grow with the conversation until the request passes the context window. "
                          "Bound it by tokens (pytest_tokenbudget.count_messages), drop or summarize old turns, "
@@ -716,6 +766,8 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
     """The region over which `history` accumulates between sends, if it is never bounded there."""
     name = history.name
     scope = index.scope_of(call)
+    if name.endswith("[]"):
+        return _keyed_region(call, history, index)
     if name.startswith("self."):
         cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
         if cls is None or not _initialised_as_list(name, cls, index):
@@ -752,6 +804,26 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
     return None
 
 
+def _keyed_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
+    """`self.histories[chat_id].append(...)` / `histories[chat_id]` of a module-level dict: each
+    key's list lives as long as the object (or the process) and grows on every call."""
+    name, base = history.name, history.name[:-2]
+    if base.startswith("self."):
+        cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
+        if cls is None or not _initialised_as_container(base, cls, index) or \
+                not any(index.contains(cls, g) for g in history.grows):
+            return None
+        if _trimmed_in(cls, name, index, fresh_resets=False) or _class_has_trim_method(cls, name, index):
+            return None
+        return cls
+    if index.scope_of(call) is index.module or not _initialised_as_container(base, index.module, index, scope=index.module):
+        return None
+    if any(index.scope_of(g) is not index.module for g in history.grows) and \
+            not _trimmed_in(index.module, name, index, fresh_resets=False):
+        return index.module
+    return None
+
+
 def _held_from(value: cst.BaseExpression | None) -> str | None:
     """`self.agents` for `self.agents[key]`, `self.agents.get(key)`, `self.agents.setdefault(key, [])`:
     the container an element is taken from itself (not a copy of it)."""
@@ -781,9 +853,11 @@ def _held_by_instance(name: str, scope, index: ModuleIndex) -> bool:
     return False
 
 
-def _initialised_as_container(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+def _initialised_as_container(name: str, cls: cst.CSTNode, index: ModuleIndex, scope=None) -> bool:
+    """Whether ``name`` is assigned a dict or list in ``cls`` (in ``scope`` itself when given)."""
     for a in index.assignments:
-        if a.target == name and not a.augmented and index.contains(cls, a.node) and (
+        if a.target == name and not a.augmented and index.contains(cls, a.node) and \
+                (scope is None or a.scope is scope) and (
                 isinstance(a.value, (cst.Dict, cst.DictComp, cst.List, cst.ListComp))
                 or isinstance(a.value, cst.Call) and last_name(a.value.func) in ("dict", "defaultdict", "list", "OrderedDict")):
             return True
@@ -1057,6 +1131,26 @@ VALID = [
         for step in steps_done:
             steps.append(step)
         return decide(client, "Summarize:\\n" + "\\n".join(steps))
+    """,
+    # Each chat's conversation is cut to its last turns.
+    """
+    class Bot:
+        def __init__(self, client):
+            self.client = client
+            self.histories = {}
+        def on_message(self, chat_id, text):
+            self.histories.setdefault(chat_id, []).append({"role": "user", "content": text})
+            self.histories[chat_id] = self.histories[chat_id][-20:]
+            return self.client.chat.completions.create(model="gpt-4o", messages=self.histories[chat_id], max_tokens=300)
+    """,
+    """
+    from collections import defaultdict
+    histories = defaultdict(list)
+    def on_message(client, chat_id, text):
+        histories[chat_id].append({"role": "user", "content": text})
+        if len(histories[chat_id]) > 20:
+            histories[chat_id].pop(0)
+        return client.chat.completions.create(model="gpt-4o", messages=histories[chat_id], max_tokens=300)
     """,
     # A wrapped sender given a list rebuilt on every turn.
     """
@@ -1347,6 +1441,26 @@ INVALID = [
             curr_prompt = TEMPLATE.format(question=question, steps="\\n".join(previous_responses))
             step = decide(client, curr_prompt)
             previous_responses.append(step + use_tool(step))
+    """,
+    # One conversation per chat, kept by the bot (or at module level) and never trimmed.
+    """
+    from collections import defaultdict
+    class Bot:
+        def __init__(self, client):
+            self.client = client
+            self.histories = {}
+        def on_message(self, chat_id, text):
+            self.histories.setdefault(chat_id, []).append({"role": "user", "content": text})
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.histories[chat_id], max_tokens=300)
+            self.histories[chat_id].append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
+    """,
+    """
+    from collections import defaultdict
+    histories = defaultdict(list)
+    def on_message(client, chat_id, text):
+        histories[chat_id].append({"role": "user", "content": text})
+        return client.chat.completions.create(model="gpt-4o", messages=histories[chat_id], max_tokens=300)
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """
