@@ -662,12 +662,19 @@ _LITERAL_BEFORE_OP = "len\\((?:" + "|".join(
     f"(?<={before}{op}{after}len\\()"
     for before in (r"[\da-fA-F.)]", r"[\da-fA-F.)]\s", r"\s\s") for op in ("[<>]", "[<>]=") for after in ("", r"\s")
 ) + r"|(?<=\s\slen\())"
+# The limit next to an order operator (not `>>`, `->`): a literal of 4+ digits or a name with a
+# token-limit word (`_total_message`), on either side.
+_TOTAL_OP = r"(?<![<>\-])[<>](?![<>])=?"
+_TOTAL_LIMIT_OPERAND = r"(?:\d[\d_]{3,}|[A-Za-z_][\w.]*?(?i:tok|ctx|context))"
+_TOTAL_LIMIT = (_TOTAL_OP + r"[ \t]*\(?[ \t]*" + _TOTAL_LIMIT_OPERAND + "|"
+                r"(?<![\w./])" + _TOTAL_LIMIT_OPERAND + r"\w*[ \t]*\)?[ \t]*" + _TOTAL_OP)
 _TRIGGERS = (
     (r"CharacterTextSplitter", r"chunk_size\s*=\s*[\w.]*(?i:tok|ctx|context)"),
     # A running total of lengths (`total += len(a) + len(b)`) compared with a limit that may be a
-    # token-limit name or a literal >= 1000, on either side of the operator.
-    (r"\+=\s*len\(", r"[<>]=?\s*[\w.(]*?(?:\d{4}|\d[\d_]*_\d|(?i:tok|ctx|context))|"
-                       r"(?:\d{4}|\d_\d|(?i:tok|ctx|context))[\w.)]*\s*[<>]"),
+    # token-limit name or a literal >= 1000, on either side of the operator. The plain word first:
+    # one substring search per file (`+=len(` unformatted, or `+= (len(a) ...` split over lines,
+    # is left out).
+    (r"\+= len\(", _TOTAL_LIMIT),
     (r"(?i)tok|ctx|context", _LEN_THEN_OP + _OPERAND_CHAR + "*?" + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
      _LIMIT_NAME + _OPERAND_CHAR + "*?" + _OP_THEN_LEN),
