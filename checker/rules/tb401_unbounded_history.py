@@ -192,13 +192,18 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
 _AST_KEEP_WHOLE = {"copy", "join", "format", "strip", "lstrip", "rstrip", "replace"}
 
 
-def _ast_joins(nodes, name: str) -> list:
-    """The `sep.join(name)` calls (`_is_joined`)."""
-    return [n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "join"
-            and len(n.args) == 1 and _ast_path(n.args[0]) == name]
+def _ast_joins(nodes) -> dict[str, list]:
+    """The `sep.join(x)` calls by the path of `x` (`_is_joined`)."""
+    found: dict[str, list] = {}
+    for n in nodes:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "join" and len(n.args) == 1:
+            joined = _ast_path(n.args[0])
+            if joined is not None:
+                found.setdefault(joined, []).append(n)
+    return found
 
 
-def _ast_joined_texts(nodes, name: str, joins: list) -> set[str]:
+def _ast_joined_texts(nodes, joins) -> set[str]:
     """Names assigned a value holding one of ``joins`` (`_joined_whole`, a superset)."""
     if not joins:
         return set()
@@ -261,10 +266,13 @@ def _ast_may_report(nodes, settings) -> bool:
     whole = [(call, _whole_identifiers(call)) for call in sends]
     keyed = None
     tree = None
+    joined = None
     for name, grows in grown.items():
         segment = name.split(".")[-1]
-        joins = _ast_joins(nodes, name)
-        copies = _ast_snapshots(nodes, name) | _ast_joined_texts(nodes, name, joins)
+        if joined is None:
+            joined = _ast_joins(nodes)
+        joins = joined.get(name, ())
+        copies = _ast_snapshots(nodes, name) | _ast_joined_texts(nodes, joins)
         calls = [call for call, names in whole if segment in names or not copies.isdisjoint(names)]
         if not calls:
             continue
