@@ -244,3 +244,38 @@ def test_a_method_of_what_a_factory_returns_and_a_typed_parameter_kept_on_self(w
     result = cli("check", "--output-format", "concise", "--no-cache", "--select", "TB401", ".")
     assert result.findings() == {("app/session.py", 13, "TB401")}, result.out
     assert "OpenAIProvider.complete() in app/openai_provider.py:11" in result.out
+
+
+def test_a_wrapping_call_that_sets_the_cap_makes_a_capped_sender(write, cli) -> None:
+    write("app/__init__.py", "")
+    write("app/llm.py", """
+        import functools
+
+        from openai import OpenAI
+
+        client = OpenAI()
+
+
+        def ask(messages, **kwargs):
+            return client.chat.completions.create(model="gpt-4o", messages=messages, **kwargs)
+
+
+        ask_short = functools.partial(ask, max_tokens=100)
+        ask_again = functools.partial(ask, temperature=0)
+    """)
+    write("app/chat.py", """
+        from app.llm import ask_again, ask_short
+
+
+        def quick(question):
+            return ask_short([{"role": "user", "content": question}])
+
+
+        def retry(question):
+            return ask_again([{"role": "user", "content": question}])
+    """)
+    result = cli("check", "--output-format", "concise", "--no-cache", "--select", "TB101", ".")
+    # the forwarding wrapper and the cap-less partial of it are the caller's to cap; the capped
+    # partial is not
+    assert ("app/chat.py", 9, "TB101") in result.findings(), result.out
+    assert ("app/chat.py", 5, "TB101") not in result.findings(), result.out
