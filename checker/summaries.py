@@ -79,6 +79,7 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
     local_defs: set[str] = set()
     aliases: dict[str, ast.AST] = {}
     constants: dict[str, str] = {}
+    wrapping: dict[str, tuple[int, ast.AST, bool]] = {}
     for statement in tree.body:
         if isinstance(statement, ast.Import):
             for alias in statement.names:
@@ -102,8 +103,18 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
                 and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
             constants[statement.targets[0].id] = statement.value.value
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+            inner = _wrapped_function(statement.value)
+            if inner is not None:
+                wrapping[statement.targets[0].id] = (statement.lineno, *inner)
     # Imports inside functions (`def f(): from app.llm import ask`) are rare enough to leave out.
+    # `chat = retry(pipeline(commit, parse), times=3)` is called as `commit` is: a name for
+    # the function it wraps (resolved as a module-level name, also by other modules).
+    local_defs |= {name for name in wrapping if name not in aliases}
     resolver = _Resolver(imports, local_defs, aliases, constants)
+    wrapped = {name: (line, path, capped) for name, (line, inner, capped) in wrapping.items()
+               for path in [resolver.path(inner, {}, None, None, {})]
+               if path and path.split(".")[0] not in _STDLIB and path != f"{LOCAL}.{name}"}
     # Top-level functions and methods of top-level classes never overlap: each call and
     # assignment of the module belongs to the one whose lines hold it (found by bisection, one
     # pass over the engine's node list instead of a walk per function).
@@ -120,9 +131,17 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
         found = summarize_tree(tree, nodes) or {"functions": {}}
         names = {local: path for local, path in imports.items() if "." in path and path.split(".")[0] not in _STDLIB}
         return {**found, "imports": names} if names else found if found.get("functions") or found.get("classes") else None
+    # `def get_provider(model) -> CompletionProvider:` a call's value is an instance of the class
+    # (`provider = get_provider(model); provider.complete(...)` runs `CompletionProvider.complete`).
+    returns: dict[str, str] = {}
+    for _, _, key, function, cls in spans:
+        if cls is None and function.returns is not None:
+            kind = _annotated_class(function.returns, resolver)
+            if kind:
+                returns[key] = kind
     if not spans:
         classes = _class_facts(tree, resolver, {})
-        return {"functions": {}, "classes": classes} if classes else None
+        return _finished({"functions": {}, "classes": classes} if classes else {"functions": {}}, wrapped, returns)
     spans.sort(key=lambda span: span[0])
     starts = [span[0] for span in spans]
     owned: dict[str, list[ast.AST]] = {span[2]: [] for span in spans}
@@ -150,8 +169,38 @@ def summarize_tree(tree: ast.Module, nodes: Optional[list[ast.AST]] = None,
             if name in classes:
                 classes[name][1].update({k: v for k, v in attributes.items()
                                          if k not in classes[name][1] and v.split(".")[0] not in _STDLIB})
-        return {"functions": functions, "classes": classes}
-    return {"functions": functions} if functions else None
+        return _finished({"functions": functions, "classes": classes}, wrapped, returns)
+    return _finished({"functions": functions}, wrapped, returns)
+
+
+def _finished(found: dict[str, Any], wrapped: dict[str, tuple], returns: dict[str, str]) -> Optional[dict[str, Any]]:
+    """``found`` with the module-level wrapped senders and the functions returning an instance
+    of a project class (by their annotation); None when there is nothing to follow."""
+    if wrapped:
+        found["wrapped"] = wrapped
+    if returns:
+        found["returns"] = returns
+    return found if found["functions"] or found.get("classes") or wrapped or returns else None
+
+
+# Calls that wrap a function and return a callable standing for it: a retry or error handler, a
+# pipeline whose first stage is the function, `functools.partial`. Followed through the first
+# positional argument only, a few levels deep.
+_WRAP_DEPTH = 4
+
+
+def _wrapped_function(value: ast.AST) -> Optional[tuple[ast.AST, bool]]:
+    """(the wrapped function's expression, whether a wrapping call sets an output cap) for
+    `retry(pipeline(commit, parse), times=3)`, or None when ``value`` is no such call."""
+    capped = False
+    for _ in range(_WRAP_DEPTH):
+        if type(value) is not ast.Call or not value.args or isinstance(value.args[0], ast.Starred):
+            return None
+        capped = capped or any(k.arg in _CAP_KEYWORDS for k in value.keywords)
+        value = value.args[0]
+        if type(value) in (ast.Name, ast.Attribute):
+            return value, capped
+    return None
 
 
 # A top-level class's facts: (bases, attribute types, methods, abstract methods), the paths as the
@@ -221,17 +270,28 @@ def _annotated_class(annotation: ast.AST, resolver: "_Resolver") -> Optional[str
 
 def _annotated_self_attributes(method: ast.AST, body_nodes: Iterable[ast.AST], resolver: "_Resolver",
                                attributes: dict[str, str]) -> None:
-    """`self.llm: BaseLLM = ...` in a method."""
+    """`self.llm: BaseLLM = ...` in a method, or `self.llm = llm` from a parameter `llm: BaseLLM`."""
     args = method.args.args  # type: ignore[attr-defined]
     if not args:
         return
     self_name = args[0].arg
+    typed = None
     for node in body_nodes:
         if type(node) is ast.AnnAssign and isinstance(node.target, ast.Attribute) \
                 and isinstance(node.target.value, ast.Name) and node.target.value.id == self_name:
             kind = _annotated_class(node.annotation, resolver)
             if kind:
                 attributes.setdefault(node.target.attr, kind)
+        elif type(node) is ast.Assign and type(node.value) is ast.Name and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == self_name:
+                if typed is None:
+                    typed = {a.arg: a.annotation for a in (*method.args.args, *method.args.kwonlyargs)  # type: ignore[attr-defined]
+                             if a.annotation is not None}
+                if node.value.id in typed:
+                    kind = _annotated_class(typed[node.value.id], resolver)
+                    if kind:
+                        attributes.setdefault(target.attr, kind)
 
 
 def _is_abstract(function: ast.AST) -> bool:
@@ -727,11 +787,24 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
             cap_param = None
         sinks[qualname] = Sink(qualname, module, f"{_short(qualname, module)}() in {display}:{first[0]}", params, content,
                                cap, cap_param, first[1], model, retries)
+    wrappers = [(f"{module}.{name}", module, is_package, path, capped)
+                for module, (_, is_package, summary) in summaries.items()
+                for name, (_, path, capped) in (summary.get("wrapped") or {}).items()]
     hierarchy = _Hierarchy(summaries)
     for _ in range(hops - 1):
         hierarchy.add_aliases(sinks)
+        hierarchy.add_returned(sinks)
         table = SinkTable(sinks)
         added = False
+        for qualname, module, is_package, path, capped in wrappers:
+            if qualname in sinks:
+                continue
+            sink = table.lookup(path, module, is_package)
+            if sink is not None:
+                sinks[qualname] = dataclasses.replace(
+                    sink, qualname=qualname, module=module,
+                    **({"cap": "set", "cap_param": None} if capped and sink.cap in ("forwards", "parameter") else {}))
+                added = True
         for qualname, module, is_package, display, function in functions:
             if qualname in sinks:
                 continue
@@ -762,6 +835,7 @@ def build_sinks(summaries: Mapping[str, tuple[str, bool, dict]], hops: int = 2 *
         if not added:
             break
     hierarchy.add_aliases(sinks)
+    hierarchy.add_returned(sinks)
     table = SinkTable(sinks)
     table.aliases = frozenset(hierarchy.aliases)
     return table
@@ -783,6 +857,13 @@ class _Hierarchy:
                 types = {attr: kind for attr, kind in ((a, _absolute_class(t, module, is_package))
                                                        for a, t in attributes.items()) if kind}
                 self.classes[f"{module}.{name}"] = (resolved_bases, types, frozenset(methods), tuple(abstract))
+        # `module.get_provider` -> `module.CompletionProvider`: what the function returns.
+        self.returns: dict[str, str] = {}
+        for module, (_, is_package, summary) in summaries.items():
+            for name, kind in (summary.get("returns") or {}).items():
+                absolute = _absolute_class(kind, module, is_package)
+                if absolute:
+                    self.returns[f"{module}.{name}"] = absolute
         self.reexports: dict[str, str] = {}
         for module, (_, is_package, summary) in summaries.items():
             for local, path in (summary.get("imports") or {}).items():
@@ -826,6 +907,26 @@ class _Hierarchy:
             known = self.known(base)
             if known:
                 self._mro(known, order, seen)
+
+    def add_returned(self, sinks: dict[str, Sink]) -> None:
+        """`get_provider.complete` for `get_provider() -> CompletionProvider` when
+        `CompletionProvider.complete` (or an inherited method) is a sink: the calls write the
+        method of a returned instance so (`get_provider(model).complete(...)`)."""
+        if not self.returns:
+            return
+        before = set(sinks)
+        by_owner: dict[str, dict[str, Sink]] = {}
+        for name, sink in sinks.items():
+            owner, _, method = name.rpartition(".")
+            by_owner.setdefault(owner, {})[method] = sink
+        for function, kind in self.returns.items():
+            target = self.known(kind) or kind
+            for owner in [target, *self.ancestors.get(target, ())]:
+                for method, sink in by_owner.get(owner, {}).items():
+                    key = f"{function}.{method}"
+                    if key not in sinks:
+                        sinks[key] = _alias(sink, key, function)
+        self.aliases |= set(sinks) - before
 
     def add_aliases(self, sinks: dict[str, Sink]) -> None:
         if not self.classes:
@@ -1089,7 +1190,7 @@ def sink_of(call: Any) -> Optional[Sink]:
 
 # --- the cache ---------------------------------------------------------------------------------
 
-_STORE_FORMAT = 4  # 2: class facts, loop spans; 3: checker signature, base misses, the built table; 4: "parameter" caps, LangChain model calls
+_STORE_FORMAT = 5  # 2: class facts, loop spans; 3: checker signature, base misses, the built table; 4: "parameter" caps, LangChain model calls; 5: wrapped functions
 
 
 class SummaryStore:

@@ -15,7 +15,7 @@ from checker.rule import Rule
 
 from ._ast_gate import Aliases, last_names, len_argument, libcst_scopes, may_call_llm, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
-from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, words
+from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, string_value, words
 from ._llm import inside_display_call, is_tokenizer_call
 
 CODE = "TB202"
@@ -143,6 +143,80 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
             if message and not tokenizer_used_on(index, scope, base_name(text)):
                 yield comparison, message
                 break
+        else:
+            message = _total_message(operands, comparison, index, scope)
+            if message:
+                yield comparison, message
+
+
+def _char_total(expr: cst.BaseExpression, index: ModuleIndex, scope) -> list[cst.BaseExpression] | None:
+    """The texts a running total of character lengths measures (`total += len(a) + len(b)`,
+    started at a number), or None when ``expr`` is no such total."""
+    if not isinstance(expr, cst.Name) or isinstance(scope, cst.Module):
+        return None
+    texts: list[cst.BaseExpression] = []
+    for a in index.assignments_to(expr.value, scope):
+        if not a.augmented:
+            if number_value(a.value) is None:
+                return None  # assigned something else too: not only a sum of lengths
+            continue
+        if not isinstance(a.node, cst.AugAssign) or not isinstance(a.node.operator, cst.AddAssign):
+            return None
+        lengths = _summed_lengths(a.value)
+        if lengths is None:
+            return None
+        texts += lengths
+    return texts or None
+
+
+def _summed_lengths(value: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+    """`len(a) + len(b)` -> [a, b]; None unless every term is a `len()` (or a number)."""
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+        left, right = _summed_lengths(value.left), _summed_lengths(value.right)
+        return None if left is None or right is None else left + right
+    text = _len_argument(value) if value is not None else None
+    if text is not None:
+        return [text]
+    return [] if number_value(value) is not None else None
+
+
+def _in_message_content(text: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+    """The same text is the content of a role-tagged message built in the function
+    (`{"role": "user", "content": parent.message}`): what is measured is what is sent."""
+    code = index.code(text)
+    for d in index.dicts:
+        if index.scope_of(d) is not scope:
+            continue
+        keys = {string_value(e.key): e.value for e in d.elements if isinstance(e, cst.DictElement)}
+        content = keys.get("content")
+        if "role" in keys and content is not None and index.code(content) == code:
+            return True
+    return False
+
+
+def _total_message(operands: list[cst.BaseExpression], comparison: cst.Comparison, index: ModuleIndex,
+                   scope) -> str | None:
+    """A running total of character lengths against a token limit: a context filled message by
+    message until `total_length > 2048` (chatgpt-telegram's generate_prompt)."""
+    for i, operand in enumerate(operands):
+        texts = _char_total(operand, index, scope)
+        if not texts or any(_is_token_list(t, index, scope) or _is_list_like(t) for t in texts):
+            continue
+        for j, limit in enumerate(operands):
+            if j == i or _measured_in_chars(limit, index, scope):
+                continue
+            named = _token_limit(limit)
+            value = number_value(limit)
+            literal = isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and any(
+                _in_message_content(t, index, scope) or _prompt_like(
+                    t, comparison, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT) for t in texts)
+            if (named or literal) and not any(tokenizer_used_on(index, scope, base_name(t)) for t in texts):
+                what = operand.value
+                return (f"`{what}` adds up character lengths (len({index.code(texts[0])}) ...) and is compared "
+                        f"with {named and f'token limit `{named}`' or index.code(limit) + ', a token-sized limit'}: "
+                        "characters are not tokens, so the context this fills is off by 1-4x. Add up token "
+                        "counts instead: pytest_tokenbudget.count_tokens(text, model).")
+    return None
 
 
 def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparison: cst.Comparison,
@@ -298,6 +372,31 @@ VALID = [
     def full(self):
         return len(self._feedback_contexts) >= _FEEDBACK_CONTEXT_MAX_ENTRIES
     """,
+    # A running total of characters against a character budget, and a total of token counts.
+    """
+    MAX_CHARS = 12_000
+    def pick(history, enc):
+        used_chars = used_tokens = 0
+        picked = []
+        for turn in history:
+            used_chars += len(turn.text)
+            used_tokens += len(enc.encode(turn.text))
+            if used_chars > MAX_CHARS or used_tokens > 2048:
+                break
+            picked.append({"role": "user", "content": turn.text})
+        return picked
+    """,
+    # A total of characters of log lines that never reach a model.
+    """
+    def tail(lines):
+        shown, size = [], 0
+        for line in reversed(lines):
+            size += len(line)
+            if size > 4096:
+                break
+            shown.append(line)
+        return shown
+    """,
     # Long prompts kept out of the input history: a UI decision in characters.
     """
     def remember(history, prompts):
@@ -401,6 +500,23 @@ INVALID = [
             text = text[-4000:]
         return llm.invoke(text)
     """,
+    # A context filled message by message until a running total of characters passes a
+    # token-sized number (chatgpt-telegram's generate_prompt).
+    """
+    def generate_prompt(history, message):
+        picked = []
+        total_length = 0
+        for turn in reversed(history):
+            total_length += len(turn.message) + len(turn.completion)
+            if total_length > 2048:
+                break
+            picked.append(turn)
+        messages = [{"role": "system", "content": "You are helpful."}]
+        for turn in reversed(picked):
+            messages.append({"role": "user", "content": turn.message})
+            messages.append({"role": "assistant", "content": turn.completion})
+        return messages + [{"role": "user", "content": message}]
+    """,
     # The limit after a line continuation, and on the right of arithmetic.
     """
     def fits(prompt, cfg):
@@ -466,6 +582,7 @@ def _ast_may_report(nodes, settings) -> bool:
     (a superset of `find`; display calls, tokenizer fallbacks and `tokenizer_used_on` left out);
     or a character splitter whose chunk_size is a token-limit name."""
     flows = []
+    totals = None
     for node in nodes:
         if isinstance(node, ast.Call) and any(name in _CHAR_SPLITTERS for name in last_names(node.func)) and any(
                 k.arg == "chunk_size" and _ast_token_limit(k.value) for k in node.keywords):
@@ -474,6 +591,13 @@ def _ast_may_report(nodes, settings) -> bool:
             continue
         operands = [node.left, *node.comparators]
         for i, operand in enumerate(operands):
+            if isinstance(operand, ast.Name):
+                # A running total of lengths (`_total_message`): any limit `_ast_limit` takes.
+                if totals is None:
+                    totals = _ast_char_totals(nodes)
+                if operand.id in totals and any(_ast_limit(other, text) for j, other in enumerate(operands)
+                                                if j != i for text in totals[operand.id]):
+                    return True
             text = len_argument(operand)
             if text is None or _ast_not_text(text):
                 continue
@@ -493,6 +617,19 @@ def _ast_may_report(nodes, settings) -> bool:
 
 
 _AST_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+
+
+def _ast_char_totals(nodes) -> dict[str, list]:
+    """`_char_total` on the ast form, for every scope (a superset): name -> the texts measured
+    by the `name += len(...)` of the module."""
+    found: dict[str, list] = {}
+    for node in nodes:
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name):
+            texts = [len_argument(n) for n in ast.walk(node.value)]
+            texts = [t for t in texts if t is not None and not _ast_not_text(t)]
+            if texts:
+                found.setdefault(node.target.id, []).extend(texts)
+    return found
 
 
 # Text triggers: a superset of `find` for comparisons whose `len(` and `)` are on one line (as
@@ -525,8 +662,19 @@ _LITERAL_BEFORE_OP = "len\\((?:" + "|".join(
     f"(?<={before}{op}{after}len\\()"
     for before in (r"[\da-fA-F.)]", r"[\da-fA-F.)]\s", r"\s\s") for op in ("[<>]", "[<>]=") for after in ("", r"\s")
 ) + r"|(?<=\s\slen\())"
+# The limit next to an order operator (not `>>`, `->`): a literal of 4+ digits or a name with a
+# token-limit word (`_total_message`), on either side.
+_TOTAL_OP = r"(?<![<>\-])[<>](?![<>])=?"
+_TOTAL_LIMIT_OPERAND = r"(?:\d[\d_]{3,}|[A-Za-z_][\w.]*?(?i:tok|ctx|context))"
+_TOTAL_LIMIT = (_TOTAL_OP + r"[ \t]*\(?[ \t]*" + _TOTAL_LIMIT_OPERAND + "|"
+                r"(?<![\w./])" + _TOTAL_LIMIT_OPERAND + r"\w*[ \t]*\)?[ \t]*" + _TOTAL_OP)
 _TRIGGERS = (
     (r"CharacterTextSplitter", r"chunk_size\s*=\s*[\w.]*(?i:tok|ctx|context)"),
+    # A running total of lengths (`total += len(a) + len(b)`) compared with a limit that may be a
+    # token-limit name or a literal >= 1000, on either side of the operator. The plain word first:
+    # one substring search per file (`+=len(` unformatted, or `+= (len(a) ...` split over lines,
+    # is left out).
+    (r"\+= len\(", _TOTAL_LIMIT),
     (r"(?i)tok|ctx|context", _LEN_THEN_OP + _OPERAND_CHAR + "*?" + _LIMIT_NAME),
     (r"(?i)tok|ctx|context", _OP_BEFORE_LEN, r"[<>]=?\s*len\(",
      _LIMIT_NAME + _OPERAND_CHAR + "*?" + _OP_THEN_LEN),

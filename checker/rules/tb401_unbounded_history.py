@@ -41,7 +41,13 @@ def path(expr: cst.CSTNode | None) -> str | None:
         base = path(expr.value)
         if key is not None and base is not None:
             return f"{base}.{key}"
+        if base is not None and isinstance(expr.slice[0].slice.value, (cst.Name, cst.Attribute, cst.Call)) and "[]" not in base:
+            return f"{base}[]"  # `self.histories[chat_id]`: one list per key (`_keyed_region`)
         return None
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value == "setdefault" and expr.args:
+        base = path(expr.func.value)
+        return f"{base}[]" if base is not None and "[]" not in base else None
     if isinstance(expr, cst.Attribute):
         base = path(expr.value)
         return f"{base}.{expr.attr.value}" if base is not None else None
@@ -53,14 +59,14 @@ def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
     inner `self`)."""
     found: list[cst.CSTNode] = []
     stack = [node]
-    dotted_name = "." in name
+    dotted_name = "." in name or "[" in name
     while stack:
         current = stack.pop()
         kind = type(current)
         if kind is cst.Name and current.value == name:
             found.append(current)
             continue
-        if dotted_name and kind in (cst.Attribute, cst.Subscript) and path(current) == name:
+        if dotted_name and kind in (cst.Attribute, cst.Subscript, cst.Call) and path(current) == name:
             found.append(current)
             continue
         stack.extend(reversed(children_of(current)))
@@ -79,7 +85,14 @@ def _ast_path(expr) -> str | None:
     if isinstance(expr, ast.Subscript):
         key = subscript_key(expr.slice)
         base = _ast_path(expr.value)
+        if base is not None and key is None and isinstance(expr.slice, (ast.Name, ast.Attribute, ast.Call)) \
+                and "[]" not in base:
+            return f"{base}[]"
         return f"{base}.{key}" if key is not None and base is not None else None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "setdefault" \
+            and expr.args:
+        base = _ast_path(expr.func.value)
+        return f"{base}[]" if base is not None and "[]" not in base else None
     return None
 
 
@@ -156,11 +169,15 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
             key = subscript_key(node.slice)
             if key is not None:
                 found.add(key)  # `st.session_state["messages"]`
+            else:
+                keyed = _ast_path(node)
+                if keyed is not None and keyed.endswith("[]"):
+                    found.add(keyed.split(".")[-1])  # `self.histories[chat_id]`
             stack.append(node.slice)
         elif isinstance(node, ast.Call):
             names = last_names(node.func)
             if any(n in _WHOLE_WRAPPERS for n in names) or \
-                    (isinstance(node.func, ast.Attribute) and node.func.attr == "copy"):
+                    (isinstance(node.func, ast.Attribute) and node.func.attr in _AST_KEEP_WHOLE):
                 stack.append(node.func)
                 stack.extend(argument_values(node))
                 found.update(k.arg for k in node.keywords if k.arg)
@@ -168,6 +185,35 @@ def _whole_identifiers(call: ast.Call) -> set[str]:
             found.add(node.arg)
         else:
             stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+# `x.copy()`, and the calls `_keeps_text_whole` lets through (`sep.join(x)`, `t.format(...)`).
+_AST_KEEP_WHOLE = {"copy", "join", "format", "strip", "lstrip", "rstrip", "replace"}
+
+
+def _ast_joins(nodes) -> dict[str, list]:
+    """The `sep.join(x)` calls by the path of `x` (`_is_joined`)."""
+    found: dict[str, list] = {}
+    for n in nodes:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "join" and len(n.args) == 1:
+            joined = _ast_path(n.args[0])
+            if joined is not None:
+                found.setdefault(joined, []).append(n)
+    return found
+
+
+def _ast_joined_texts(nodes, joins) -> set[str]:
+    """Names assigned a value holding one of ``joins`` (`_joined_whole`, a superset)."""
+    if not joins:
+        return set()
+    wanted = {id(j) for j in joins}
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
+                any(id(n) in wanted for n in ast.walk(node.value)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update(t.id for t in _flat_targets(targets) if isinstance(t, ast.Name))
     return found
 
 
@@ -210,19 +256,27 @@ def _ast_may_report(nodes, settings) -> bool:
                               and not params.isdisjoint(_identifiers(argument_values(n)))
                               for statement in node.body for n in ast.walk(statement)):
                 senders.add(node.name)
+    if senders:
+        # `send = retry(commit, times=3)` (`_local_senders`).
+        senders |= {node.targets[0].id for node in nodes if isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and _ast_wrapped_name(node.value) in senders}
     sends = llm_calls
     if senders:
         sends = llm_calls + [n for n in nodes if isinstance(n, ast.Call) and not senders.isdisjoint(last_names(n.func))]
     whole = [(call, _whole_identifiers(call)) for call in sends]
     keyed = None
     tree = None
+    joined = None
     for name, grows in grown.items():
         segment = name.split(".")[-1]
-        copies = _ast_snapshots(nodes, name)
+        if joined is None:
+            joined = _ast_joins(nodes)
+        joins = joined.get(name, ())
+        copies = _ast_snapshots(nodes, name) | _ast_joined_texts(nodes, joins)
         calls = [call for call, names in whole if segment in names or not copies.isdisjoint(names)]
         if not calls:
             continue
-        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows)):
+        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows) or joins):
             # Named in a request's `messages=` / `input=` / `contents=`.
             if keyed is None:
                 keyed = _identifiers(k.value for call in sends for k in call.keywords
@@ -280,6 +334,16 @@ class _Tree:
     def contains(self, outer, inner) -> bool:
         return any(a is outer for a in self.ancestors(inner))
 
+    def container_assignments(self, name: str):
+        """Assignments of ``name`` a dict or list (`_initialised_as_container`)."""
+        for node in self.nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and (
+                    isinstance(node.value, (ast.Dict, ast.DictComp, ast.List, ast.ListComp))
+                    or isinstance(node.value, ast.Call) and not _CONTAINER_CALLS.isdisjoint(last_names(node.value.func))):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(dotted_name(t) == name for t in _flat_targets(targets)):
+                    yield node
+
     def list_assignments(self, name: str, values: tuple):
         """Assignments (`index.assignments`: plain, annotated, augmented) of ``name`` whose value
         is one of ``values``; a `list(...)` call counts when ``values`` has ast.Call."""
@@ -291,18 +355,28 @@ class _Tree:
             else:
                 continue
             value = node.value
-            if not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
+            if isinstance(node, ast.AnnAssign) and ast.Call in values and _ast_is_list_annotation(node.annotation):
+                pass  # `self.messages: List[Message] = make()` (`_initialised_as_list`)
+            elif not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
                 continue
             if any(dotted_name(t) == name for t in targets):
                 yield node
 
 
 _AST_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CONTAINER_CALLS = frozenset({"dict", "defaultdict", "list", "OrderedDict"})
 
 
 def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
     """`_growth_region` without its trimming tests."""
     scope = tree.scope_of(call)
+    if name.endswith("[]"):
+        base = name[:-2]
+        if base.startswith("self."):
+            cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
+            return cls is not None and any(tree.contains(cls, g) for g in grows) and \
+                any(tree.contains(cls, a) for a in tree.container_assignments(base))
+        return scope is not None and any(tree.scope_of(a) is None for a in tree.container_assignments(base))
     if name.startswith("self."):
         cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
         return cls is not None and any(tree.contains(cls, g) for g in grows) and \
@@ -316,9 +390,28 @@ def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
         if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and \
                 any(tree.contains(loop, g) and tree.scope_of(g) is scope for g in grows):
             return True
+    # A method's local taken from a container the object keeps (`_held_by_instance`, without
+    # its test of how the class starts the container).
+    if scope is not None and "." not in name and any(
+            isinstance(node, ast.Assign) and tree.scope_of(node) is scope and _ast_held_from(node.value)
+            and any(dotted_name(t) == name for t in _flat_targets(node.targets)) for node in tree.nodes):
+        return True
     # A module-level list sent from a function.
     return scope is not None and any(tree.scope_of(a) is None
                                      for a in tree.list_assignments(name, (ast.List, ast.ListComp)))
+
+
+def _ast_held_from(value) -> bool:
+    """`_held_from` on the ast form."""
+    if isinstance(value, ast.Subscript):
+        base = value.value
+    elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
+            value.func.attr in ("get", "setdefault") and value.args:
+        base = value.func.value
+    else:
+        return False
+    found = _ast_path(base)
+    return found is not None and found.startswith("self.")
 
 
 class _History:
@@ -354,6 +447,10 @@ def _is_conversation(history: _History, sends: list[cst.Call], index: ModuleInde
     for grow in history.grows:
         if '"role"' in index.code(grow) or "'role'" in index.code(grow):
             return True
+    # Steps or replies put together into the prompt (an agent's scratchpad): found below only
+    # when the text is sent whole.
+    if _is_joined(history.name, index):
+        return True
     for call in sends:
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value in {"messages", "input", "contents"} and \
@@ -377,7 +474,36 @@ def _local_senders(index: ModuleIndex) -> set[str]:
                     _references(arg.value, p) for arg in call.args for p in params):
                 senders.add(function.name.value)
                 break
+    # `send = retry(pipeline(commit, parse), times=3)` at module level sends as `commit` does.
+    for a in index.assignments:
+        if a.scope is index.module and not a.augmented and "." not in a.target and \
+                _wrapped_name(a.value) in senders:
+            senders.add(a.target)
     return senders
+
+
+def _wrapped_name(value: cst.BaseExpression | None) -> str | None:
+    """`commit` for `retry(pipeline(commit, parse), times=3)`: the function a chain of wrapping
+    calls holds as its first positional argument (checker.summaries._wrapped_function)."""
+    for _ in range(4):
+        if not isinstance(value, cst.Call) or not value.args or value.args[0].keyword is not None \
+                or value.args[0].star:
+            return None
+        value = value.args[0].value
+        if isinstance(value, cst.Name):
+            return value.value
+    return None
+
+
+def _ast_wrapped_name(value) -> str | None:
+    """`_wrapped_name` on the ast form."""
+    for _ in range(4):
+        if not isinstance(value, ast.Call) or not value.args or isinstance(value.args[0], ast.Starred):
+            return None
+        value = value.args[0]
+        if isinstance(value, ast.Name):
+            return value.id
+    return None
 
 
 def _sends(index: ModuleIndex, senders: set[str]) -> list[cst.Call]:
@@ -412,10 +538,26 @@ def _is_whole(ref: cst.CSTNode, arg: cst.Arg, index: ModuleIndex) -> bool:
         if isinstance(ancestor, cst.Call):
             func = last_name(ancestor.func)
             if func not in _WHOLE_WRAPPERS and not (isinstance(ancestor.func, cst.Attribute)
-                                                   and ancestor.func.attr.value == "copy"):
+                                                   and ancestor.func.attr.value == "copy") \
+                    and not _keeps_text_whole(ancestor, child):
                 return False
         child = ancestor
     return False
+
+
+# Text made of the whole list: `"\n".join(steps)`, then put in a template or trimmed of blanks.
+_TEXT_METHODS = {"format", "strip", "lstrip", "rstrip", "replace"}
+
+
+def _keeps_text_whole(call: cst.Call, child: cst.CSTNode) -> bool:
+    """`sep.join(<child>)`, or a string method / `str.format` applied to text holding it:
+    everything the list holds is in the result."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    if func.attr.value == "join":
+        return len(call.args) == 1 and call.args[0] is child
+    return func.attr.value in _TEXT_METHODS and (func is child or any(a is child for a in call.args))
 
 
 def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_resets: bool) -> bool:
@@ -443,12 +585,27 @@ def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_res
                     and not (isinstance(a.value, cst.Call) and _sends_and_returns(a.value, index)):
                 if fresh_resets or _references(a.value, name):
                     return True
+    if name.endswith("[]") and _keyed_assignment_trims(region, name, fresh_resets):
+        return True
     for node in _dels_and_tests(region):
         if isinstance(node, cst.Del):
             if _references(node, name):
                 return True
         elif _len_check(node, name):
             return True
+    return False
+
+
+def _keyed_assignment_trims(region: cst.CSTNode, name: str, fresh_resets: bool) -> bool:
+    """`self.histories[chat_id] = self.histories[chat_id][-10:]` (the index keeps no assignment
+    to a variable key): a new value made from the old bounds it, a fresh one only ``fresh_resets``."""
+    for node in iter_nodes(region):
+        if type(node) is cst.Assign and any(path(t.target) == name for t in node.targets):
+            value = node.value
+            if isinstance(value, cst.BinaryOperation) and path(value.left) == name or _drops_last(value, name):
+                continue
+            if fresh_resets or _references(value, name):
+                return True
     return False
 
 
@@ -552,7 +709,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
             if region is None:
                 continue
             reported.add(id(call))
-            yield call, (f"`{name}` grows on every turn and is sent whole to {sent_to(call)} with no trimming: "
+            yield call, (f"`{name.replace('[]', '[...]')}` grows on every turn and is sent whole to {sent_to(call)} with no trimming: "
                          "input "
                          "tokens grow with the conversation until the request passes the context window. "
                          "Bound it by tokens (pytest_tokenbudget.count_messages), drop or summarize old turns, "
@@ -573,17 +730,52 @@ def _snapshot_of(value: cst.BaseExpression | None, name: str) -> bool:
 
 
 def _snapshots(name: str, index: ModuleIndex) -> list[tuple[str, object]]:
-    """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), with
-    their scope: sending the copy sends the history."""
+    """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), or a
+    text made of all of it (`prompt = template.format(steps="\n".join(steps))`), with their
+    scope: sending the copy sends the history."""
     return [(a.target, a.scope) for a in index.assignments
             if not a.augmented and "." not in a.target and a.scope is not index.module
-            and _snapshot_of(a.value, name)]
+            and (_snapshot_of(a.value, name) or _joined_whole(a.value, name, index))]
+
+
+def _joined_whole(value: cst.BaseExpression | None, name: str, index: ModuleIndex) -> bool:
+    """Whether ``value`` is text holding all of `name`: a `sep.join(name)` reaching it through
+    text methods, templates, f-strings and concatenation only (`_keeps_text_whole`)."""
+    if value is None or not _is_joined(name, index):
+        return False
+    for ref in _references(value, name):
+        child: cst.CSTNode = ref
+        joined = False
+        for ancestor in index.ancestors(ref):
+            if isinstance(ancestor, cst.Subscript) and ancestor.value is child:
+                break
+            if isinstance(ancestor, cst.Attribute) and ancestor.value is child and \
+                    ancestor.attr.value not in _TEXT_METHODS:
+                break
+            if isinstance(ancestor, cst.Call):
+                if not _keeps_text_whole(ancestor, child):
+                    break
+                joined = joined or last_name(ancestor.func) == "join"
+            if ancestor is value:
+                if joined:
+                    return True
+                break
+            child = ancestor
+    return False
+
+
+def _is_joined(name: str, index: ModuleIndex) -> bool:
+    """`sep.join(name)` somewhere in the module: the list's items are put together as text."""
+    return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "join" and len(c.args) == 1
+               and path(c.args[0].value) == name for c in index.calls)
 
 
 def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
     """The region over which `history` accumulates between sends, if it is never bounded there."""
     name = history.name
     scope = index.scope_of(call)
+    if name.endswith("[]"):
+        return _keyed_region(call, history, index)
     if name.startswith("self."):
         cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
         if cls is None or not _initialised_as_list(name, cls, index):
@@ -605,6 +797,12 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
         if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
                 not _trimmed_in(scope, name, index, fresh_resets=False):
             return loop
+    # A list the object keeps by key (`task, messages, model = self.agents[key]`), grown and
+    # sent by a method: it grows on every call of the method.
+    if "." not in name and _held_by_instance(name, scope, index) and \
+            any(index.scope_of(g) is scope for g in history.grows) and \
+            not _trimmed_in(scope, name, index, fresh_resets=False):
+        return scope
     # A module-level list grown and sent by functions: it grows on every call.
     if scope is not index.module and _module_list(name, index):
         if any(index.scope_of(g) is not index.module for g in history.grows) and \
@@ -614,21 +812,133 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
     return None
 
 
+def _keyed_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
+    """`self.histories[chat_id].append(...)` / `histories[chat_id]` of a module-level dict: each
+    key's list lives as long as the object (or the process) and grows on every call."""
+    name, base = history.name, history.name[:-2]
+    if base.startswith("self."):
+        cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
+        if cls is None or not _initialised_as_container(base, cls, index) or \
+                not any(index.contains(cls, g) for g in history.grows):
+            return None
+        if _trimmed_in(cls, name, index, fresh_resets=False) or _class_has_trim_method(cls, name, index):
+            return None
+        return cls
+    if index.scope_of(call) is index.module or not _initialised_as_container(base, index.module, index, scope=index.module):
+        return None
+    if any(index.scope_of(g) is not index.module for g in history.grows) and \
+            not _trimmed_in(index.module, name, index, fresh_resets=False):
+        return index.module
+    return None
+
+
+def _held_from(value: cst.BaseExpression | None) -> str | None:
+    """`self.agents` for `self.agents[key]`, `self.agents.get(key)`, `self.agents.setdefault(key, [])`:
+    the container an element is taken from itself (not a copy of it)."""
+    if isinstance(value, cst.Subscript):
+        base = value.value
+    elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+            value.func.attr.value in ("get", "setdefault") and value.args:
+        base = value.func.value
+    else:
+        return None
+    found = path(base)
+    return found if found is not None and found.startswith("self.") else None
+
+
+def _held_by_instance(name: str, scope, index: ModuleIndex) -> bool:
+    """Whether the method's local `name` is taken from a container the object keeps
+    (`_held_from`), one the class starts as a dict or list."""
+    if not isinstance(scope, cst.FunctionDef):
+        return False
+    cls = index.enclosing(scope, (cst.ClassDef,), stop_at_scope=False)
+    if cls is None:
+        return False
+    for a in index.assignments_to(name, scope):
+        container = _held_from(a.value)
+        if container is not None and _initialised_as_container(container, cls, index):
+            return True
+    return False
+
+
+def _initialised_as_container(name: str, cls: cst.CSTNode, index: ModuleIndex, scope=None) -> bool:
+    """Whether ``name`` is assigned a dict or list in ``cls`` (in ``scope`` itself when given)."""
+    for a in index.assignments:
+        if a.target == name and not a.augmented and index.contains(cls, a.node) and \
+                (scope is None or a.scope is scope) and (
+                isinstance(a.value, (cst.Dict, cst.DictComp, cst.List, cst.ListComp))
+                or isinstance(a.value, cst.Call) and last_name(a.value.func) in ("dict", "defaultdict", "list", "OrderedDict")):
+            return True
+    return False
+
+
 def _initialised_as_list(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
     for a in index.assignments:
         if a.target == name and index.contains(cls, a.node) and isinstance(a.value, (cst.List, cst.ListComp)) \
                 or (a.target == name and index.contains(cls, a.node) and isinstance(a.value, cst.Call)
                     and last_name(a.value.func) == "list"):
             return True
+        # `self.messages: List[Message] = assistant.init_messages()`: declared a list.
+        if a.target == name and isinstance(a.node, cst.AnnAssign) and index.contains(cls, a.node) and \
+                _is_list_annotation(a.node.annotation.annotation):
+            return True
     return False
+
+
+def _is_list_annotation(annotation: cst.BaseExpression) -> bool:
+    if isinstance(annotation, cst.Subscript):
+        annotation = annotation.value
+    return last_name(annotation) in ("list", "List")
+
+
+def _ast_is_list_annotation(annotation) -> bool:
+    """`_is_list_annotation` on the ast form."""
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    return any(name in ("list", "List") for name in last_names(annotation))
 
 
 def _class_has_trim_method(cls: cst.ClassDef, name: str, index: ModuleIndex) -> bool:
     for function in index.functions:
         if index.contains(cls, function) and has_word(function.name.value, _TRIM_WORDS) and \
-                _references(function.body, name):
+                _references(function.body, name) and not (
+                    _only_starts_afresh(function, name, index) and not _called_unconditionally(function, cls, index)):
             return True
     return False
+
+
+def _only_starts_afresh(function: cst.FunctionDef, name: str, index: ModuleIndex) -> bool:
+    """`def _clear(self): self.messages = self.assistant.init_messages()`: the method only
+    starts the history anew (each reference to it is an assignment target of a value that does
+    not read it)."""
+    for ref in _references(function.body, name):
+        parent = index.parent(ref)
+        if not (isinstance(parent, cst.AssignTarget) and isinstance(index.parent(parent), cst.Assign)
+                and not _references(index.parent(parent).value, name)):
+            return False
+    return True
+
+
+def _called_unconditionally(function: cst.FunctionDef, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+    """A call `self.<method>()` in the class outside any `if`: a reset after every exchange
+    bounds the history; one behind a user's `:clear` command does not."""
+    method = function.name.value
+    for call in index.calls:
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == method and index.contains(cls, call) \
+                and not index.contains(function, call):
+            scope = index.scope_of(call)
+            if not any(isinstance(a, (cst.If, cst.IfExp)) for a in _ancestors_until(call, scope, index)):
+                return True
+    return False
+
+
+def _ancestors_until(node: cst.CSTNode, scope, index: ModuleIndex) -> list[cst.CSTNode]:
+    out = []
+    for ancestor in index.ancestors(node):
+        if ancestor is scope:
+            break
+        out.append(ancestor)
+    return out
 
 
 def _module_list(name: str, index: ModuleIndex) -> bool:
@@ -767,6 +1077,101 @@ VALID = [
         while True:
             history.append({"role": "user", "content": input()})
             client.chat.completions.create(model="gpt-4o", messages=list(history))
+    """,
+    # Started anew after every exchange, by a reset method called each time.
+    """
+    from typing import List
+    class Session:
+        def __init__(self, client, assistant):
+            self.client = client
+            self.assistant = assistant
+            self.messages: List[dict] = assistant.init_messages()
+        def _reset(self):
+            self.messages = self.assistant.init_messages()
+        def process(self, text):
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self._reset()
+            return reply
+    """,
+    # A copy of the kept conversation is grown and sent: the stored one stays as it was.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def message_agent(self, key, message):
+            messages = list(self.agents[key])
+            messages.append({"role": "user", "content": message})
+            return self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    """,
+    # The kept conversation is cut to its last turns before it is sent.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def message_agent(self, key, message):
+            messages = self.agents[key]
+            messages.append({"role": "user", "content": message})
+            del messages[:-20]
+            return self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    """,
+    # Only the last few steps are joined into the prompt.
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def run(client, question):
+        previous_responses = []
+        while True:
+            curr_prompt = TEMPLATE.format(question=question, steps="\\n".join(previous_responses[-3:]))
+            step = decide(client, curr_prompt)
+            previous_responses.append(step)
+    """,
+    # Steps joined into a prompt only once, after the loop.
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def report(client, steps_done):
+        steps = []
+        for step in steps_done:
+            steps.append(step)
+        return decide(client, "Summarize:\\n" + "\\n".join(steps))
+    """,
+    # Each chat's conversation is cut to its last turns.
+    """
+    class Bot:
+        def __init__(self, client):
+            self.client = client
+            self.histories = {}
+        def on_message(self, chat_id, text):
+            self.histories.setdefault(chat_id, []).append({"role": "user", "content": text})
+            self.histories[chat_id] = self.histories[chat_id][-20:]
+            return self.client.chat.completions.create(model="gpt-4o", messages=self.histories[chat_id], max_tokens=300)
+    """,
+    """
+    from collections import defaultdict
+    histories = defaultdict(list)
+    def on_message(client, chat_id, text):
+        histories[chat_id].append({"role": "user", "content": text})
+        if len(histories[chat_id]) > 20:
+            histories[chat_id].pop(0)
+        return client.chat.completions.create(model="gpt-4o", messages=histories[chat_id], max_tokens=300)
+    """,
+    # A wrapped sender given a list rebuilt on every turn.
+    """
+    from openai import OpenAI
+    client = OpenAI()
+    def commit(messages, config):
+        return client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    send = retry(commit, times=3)
+    def loop(tasks):
+        for task in tasks:
+            messages = [{"role": "user", "content": task}]
+            reply = send(messages, {})
+            messages.append({"role": "assistant", "content": reply})
     """,
     # A results list that grows, not a history.
     """
@@ -972,6 +1377,98 @@ INVALID = [
                 make_turn(input())  # {"role": "user", ...}
             )
             llm.invoke(list(items))
+    """,
+    # Sent through a module-level wrapper made by combinators (`retry(pipeline(commit, ...))`),
+    # from a tool loop in a decorator's nested function (devchat's chat_tools).
+    """
+    from openai import OpenAI
+    client = OpenAI()
+    def retry(func, times):
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs)
+        return wrapper
+    def commit(messages, config):
+        return client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+    send = retry(commit, times=3)
+    def tools(prompt):
+        def decorator(func):
+            def wrapper(*args, **kwargs):
+                messages = [{"role": "user", "content": prompt}]
+                while True:
+                    reply = send(messages, {})
+                    messages.append({"role": "assistant", "content": reply})
+            return wrapper
+        return decorator
+    """,
+    # Declared a list, started by a call; starting it anew on the user's `:clear` bounds nothing
+    # (gpt-command-line's ChatSession).
+    """
+    from typing import List
+    class Session:
+        def __init__(self, client, assistant):
+            self.client = client
+            self.assistant = assistant
+            self.messages: List[dict] = assistant.init_messages()
+        def _clear(self):
+            self.messages = self.assistant.init_messages()
+        def process(self, text):
+            if text == ":clear":
+                self._clear()
+                return
+            self.messages = self.messages + [{"role": "user", "content": text}]
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.messages, max_tokens=300)
+            self.messages = self.messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
+    """,
+    # A conversation the object keeps per key (Auto-GPT's AgentManager): each call of the method
+    # adds to the stored list and sends it whole.
+    """
+    class AgentManager:
+        def __init__(self, client):
+            self.client = client
+            self.agents = {}
+        def create(self, key, task):
+            self.agents[key] = (task, [{"role": "user", "content": task}])
+        def message_agent(self, key, message):
+            task, messages = self.agents[key]
+            messages.append({"role": "user", "content": message})
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=messages, max_tokens=300)
+            messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
+    """,
+    # An agent's scratchpad: every step (with its tool's output) joined into the prompt sent on
+    # the next loop (llm_agents' Agent.run).
+    """
+    def decide(client, prompt):
+        return client.chat.completions.create(model="gpt-4o", max_tokens=300,
+                                              messages=[{"role": "user", "content": prompt}])
+    def run(client, question, max_loops=15):
+        previous_responses = []
+        loops = 0
+        while loops < max_loops:
+            loops += 1
+            curr_prompt = TEMPLATE.format(question=question, steps="\\n".join(previous_responses))
+            step = decide(client, curr_prompt)
+            previous_responses.append(step + use_tool(step))
+    """,
+    # One conversation per chat, kept by the bot (or at module level) and never trimmed.
+    """
+    from collections import defaultdict
+    class Bot:
+        def __init__(self, client):
+            self.client = client
+            self.histories = {}
+        def on_message(self, chat_id, text):
+            self.histories.setdefault(chat_id, []).append({"role": "user", "content": text})
+            reply = self.client.chat.completions.create(model="gpt-4o", messages=self.histories[chat_id], max_tokens=300)
+            self.histories[chat_id].append({"role": "assistant", "content": reply.choices[0].message.content})
+            return reply
+    """,
+    """
+    from collections import defaultdict
+    histories = defaultdict(list)
+    def on_message(client, chat_id, text):
+        histories[chat_id].append({"role": "user", "content": text})
+        return client.chat.completions.create(model="gpt-4o", messages=histories[chat_id], max_tokens=300)
     """,
     # Grown through a string-keyed subscript, sent through a local sender.
     """
