@@ -221,7 +221,14 @@ def _check(args: argparse.Namespace) -> int:
         missing = [p for p in paths if not (cwd / p).exists()]
         if missing:
             raise ConfigError(f"no such file or directory: {missing[0]}")
-        files = list(FileFinder(config, force_exclude=args.force_exclude).find(paths))
+        verdicts = None
+        if args.force_exclude and runner.cache is not None:
+            from checker.files import IgnoreVerdicts
+
+            verdicts = IgnoreVerdicts(runner.cache.directory / "ignored-v1.marshal")
+        files = list(FileFinder(config, force_exclude=args.force_exclude, verdicts=verdicts).find(paths))
+        if verdicts is not None:
+            verdicts.save()
         changed = None
         if args.new_since is not None:
             from checker.gitdiff import changed_lines

@@ -84,27 +84,84 @@ def _ignored(path: Path, is_dir: bool, stack: list[GitIgnore]) -> bool:
     return bool(verdict)
 
 
+def _ancestor_ignore_files(directory: Path) -> list[tuple[Path, str]]:
+    """(directory, name) of the ignore files that can apply inside ``directory``: the enclosing
+    directories' ``.gitignore`` up to the repository root, and its ``.git/info/exclude``;
+    outermost first."""
+    found: list[tuple[Path, str]] = []
+    for parent in (directory, *directory.parents):
+        found.append((parent, ".gitignore"))
+        if (parent / ".git").exists():
+            found.append((parent, ".git/info/exclude"))
+            break
+    return list(reversed(found))
+
+
 def _ancestor_ignores(directory: Path) -> list[GitIgnore]:
     """``.gitignore`` files of the enclosing directories up to the repository root."""
-    chain: list[GitIgnore] = []
-    for parent in (directory, *directory.parents):
-        ignore = _read_gitignore(parent)
-        if ignore is not None:
-            chain.append(ignore)
-        if (parent / ".git").exists():
-            info = _read_gitignore(parent, ".git/info/exclude")
-            if info is not None:
-                chain.append(info)
-            break
-    return list(reversed(chain))
+    chain = (_read_gitignore(parent, name) for parent, name in _ancestor_ignore_files(directory))
+    return [ignore for ignore in chain if ignore is not None]
+
+
+class IgnoreVerdicts:
+    """Whether each file named on the command line was ignored, as the last runs decided, with
+    the size and mtime of every ignore file that decided it. pre-commit names the files it
+    checks, mostly the same ones run after run: a verdict that still holds spares the run
+    importing pathspec and parsing the ``.gitignore`` chain (a sixth of a one-file run)."""
+
+    def __init__(self, path: Optional[Path]) -> None:
+        self.path = path
+        self.entries: dict[str, tuple] = {}
+        self.dirty = False
+        if path is not None:
+            import marshal
+
+            try:
+                with open(path, "rb") as handle:
+                    loaded = marshal.loads(handle.read())
+            except (OSError, EOFError, ValueError, TypeError):
+                loaded = None
+            if isinstance(loaded, dict):
+                self.entries = loaded
+
+    @staticmethod
+    def signature(files: list[tuple[Path, str]]) -> tuple:
+        stamps = []
+        for directory, name in files:
+            try:
+                stat = os.stat(directory / name)
+            except OSError:
+                continue
+            stamps.append((str(directory / name), stat.st_size, stat.st_mtime_ns))
+        return tuple(stamps)
+
+    def get(self, key: str, signature: tuple) -> Optional[bool]:
+        entry = self.entries.get(key)
+        return entry[1] if entry is not None and entry[0] == signature else None
+
+    def put(self, key: str, signature: tuple, ignored: bool) -> None:
+        if self.entries.get(key) != (signature, ignored):
+            self.entries[key] = (signature, ignored)
+            self.dirty = True
+
+    def save(self) -> None:
+        if self.dirty and self.path is not None:
+            from checker.cache import write_marshal
+
+            try:
+                write_marshal(self.path, self.entries)
+            except OSError:
+                pass  # a read-only checkout decides again next time
 
 
 class FileFinder:
-    def __init__(self, config: CheckConfig, force_exclude: bool = False) -> None:
+    def __init__(self, config: CheckConfig, force_exclude: bool = False,
+                 verdicts: Optional[IgnoreVerdicts] = None) -> None:
         self.config = config
         self.root = config.root.resolve()
         self.exclude = PathMatcher(list(config.exclude) + list(config.extend_exclude))
         self.force_exclude = force_exclude
+        self.verdicts = verdicts
 
     def _relative(self, path: Path) -> str:
         try:
@@ -138,16 +195,29 @@ class FileFinder:
     def _excluded_with_ignores(self, path: Path) -> bool:
         if self.is_excluded(path):
             return True
-        if self.config.respect_gitignore:
-            stack = _ancestor_ignores(path.parent)
-            current = path
-            while True:
-                if _ignored(current, current != path, stack):
-                    return True
-                if current.parent == current or current.parent == self.root.parent:
-                    break
-                current = current.parent
-        return False
+        if not self.config.respect_gitignore:
+            return False
+        files = _ancestor_ignore_files(path.parent)
+        if self.verdicts is not None:
+            key = f"{self.root}\0{path}"
+            signature = self.verdicts.signature(files)
+            known = self.verdicts.get(key, signature)
+            if known is not None:
+                return known
+        stack = [ignore for ignore in (_read_gitignore(d, name) for d, name in files) if ignore is not None]
+        ignored = self._ignored_up_to_root(path, stack)
+        if self.verdicts is not None:
+            self.verdicts.put(key, signature, ignored)
+        return ignored
+
+    def _ignored_up_to_root(self, path: Path, stack: list[GitIgnore]) -> bool:
+        current = path
+        while True:
+            if _ignored(current, current != path, stack):
+                return True
+            if current.parent == current or current.parent == self.root.parent:
+                return False
+            current = current.parent
 
     def _walk(self, directory: Path, stack: list[GitIgnore]) -> Iterator[str]:
         # strings, not Path objects: this loop runs for every entry of the tree

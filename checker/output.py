@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -85,6 +84,8 @@ def summary(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool, fixed: int = 
 
 
 def as_json(diagnostics: Sequence[Diagnostic]) -> str:
+    import json  # here, not at the top: most runs print text, and one-file runs count every import
+
     return json.dumps([d.to_json() for d in diagnostics], indent=2) + "\n"
 
 
@@ -205,6 +206,8 @@ def sarif(diagnostics: Sequence[Diagnostic], rules: Sequence[type], version: str
             }
         ],
     }
+    import json
+
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -238,6 +241,8 @@ def statistics(diagnostics: Sequence[Diagnostic], rules: dict[str, type], as_jso
     fixable = {d.code for d in diagnostics if d.fix is not None and d.fix.is_safe}
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     if as_json_output:
+        import json
+
         return json.dumps(
             [
                 {"code": code, "name": getattr(rules.get(code), "name", ""), "count": count, "fixable": code in fixable}

@@ -1308,9 +1308,13 @@ class SummaryStore:
                 continue
             if (stat.st_size, stat.st_mtime_ns) != (entry[0], entry[1]):
                 self._refresh(key, stat)
-        if self._table is None:
+        saved_table_holds = self._saved_table is not None and not self.dirty and self._misses_unchanged()
+        if self._table is None and not saved_table_holds:
+            # A saved table was built after its entries' bases were looked for: with the same
+            # entries, and the base modules that gave no summary unchanged, that search finds
+            # nothing new (it costs a one-file pre-commit run as much as the check).
             self._summarize_bases()
-        if self._table is None and self._saved_table is not None and not self.dirty:
+        if self._table is None and saved_table_holds:
             saved_sinks, aliases = self._saved_table
             self._table = SinkTable({name: Sink(*fields) for name, fields in saved_sinks.items()})
             self._table.aliases = frozenset(aliases)
@@ -1344,6 +1348,16 @@ class SummaryStore:
             except OSError:
                 continue
             self._refresh(key, stat)
+
+    def _misses_unchanged(self) -> bool:
+        for key, seen in self._misses.items():
+            try:
+                stat = os.stat(key)
+            except OSError:
+                return False
+            if (stat.st_size, stat.st_mtime_ns) != seen:
+                return False
+        return True
 
     def _summarize_bases(self, rounds: int = 4) -> None:
         """Summarise the modules defining the base classes and attribute types of summarised

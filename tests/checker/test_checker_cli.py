@@ -214,6 +214,28 @@ def test_explicit_file_is_checked_unless_force_exclude(write, cli) -> None:
     assert cli("check", "--force-exclude", "legacy/old.py").code == 0
 
 
+def test_force_exclude_verdicts_follow_the_ignore_files(write, cli) -> None:
+    # pre-commit names the same files run after run; a remembered verdict must end as soon as an
+    # ignore file that could decide it changes, appears or goes away
+    write("generated/client.py", UNCAPPED)
+    write("app.py", UNCAPPED)
+
+    def checked() -> list[str]:
+        result = cli("check", "--force-exclude", "--output-format", "json", "generated/client.py", "app.py")
+        return sorted(Path(d["filename"]).relative_to(Path.cwd()).as_posix() for d in result.json())
+
+    write(".gitignore", "generated/\n")
+    assert checked() == ["app.py"]
+    assert checked() == ["app.py"]  # from the remembered verdicts
+    write(".gitignore", "# nothing ignored any more\n")
+    assert checked() == ["app.py", "generated/client.py"]
+    write("generated/.gitignore", "client.py\n")
+    assert checked() == ["app.py"]
+    (Path.cwd() / "generated" / ".gitignore").unlink()
+    assert checked() == ["app.py", "generated/client.py"]
+    assert cli("check", "--force-exclude", "--no-respect-gitignore", "--output-format", "json", "app.py").code == 1
+
+
 def test_noqa_forms(write, cli) -> None:
     write("a.py", "from openai import OpenAI\nOpenAI().chat.completions.create(model='m', messages=[])  # noqa: TB101\n")
     write("b.py", "from openai import OpenAI\nOpenAI().chat.completions.create(model='m', messages=[])  # noqa\n")
