@@ -6,7 +6,7 @@ Each package is fetched once with `pip download --no-deps` into bench/.corpus-la
 mistake counts as found when a diagnostic of its family is reported in its file within two
 lines of it; a clean case is a false alarm when one is.
 
-    python bench/score_corpus.py [--show-misses]
+    python bench/score_corpus.py [--show-misses]    # scores this checkout's checker
 
 Goal (issue 12): recall >= 0.9 per family, at most 1 false alarm per 10 clean cases.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -28,6 +29,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 CORPUS = HERE / ".corpus-labelled"
 LABELS = HERE / "corpus_labels.toml"
 # label name -> pinned distribution
@@ -108,6 +110,8 @@ def findings(root: Path) -> dict[str, list[tuple[int, str]]]:
         [sys.executable, "-m", "checker", "check", "--no-cache", "--exit-zero", "--output-format", "json",
          "--config", str(root / "pyproject.toml"), "."],
         cwd=root, capture_output=True, text=True, check=True,
+        # the checker of this checkout, whatever is installed: the run's cwd is the package's folder
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
     ).stdout
     found: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for diagnostic in json.loads(output):
