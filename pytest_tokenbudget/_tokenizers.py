@@ -7,7 +7,6 @@ import base64
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Protocol
@@ -39,34 +38,43 @@ class TextCounter(Protocol):
 
 
 class _RepeatCache:
-    """Counts of long texts seen before. Apps resend the same system prompt and history on every
-    call; re-encoding them dominates counting, so remember what a long text cost."""
+    """Counts of texts seen before. Apps resend the same system prompt, history and role names on
+    every call; re-encoding them dominated counting, so remember what a text cost.
 
-    def __init__(self, min_chars: int = 256, max_entries: int = 4096) -> None:
-        # Below min_chars counting costs less than remembering.
-        self._min_chars = min_chars
-        self._counts: OrderedDict[str, int] = OrderedDict()
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
+    Lock-free: a dict's get and set are each atomic, and what a race can lose is one insert (the
+    text is counted again next time) or some of the size tally (the bound is approximate). Bounded
+    by size, not only by entries: each entry is charged its characters plus a fixed overhead, and
+    past the bound the cache starts over rather than tracking recency on every hit."""
+
+    ENTRY_OVERHEAD = 64  # characters' worth of a dict slot, a str header and an int
+
+    def __init__(self, max_size: int = 2_000_000) -> None:
+        self._counts: dict[str, int] = {}
+        self._size = 0
+        self._max_size = max_size
 
     def get_or_count(self, text: str, count: Callable[[str], int]) -> int:
-        if len(text) < self._min_chars:
-            return count(text)
-        with self._lock:
-            cached = self._counts.get(text)
-            if cached is not None:
-                self._counts.move_to_end(text)
-                return cached
+        counts = self._counts
+        cached = counts.get(text)
+        if cached is not None:
+            return cached
         result = count(text)
-        with self._lock:
-            self._counts[text] = result
-            if len(self._counts) > self._max_entries:
-                self._counts.popitem(last=False)
+        size = len(text) + self.ENTRY_OVERHEAD
+        if size > self._max_size // 8:
+            return result  # one huge text would push out everything else, and is rarely resent
+        if self._size + size > self._max_size:
+            counts = self._counts = {}  # rebinding is atomic: a racing insert into the old dict is dropped
+            self._size = 0
+        counts[text] = result
+        self._size += size
         return result
 
+    def __len__(self) -> int:
+        return len(self._counts)
+
     def clear(self) -> None:
-        with self._lock:
-            self._counts.clear()
+        self._counts = {}
+        self._size = 0
 
 
 class TiktokenCounter:
@@ -78,9 +86,9 @@ class TiktokenCounter:
         self._encoding = encoding
         self.name = encoding.name
         self.version = f"tiktoken {tiktoken.__version__}"
-        # A system prompt or an earlier turn of a few sentences is resent on every call: looking
-        # it up costs about a quarter of encoding it again.
-        self._cache = _RepeatCache(min_chars=32)
+        # A system prompt, an earlier turn or a role name is resent on every call: a dict lookup
+        # costs a small fraction of encoding even a short text again.
+        self._cache = _RepeatCache()
 
     @property
     def encoding(self) -> Any:
@@ -156,9 +164,8 @@ class ClaudeCounter:
         self.provenance = inner.provenance
         self.message_overhead = inner.message_overhead
         self.request_overhead = inner.request_overhead
-        # Claude counting is pure Python, many times slower than tiktoken per character: even
-        # short repeated texts (a system prompt, earlier turns) are worth remembering.
-        self._cache = _RepeatCache(min_chars=16)
+        # Claude counting is pure Python, many times slower than tiktoken per character.
+        self._cache = _RepeatCache()
 
     def count(self, text: str) -> int:
         return self._cache.get_or_count(text, self._inner.count_text)
