@@ -70,7 +70,8 @@ _OPTIONAL_TRANSPORT_TARGETS = (
     ("litellm.llms.custom_httpx.aiohttp_transport", "LiteLLMAiohttpTransport", "handle_async_request", True),
     ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", True),
 )
-_OPTIONAL_MODULES = frozenset(target[0] for target in _OPTIONAL_TRANSPORT_TARGETS)
+# Every module with a target: one imported while interception is on is patched as its import ends.
+_WATCHED_MODULES = frozenset(target[0] for target in (*_OBSERVATION_TARGETS, *_POOL_TARGETS, *_OPTIONAL_TRANSPORT_TARGETS))
 
 # Libraries that record cassettes: a request reaching the network with one of
 # them on the stack is being recorded, and must never be answered synthetically.
@@ -144,10 +145,7 @@ def install(handler: Any) -> None:
     """
     with _lock:
         _handlers.append(handler)
-        if len(_handlers) == 1:
-            _patch_all()
-        else:
-            _patch_optional()  # an aiohttp transport may have been imported meanwhile
+        _patch_all()  # also when nested: a module may have been imported meanwhile
 
 
 def uninstall(handler: Any) -> None:
@@ -170,14 +168,16 @@ def _active_handler() -> Any:
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches an optional transport module the moment it is imported while interception is on.
+    """Patches a target module the moment it is imported while interception is on.
 
     Without it, a library first imported inside a test (``import litellm`` in the
-    test body) would bring an unpatched transport class and leak its requests.
+    test body, or httpcore when the first client is made) would bring an unpatched
+    class and leak its requests. With it, nothing has to be imported just in case:
+    a project on httpx2 never pays for importing httpx and httpcore.
     """
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in _OPTIONAL_MODULES:
+        if fullname not in _WATCHED_MODULES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -202,7 +202,7 @@ class _PatchingLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         with _lock:
             if _handlers:
-                _patch_optional()
+                _patch_all()
 
     def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... for tracebacks and tools
         return getattr(self._loader, name)
@@ -212,28 +212,18 @@ _import_hook = _PatchOnImport()
 
 
 def _patch_all() -> None:
+    """Patch the targets of every module imported so far; the import hook catches later ones."""
     for module_name, class_name, method, is_async in _OBSERVATION_TARGETS:
-        module = _import(module_name)
+        module = sys.modules.get(module_name)
         if module is not None:
             wrap = _async_send_wrapper if is_async else _sync_send_wrapper
             _patch(getattr(module, class_name, None), method, wrap)
     for module_name, class_name, method, is_async in _POOL_TARGETS:
-        module = _import(module_name)
+        module = sys.modules.get(module_name)
         if module is not None:
             wrap = _async_pool_wrapper if is_async else _sync_pool_wrapper
             _patch(getattr(module, class_name, None), method, lambda original, module=module, wrap=wrap: wrap(original, module))
     _patch_optional()
-
-
-def _import(module_name: str) -> Any:
-    # Patches are installed for every budgeted test: skip the import machinery when possible.
-    module = sys.modules.get(module_name)
-    if module is not None:
-        return module
-    try:
-        return importlib.import_module(module_name)
-    except ImportError:
-        return None
 
 
 def _patch_optional() -> None:
