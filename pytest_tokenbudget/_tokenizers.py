@@ -27,6 +27,8 @@ COMPACT_RANK_HASHES = {
 }
 # Encodings built from the shipped files; o200k_harmony reuses the o200k ranks.
 SHIPPED_ENCODINGS = ("o200k_base", "cl100k_base", "o200k_harmony")
+_SHIPPED_RANK_FILE = {"o200k_base": "o200k_base.tiktoken", "cl100k_base": "cl100k_base.tiktoken",
+                      "o200k_harmony": "o200k_base.tiktoken"}
 
 
 class TextCounter(Protocol):
@@ -80,27 +82,50 @@ class _RepeatCache:
 class TiktokenCounter:
     provenance = "exact"
 
-    def __init__(self, encoding: Any) -> None:
+    def __init__(self, encoding: Any = None, *, name: str | None = None) -> None:
+        """From an Encoding, or (``name`` of a shipped encoding) built on the first text it has
+        to encode: with the plugin's remembered counts (`_count_cache`) a re-run may need none."""
         import tiktoken
 
         self._encoding = encoding
-        self.name = encoding.name
+        self.name = encoding.name if encoding is not None else str(name)
         self.version = f"tiktoken {tiktoken.__version__}"
         # A system prompt, an earlier turn or a role name is resent on every call: a dict lookup
         # costs a small fraction of encoding even a short text again.
         self._cache = _RepeatCache()
+        # What fixes the counts of a shipped encoding, for the remembered counts' file name.
+        ranks = _SHIPPED_RANK_FILE.get(self.name)
+        self._identity = f"{COMPACT_RANK_HASHES[ranks]}:{self.version}" if ranks else None
 
     @property
     def encoding(self) -> Any:
+        if self._encoding is None:
+            self._encoding = get_encoding(self.name)
         return self._encoding
 
     def clear_cache(self) -> None:
         self._cache.clear()
 
     def count(self, text: str) -> int:
+        return self._cache.get_or_count(text, self._count_new)
+
+    def _count_new(self, text: str) -> int:
+        from . import _count_cache
+
+        remembered = _count_cache.table(self.name, self._identity) if self._identity else None
+        if remembered is None:
+            return self._encode(text)
+        key = _count_cache.digest(text)
+        tokens = remembered.get(key)
+        if tokens is None:
+            tokens = self._encode(text)
+            remembered.put(key, tokens)
+        return tokens
+
+    def _encode(self, text: str) -> int:
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
         # the API, and tiktoken substitutes lone surrogates instead of raising.
-        return self._cache.get_or_count(text, lambda t: len(self._encoding.encode_ordinary(t)))
+        return len(self.encoding.encode_ordinary(text))
 
 
 class HuggingFaceCounter:
@@ -150,6 +175,8 @@ def counter_for(tokenizer: str) -> TextCounter:
         from ._claude import claude_counter
 
         return ClaudeCounter(claude_counter(tokenizer))
+    if tokenizer in SHIPPED_ENCODINGS:
+        return TiktokenCounter(name=tokenizer)  # built when a text needs it
     return TiktokenCounter(get_encoding(tokenizer))
 
 

@@ -22,7 +22,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _baseline, _capture, _ci_reports, _intercept, _report
+from . import _baseline, _capture, _ci_reports, _count_cache, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -289,12 +289,16 @@ class TokenBudgetPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.baseline.load()  # first: a broken baseline stops the run before xdist starts workers
+        # A suite resends the same prompts run after run: their remembered counts spare a re-run
+        # the tokenizer's construction, most of its first budgeted test.
+        _count_cache.enable()
         if self.capture_mode == "session" and not self.live:
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        _count_cache.save()
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
