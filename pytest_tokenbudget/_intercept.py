@@ -148,12 +148,30 @@ def install(handler: Any) -> None:
         _patch_all()  # also when nested: a module may have been imported meanwhile
 
 
-def uninstall(handler: Any) -> None:
+def uninstall(handler: Any, *, keep_patches: bool = False) -> None:
+    """Stop routing requests to ``handler``.
+
+    ``keep_patches``: when it was the last handler, leave the patches in place, idle (with no
+    handler they hand every request straight to the method they wrap) until the next
+    :func:`install` or :func:`release`. The plugin does so between budgeted tests: setting and
+    restoring a dozen class attributes per test cost more than the rest of a test's bookkeeping,
+    and every restore invalidated the interpreter's attribute caches for the HTTP classes.
+    """
     with _lock:
         if handler in _handlers:
             # Remove the last occurrence: handlers nest like a stack.
             index = len(_handlers) - 1 - _handlers[::-1].index(handler)
             del _handlers[index]
+        if not _handlers:
+            if keep_patches:
+                _remove_import_hook()
+            else:
+                _unpatch_all()
+
+
+def release() -> None:
+    """Take off the patches :func:`uninstall` kept, unless a handler is installed again (an outer run's)."""
+    with _lock:
         if not _handlers:
             _unpatch_all()
 
@@ -239,9 +257,13 @@ def _patch_optional() -> None:
         sys.meta_path.insert(0, _import_hook)
 
 
-def _unpatch_all() -> None:
+def _remove_import_hook() -> None:
     if _import_hook in sys.meta_path:
         sys.meta_path.remove(_import_hook)
+
+
+def _unpatch_all() -> None:
+    _remove_import_hook()
     for (cls, method), original in list(_originals.items()):
         # A double patched over us (respx in a session fixture, mock.patch.object) and still
         # runs: restoring the original would remove its patch for every later test. Our wrapper
@@ -254,8 +276,15 @@ def _unpatch_all() -> None:
 def _patch(cls: type | None, method: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     # Only classes that define the method themselves: a subclass inheriting it is
     # covered by its parent's patch, and restoring it would pin the parent's wrapper.
-    if cls is None or (cls, method) in _originals or method not in cls.__dict__:
+    if cls is None or method not in cls.__dict__:
         return
+    key = (cls, method)
+    if key in _originals:
+        if cls.__dict__[method] is not _originals[key]:
+            return  # ours is on top, or under a double that patched over it and still runs
+        # Something put the original back over our wrapper (a double restoring what it saved before
+        # we patched): ours is gone from the chain, so patch again rather than miss requests.
+        del _originals[key], _wrappers[key]
     original = cls.__dict__[method]
     wrapper = make_wrapper(original)
     wrapper.__tokenbudget_original__ = original  # type: ignore[attr-defined]

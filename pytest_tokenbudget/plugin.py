@@ -302,6 +302,7 @@ class TokenBudgetPlugin:
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
+        _intercept.release()
         workeroutput = getattr(self.config, "workeroutput", None)
         if self.coverage is not None and workeroutput is not None:
             workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
@@ -368,7 +369,8 @@ class TokenBudgetPlugin:
         try:
             yield
         finally:
-            _intercept.uninstall(handler)
+            # Idle patches stay for the next budgeted test; pytest_sessionfinish takes them off.
+            _intercept.uninstall(handler, keep_patches=True)
             item.stash[_OBSERVER_KEY] = None
             # Items live for the whole session: drop request bodies and counts once reported.
             item.stash[_CAPTURE_KEY] = None
