@@ -695,7 +695,7 @@ def test_idle_patches_between_tests_leave_doubles_answering_and_every_request_co
     (in an unbudgeted test, in a budgeted one) and un-patches again, and a hand-rolled double that puts
     back the original it saved before the plugin patched anything, must leave every later request
     counted once and answered by whoever the test arranged: never by the network."""
-    result, verdict = run(inner, """
+    _, verdict = run(inner, """
         import importlib, json
         from unittest import mock
 
