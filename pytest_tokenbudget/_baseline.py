@@ -556,10 +556,14 @@ class BaselineRun:
         tolerance = (spec.baseline_tolerance if spec is not None else None) or self.tolerance
         return annotate(capture.nodeid, records, entries, tolerance, self.shrink_tolerance)
 
+    def judges(self, capture: Any) -> bool:
+        """Whether :meth:`problems` can find anything for this test: callers skip building its records when not."""
+        return not self.update and self.baseline is not None and capture.baselined and capture.spec is not None
+
     def problems(self, capture: Any, records: Sequence[dict[str, Any]], verbosity: int) -> list[tuple[str, int | None]]:
         """Growth past the tolerance (and, when configured, a large shrink) as budget problems."""
-        if self.update:
-            return []  # this run rewrites the baseline
+        if not self.judges(capture):
+            return []  # this run rewrites the baseline, or there is nothing to compare with
         found = []
         for record, change in self.annotate(capture, records):
             if change.over_tolerance:

@@ -137,6 +137,10 @@ class _Ticket:
     problem_code: str = "invalid_request"
 
 
+# Budgets are immutable and a suite has few distinct ones: one per set of limits, not per test.
+_budgets: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+
 class TestCapture:
     """Interception state for one test (or, with session capture, one unbudgeted test)."""
 
@@ -173,9 +177,14 @@ class TestCapture:
     def _make_budget(spec: BudgetSpec | None) -> Any:
         if spec is None:
             return None
-        from . import Budget
+        kwargs = spec.budget_kwargs()
+        key = tuple(kwargs.items())
+        budget = _budgets.get(key)
+        if budget is None:
+            from ._budget import Budget
 
-        return Budget(**spec.budget_kwargs())
+            budget = _budgets[key] = Budget(**kwargs)
+        return budget
 
     # --- scripting replies ---------------------------------------------------
 

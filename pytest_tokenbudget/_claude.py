@@ -245,6 +245,7 @@ FEATURES: tuple[str, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _nonascii_class(ch: str) -> str:
     cp = ord(ch)
     if 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF:
@@ -269,6 +270,32 @@ def _is_plain_word(run: str) -> bool:
     return run.isalpha() and (run.islower() or run.isupper() or (run[0].isupper() and run[1:].islower()))
 
 
+def _alnum_features(run: str) -> tuple[tuple[str, int], ...]:
+    """What one alphanumeric run adds to the features."""
+    if run.isdigit():
+        return (("digit_runs", 1), ("digits", len(run)))
+    if _is_plain_word(run):
+        vowels = sum(1 for ch in run if ch in _VOWELS)
+        accented = sum(1 for ch in run if not ch.isascii())
+        upper = sum(1 for ch in run if ch.isupper())
+        found = [("words", 1), ("vowels", vowels), ("accented", accented),
+                 ("consonants", len(run) - vowels - accented), ("upper", upper)]
+        if upper == 1 and run[0].isupper():
+            found.append(("capitalized", 1))
+        elif upper > 1:
+            found.append(("allcaps", 1))
+        found.append(("long_letters", max(0, len(run) - 8)))
+        return tuple(found)
+    kinds = [_char_kind(ch) for ch in run]
+    return (("jumbled", 1), ("jumbled_chars", len(run)), ("switches", sum(1 for a, b in zip(kinds, kinds[1:]) if a != b)))
+
+
+# Prompts repeat their words, and pricing a word letter by letter was most of the estimate's time.
+# Only short runs are kept (a base64 blob is one run), so the cache stays under a few MB.
+_cached_alnum_features = functools.lru_cache(maxsize=8192)(_alnum_features)
+_CACHED_RUN_CHARS = 48
+
+
 def text_features(text: str) -> dict[str, int]:
     """Counts of the character classes the estimate prices (see :data:`FEATURES`)."""
     f = dict.fromkeys(FEATURES, 0)
@@ -279,28 +306,9 @@ def text_features(text: str) -> dict[str, int]:
     last = len(runs) - 1
     for index, (kind, run) in enumerate(runs):
         if kind == "alnum":
-            if run.isdigit():
-                f["digit_runs"] += 1
-                f["digits"] += len(run)
-            elif _is_plain_word(run):
-                f["words"] += 1
-                vowels = sum(1 for ch in run if ch in _VOWELS)
-                accented = sum(1 for ch in run if not ch.isascii())
-                f["vowels"] += vowels
-                f["accented"] += accented
-                f["consonants"] += len(run) - vowels - accented
-                upper = sum(1 for ch in run if ch.isupper())
-                f["upper"] += upper
-                if upper == 1 and run[0].isupper():
-                    f["capitalized"] += 1
-                elif upper > 1:
-                    f["allcaps"] += 1
-                f["long_letters"] += max(0, len(run) - 8)
-            else:
-                f["jumbled"] += 1
-                f["jumbled_chars"] += len(run)
-                kinds = [_char_kind(ch) for ch in run]
-                f["switches"] += sum(1 for a, b in zip(kinds, kinds[1:]) if a != b)
+            price = _cached_alnum_features if len(run) <= _CACHED_RUN_CHARS else _alnum_features
+            for name, amount in price(run):
+                f[name] += amount
         elif kind == "space":
             if run == " " and 0 < index < last and runs[index - 1][0] in _WORDISH and runs[index + 1][0] in _WORDISH:
                 f["seams"] += 1

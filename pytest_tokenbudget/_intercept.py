@@ -70,7 +70,8 @@ _OPTIONAL_TRANSPORT_TARGETS = (
     ("litellm.llms.custom_httpx.aiohttp_transport", "LiteLLMAiohttpTransport", "handle_async_request", True),
     ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", True),
 )
-_OPTIONAL_MODULES = frozenset(target[0] for target in _OPTIONAL_TRANSPORT_TARGETS)
+# Every module with a target: one imported while interception is on is patched as its import ends.
+_WATCHED_MODULES = frozenset(target[0] for target in (*_OBSERVATION_TARGETS, *_POOL_TARGETS, *_OPTIONAL_TRANSPORT_TARGETS))
 
 # Libraries that record cassettes: a request reaching the network with one of
 # them on the stack is being recorded, and must never be answered synthetically.
@@ -144,18 +145,33 @@ def install(handler: Any) -> None:
     """
     with _lock:
         _handlers.append(handler)
-        if len(_handlers) == 1:
-            _patch_all()
-        else:
-            _patch_optional()  # an aiohttp transport may have been imported meanwhile
+        _patch_all()  # also when nested: a module may have been imported meanwhile
 
 
-def uninstall(handler: Any) -> None:
+def uninstall(handler: Any, *, keep_patches: bool = False) -> None:
+    """Stop routing requests to ``handler``.
+
+    ``keep_patches``: when it was the last handler, leave the patches in place, idle (with no
+    handler they hand every request straight to the method they wrap) until the next
+    :func:`install` or :func:`release`. The plugin does so between budgeted tests: setting and
+    restoring a dozen class attributes per test cost more than the rest of a test's bookkeeping,
+    and every restore invalidated the interpreter's attribute caches for the HTTP classes.
+    """
     with _lock:
         if handler in _handlers:
             # Remove the last occurrence: handlers nest like a stack.
             index = len(_handlers) - 1 - _handlers[::-1].index(handler)
             del _handlers[index]
+        if not _handlers:
+            if keep_patches:
+                _remove_import_hook()
+            else:
+                _unpatch_all()
+
+
+def release() -> None:
+    """Take off the patches :func:`uninstall` kept, unless a handler is installed again (an outer run's)."""
+    with _lock:
         if not _handlers:
             _unpatch_all()
 
@@ -170,14 +186,16 @@ def _active_handler() -> Any:
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches an optional transport module the moment it is imported while interception is on.
+    """Patches a target module the moment it is imported while interception is on.
 
     Without it, a library first imported inside a test (``import litellm`` in the
-    test body) would bring an unpatched transport class and leak its requests.
+    test body, or httpcore when the first client is made) would bring an unpatched
+    class and leak its requests. With it, nothing has to be imported just in case:
+    a project on httpx2 never pays for importing httpx and httpcore.
     """
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in _OPTIONAL_MODULES:
+        if fullname not in _WATCHED_MODULES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -202,7 +220,7 @@ class _PatchingLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         with _lock:
             if _handlers:
-                _patch_optional()
+                _patch_all()
 
     def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... for tracebacks and tools
         return getattr(self._loader, name)
@@ -212,28 +230,18 @@ _import_hook = _PatchOnImport()
 
 
 def _patch_all() -> None:
+    """Patch the targets of every module imported so far; the import hook catches later ones."""
     for module_name, class_name, method, is_async in _OBSERVATION_TARGETS:
-        module = _import(module_name)
+        module = sys.modules.get(module_name)
         if module is not None:
             wrap = _async_send_wrapper if is_async else _sync_send_wrapper
             _patch(getattr(module, class_name, None), method, wrap)
     for module_name, class_name, method, is_async in _POOL_TARGETS:
-        module = _import(module_name)
+        module = sys.modules.get(module_name)
         if module is not None:
             wrap = _async_pool_wrapper if is_async else _sync_pool_wrapper
             _patch(getattr(module, class_name, None), method, lambda original, module=module, wrap=wrap: wrap(original, module))
     _patch_optional()
-
-
-def _import(module_name: str) -> Any:
-    # Patches are installed for every budgeted test: skip the import machinery when possible.
-    module = sys.modules.get(module_name)
-    if module is not None:
-        return module
-    try:
-        return importlib.import_module(module_name)
-    except ImportError:
-        return None
 
 
 def _patch_optional() -> None:
@@ -249,9 +257,13 @@ def _patch_optional() -> None:
         sys.meta_path.insert(0, _import_hook)
 
 
-def _unpatch_all() -> None:
+def _remove_import_hook() -> None:
     if _import_hook in sys.meta_path:
         sys.meta_path.remove(_import_hook)
+
+
+def _unpatch_all() -> None:
+    _remove_import_hook()
     for (cls, method), original in list(_originals.items()):
         # A double patched over us (respx in a session fixture, mock.patch.object) and still
         # runs: restoring the original would remove its patch for every later test. Our wrapper
@@ -264,8 +276,15 @@ def _unpatch_all() -> None:
 def _patch(cls: type | None, method: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     # Only classes that define the method themselves: a subclass inheriting it is
     # covered by its parent's patch, and restoring it would pin the parent's wrapper.
-    if cls is None or (cls, method) in _originals or method not in cls.__dict__:
+    if cls is None or method not in cls.__dict__:
         return
+    key = (cls, method)
+    if key in _originals:
+        if cls.__dict__[method] is not _originals[key]:
+            return  # ours is on top, or under a double that patched over it and still runs
+        # Something put the original back over our wrapper (a double restoring what it saved before
+        # we patched): ours is gone from the chain, so patch again rather than miss requests.
+        del _originals[key], _wrappers[key]
     original = cls.__dict__[method]
     wrapper = make_wrapper(original)
     wrapper.__tokenbudget_original__ = original  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Protocol
@@ -28,6 +27,8 @@ COMPACT_RANK_HASHES = {
 }
 # Encodings built from the shipped files; o200k_harmony reuses the o200k ranks.
 SHIPPED_ENCODINGS = ("o200k_base", "cl100k_base", "o200k_harmony")
+_SHIPPED_RANK_FILE = {"o200k_base": "o200k_base.tiktoken", "cl100k_base": "cl100k_base.tiktoken",
+                      "o200k_harmony": "o200k_base.tiktoken"}
 
 
 class TextCounter(Protocol):
@@ -39,60 +40,92 @@ class TextCounter(Protocol):
 
 
 class _RepeatCache:
-    """Counts of long texts seen before. Apps resend the same system prompt and history on every
-    call; re-encoding them dominates counting, so remember what a long text cost."""
+    """Counts of texts seen before. Apps resend the same system prompt, history and role names on
+    every call; re-encoding them dominated counting, so remember what a text cost.
 
-    def __init__(self, min_chars: int = 256, max_entries: int = 4096) -> None:
-        # Below min_chars counting costs less than remembering.
-        self._min_chars = min_chars
-        self._counts: OrderedDict[str, int] = OrderedDict()
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
+    Lock-free: a dict's get and set are each atomic, and what a race can lose is one insert (the
+    text is counted again next time) or some of the size tally (the bound is approximate). Bounded
+    by size, not only by entries: each entry is charged its characters plus a fixed overhead, and
+    past the bound the cache starts over rather than tracking recency on every hit."""
+
+    ENTRY_OVERHEAD = 64  # characters' worth of a dict slot, a str header and an int
+
+    def __init__(self, max_size: int = 2_000_000) -> None:
+        self._counts: dict[str, int] = {}
+        self._size = 0
+        self._max_size = max_size
 
     def get_or_count(self, text: str, count: Callable[[str], int]) -> int:
-        if len(text) < self._min_chars:
-            return count(text)
-        with self._lock:
-            cached = self._counts.get(text)
-            if cached is not None:
-                self._counts.move_to_end(text)
-                return cached
+        counts = self._counts
+        cached = counts.get(text)
+        if cached is not None:
+            return cached
         result = count(text)
-        with self._lock:
-            self._counts[text] = result
-            if len(self._counts) > self._max_entries:
-                self._counts.popitem(last=False)
+        size = len(text) + self.ENTRY_OVERHEAD
+        if size > self._max_size // 8:
+            return result  # one huge text would push out everything else, and is rarely resent
+        if self._size + size > self._max_size:
+            counts = self._counts = {}  # rebinding is atomic: a racing insert into the old dict is dropped
+            self._size = 0
+        counts[text] = result
+        self._size += size
         return result
 
+    def __len__(self) -> int:
+        return len(self._counts)
+
     def clear(self) -> None:
-        with self._lock:
-            self._counts.clear()
+        self._counts = {}
+        self._size = 0
 
 
 class TiktokenCounter:
     provenance = "exact"
 
-    def __init__(self, encoding: Any) -> None:
+    def __init__(self, encoding: Any = None, *, name: str | None = None) -> None:
+        """From an Encoding, or (``name`` of a shipped encoding) built on the first text it has
+        to encode: with the plugin's remembered counts (`_count_cache`) a re-run may need none."""
         import tiktoken
 
         self._encoding = encoding
-        self.name = encoding.name
+        self.name = encoding.name if encoding is not None else str(name)
         self.version = f"tiktoken {tiktoken.__version__}"
-        # A system prompt or an earlier turn of a few sentences is resent on every call: looking
-        # it up costs about a quarter of encoding it again.
-        self._cache = _RepeatCache(min_chars=32)
+        # A system prompt, an earlier turn or a role name is resent on every call: a dict lookup
+        # costs a small fraction of encoding even a short text again.
+        self._cache = _RepeatCache()
+        # What fixes the counts of a shipped encoding, for the remembered counts' file name.
+        ranks = _SHIPPED_RANK_FILE.get(self.name)
+        self._identity = f"{COMPACT_RANK_HASHES[ranks]}:{self.version}" if ranks else None
 
     @property
     def encoding(self) -> Any:
+        if self._encoding is None:
+            self._encoding = get_encoding(self.name)
         return self._encoding
 
     def clear_cache(self) -> None:
         self._cache.clear()
 
     def count(self, text: str) -> int:
+        return self._cache.get_or_count(text, self._count_new)
+
+    def _count_new(self, text: str) -> int:
+        from . import _count_cache
+
+        remembered = _count_cache.table(self.name, self._identity) if self._identity else None
+        if remembered is None:
+            return self._encode(text)
+        key = _count_cache.digest(text)
+        tokens = remembered.get(key)
+        if tokens is None:
+            tokens = self._encode(text)
+            remembered.put(key, tokens)
+        return tokens
+
+    def _encode(self, text: str) -> int:
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
         # the API, and tiktoken substitutes lone surrogates instead of raising.
-        return self._cache.get_or_count(text, lambda t: len(self._encoding.encode_ordinary(t)))
+        return len(self.encoding.encode_ordinary(text))
 
 
 class HuggingFaceCounter:
@@ -142,6 +175,8 @@ def counter_for(tokenizer: str) -> TextCounter:
         from ._claude import claude_counter
 
         return ClaudeCounter(claude_counter(tokenizer))
+    if tokenizer in SHIPPED_ENCODINGS:
+        return TiktokenCounter(name=tokenizer)  # built when a text needs it
     return TiktokenCounter(get_encoding(tokenizer))
 
 
@@ -156,9 +191,8 @@ class ClaudeCounter:
         self.provenance = inner.provenance
         self.message_overhead = inner.message_overhead
         self.request_overhead = inner.request_overhead
-        # Claude counting is pure Python, many times slower than tiktoken per character: even
-        # short repeated texts (a system prompt, earlier turns) are worth remembering.
-        self._cache = _RepeatCache(min_chars=16)
+        # Claude counting is pure Python, many times slower than tiktoken per character.
+        self._cache = _RepeatCache()
 
     def count(self, text: str) -> int:
         return self._cache.get_or_count(text, self._inner.count_text)

@@ -22,7 +22,7 @@ import pytest
 
 # Light modules (no SDK, no tokenizer): loading them here keeps one copy of the
 # interception state even when a host process re-imports lazily loaded modules.
-from . import _baseline, _capture, _ci_reports, _intercept, _report
+from . import _baseline, _capture, _ci_reports, _count_cache, _intercept, _report
 from ._marker import INI_KEYS, MARKER_HELP, MARKER_NAME, BudgetSpec, MarkerError, parse_spec, spec_from_sources
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class TokenBudgetPlugin:
         self.baseline = _baseline.BaselineRun(config, table, self._pyproject_path())
         self.ci_reports = self._ci_reports(table)
         self._registry: Any = None
+        self._specs: dict[tuple[int, ...], tuple[tuple[Any, ...], BudgetSpec]] = {}
         self._session_capture: TestCapture | None = None
         self.tests: list[dict[str, Any]] = []
         self.failures: list[tuple[str, str]] = []
@@ -265,13 +266,21 @@ class TokenBudgetPlugin:
 
     def spec_for(self, item: pytest.Item) -> BudgetSpec | None:
         """The item's merged budget, or None when it is not budgeted. Raises MarkerError."""
-        markers = list(item.iter_markers(MARKER_NAME))  # nearest first
+        markers = tuple(item.iter_markers(MARKER_NAME))  # nearest first
         if not markers and "token_budget" not in getattr(item, "fixturenames", ()):
             return None
+        # Parametrized tests and the tests of a module share their Mark objects: merge each set once.
+        # The cache keeps the marks alive, so their ids cannot be reused by other marks meanwhile.
+        key = tuple(map(id, markers))
+        cached = self._specs.get(key)
+        if cached is not None:
+            return cached[1]
         where = f"token_budget marker on {item.nodeid}"
         sources = list(self.default_sources)
         sources += [(where, dict(marker.kwargs), tuple(marker.args)) for marker in reversed(markers)]
-        return spec_from_sources(sources)
+        spec = spec_from_sources(sources)  # an error names this item, so only successes are kept
+        self._specs[key] = (markers, spec)
+        return spec
 
     def new_capture(self, nodeid: str, spec: BudgetSpec | None) -> TestCapture:
         return _capture.TestCapture(nodeid, spec, live=self.live, base_urls=self.base_urls, registry_loader=self.registry,
@@ -280,15 +289,20 @@ class TokenBudgetPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.baseline.load()  # first: a broken baseline stops the run before xdist starts workers
+        # A suite resends the same prompts run after run: their remembered counts spare a re-run
+        # the tokenizer's construction, most of its first budgeted test.
+        _count_cache.enable()
         if self.capture_mode == "session" and not self.live:
             self._session_capture = self.new_capture("<session>", None)
             _intercept.install(self._session_capture)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        _count_cache.save()
         if self._session_capture is not None:
             _intercept.uninstall(self._session_capture)
             self._session_capture = None
+        _intercept.release()
         workeroutput = getattr(self.config, "workeroutput", None)
         if self.coverage is not None and workeroutput is not None:
             workeroutput["tokenbudget_imported"] = sorted(_imported_files(str(self.config.rootpath)))
@@ -355,7 +369,8 @@ class TokenBudgetPlugin:
         try:
             yield
         finally:
-            _intercept.uninstall(handler)
+            # Idle patches stay for the next budgeted test; pytest_sessionfinish takes them off.
+            _intercept.uninstall(handler, keep_patches=True)
             item.stash[_OBSERVER_KEY] = None
             # Items live for the whole session: drop request bodies and counts once reported.
             item.stash[_CAPTURE_KEY] = None
@@ -402,7 +417,8 @@ class TokenBudgetPlugin:
         if capture is not None and capture.spec is not None:
             problems += [(violation.message, index) for violation, index in capture.violations()]
             problems += [(finding.message, finding.request_index) for finding in capture.findings]
-            problems += self.baseline.problems(capture, self._records(capture), self.verbosity())
+            if self.baseline.judges(capture):  # records cost more than the rest of the verdict
+                problems += self.baseline.problems(capture, self._records(capture), self.verbosity())
         item.stash[_PROBLEMS_KEY] = problems
         return problems
 

@@ -180,3 +180,28 @@ def test_requests_in_fixtures_count_toward_the_budget(inner: pytest.Pytester) ->
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["2 calls > budget 1", "over the whole test: 2 calls, * input tokens, 10 requested output tokens"])
+
+
+def test_an_http_library_first_imported_inside_a_test_is_intercepted(pytester: pytest.Pytester, monkeypatch) -> None:
+    # The plugin imports none of httpx, httpcore, httpx2, httpcore2 itself: it patches each as its import
+    # ends. A subprocess with no other plugins, so that nothing else imports them first.
+    pytester.makepyfile(
+        """
+        import sys
+        import pytest
+
+        @pytest.mark.token_budget(max_input_tokens=50)
+        def test_late_import(token_budget):
+            assert not {"httpx", "httpcore", "httpx2", "httpcore2"} & set(sys.modules)
+            import httpx2
+            reply = httpx2.Client().post("https://api.openai.com/v1/chat/completions", json={
+                "model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": "hi " * 100}]})
+            assert reply.status_code == 200 and reply.json()["object"] == "chat.completion"
+            [request] = token_budget.requests
+            assert request.answered_by == "pytest-tokenbudget" and request.input_tokens > 50
+        """
+    )
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess("-p", "pytest_tokenbudget.plugin", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*prompt 10* tokens > budget 50*", "*TOKEN BUDGET*"])

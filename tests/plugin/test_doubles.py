@@ -687,3 +687,79 @@ def test_a_double_patched_over_us_for_the_whole_session_keeps_answering(inner: p
             assert ask(BIG) == SAID
         """)
     assert verdict == {"test_first_fits": "passed", "test_second_fits": "passed", "test_third_over": "budget"}
+
+
+def test_idle_patches_between_tests_leave_doubles_answering_and_every_request_counted_once(
+        inner: pytest.Pytester) -> None:
+    """The plugin leaves its patches in place between budgeted tests. A double that patches over them
+    (in an unbudgeted test, in a budgeted one) and un-patches again, and a hand-rolled double that puts
+    back the original it saved before the plugin patched anything, must leave every later request
+    counted once and answered by whoever the test arranged: never by the network."""
+    _, verdict = run(inner, """
+        import importlib, json
+        from unittest import mock
+
+        import openai, pytest
+        from conftest import BIG, CHAT, HTTP, SAID
+
+        core = importlib.import_module("httpcore2" if HTTP.__name__ == "httpx2" else "httpcore")
+        SAVED_AT_IMPORT = core.ConnectionPool.handle_request  # before the plugin patched anything
+
+        def pool_double(self, request):
+            return core.Response(200, headers=[(b"content-type", b"application/json")], content=json.dumps(CHAT).encode())
+
+        def ask(content):
+            client = openai.OpenAI(api_key="k", max_retries=0)
+            return client.chat.completions.create(
+                model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": content}]
+            ).choices[0].message.content
+
+        budget = pytest.mark.token_budget(max_input_tokens=1000)
+
+        @budget
+        def test_1_plugin_fits(token_budget):
+            assert ask("hi") != SAID
+            assert [r.answered_by for r in token_budget.requests] == ["pytest-tokenbudget"]
+
+        def test_2_unbudgeted_double_fits():
+            with mock.patch.object(core.ConnectionPool, "handle_request", pool_double):
+                assert ask(BIG) == SAID
+
+        @budget
+        def test_3_double_fits(token_budget):
+            with mock.patch.object(core.ConnectionPool, "handle_request", pool_double):
+                assert ask("hi") == SAID
+            assert [r.answered_by for r in token_budget.requests] == ["a test double"]
+
+        @budget
+        def test_4_double_over():
+            with mock.patch.object(core.ConnectionPool, "handle_request", pool_double):
+                assert ask(BIG) == SAID
+
+        @pytest.fixture
+        def hand_rolled_double():
+            core.ConnectionPool.handle_request = pool_double
+            yield
+            core.ConnectionPool.handle_request = SAVED_AT_IMPORT
+
+        @budget
+        def test_5_hand_rolled_double_fits(hand_rolled_double, token_budget):
+            assert ask("hi") == SAID
+            assert len(token_budget.requests) == 1
+
+        @budget
+        def test_6_plugin_over():
+            ask(BIG)
+
+        @budget
+        def test_7_plugin_fits(token_budget):
+            assert ask("hi") != SAID
+            assert [r.answered_by for r in token_budget.requests] == ["pytest-tokenbudget"]
+        """)
+    assert verdict == {"test_1_plugin_fits": "passed", "test_2_unbudgeted_double_fits": "passed",
+                       "test_3_double_fits": "passed", "test_4_double_over": "budget",
+                       "test_5_hand_rolled_double_fits": "passed", "test_6_plugin_over": "budget",
+                       "test_7_plugin_fits": "passed"}
+    core = importlib.import_module("httpcore2" if sdk_http_flavour() == "httpx2" else "httpcore")
+    # The session's end took the idle patches off.
+    assert not hasattr(core.ConnectionPool.handle_request, "__tokenbudget_original__")
