@@ -87,15 +87,9 @@ class ResultCache:
         pick another cache file once it knows the project's LLM wrappers)."""
         if self._entries is None:
             self._entries = {}
-            try:
-                # One read, then loads: marshal.load on a file reads it piece by piece, object
-                # by object, several times slower on a cache of thousands of entries.
-                with open(self.path, "rb") as handle:
-                    loaded = marshal.loads(handle.read())
-                if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
-                    self._written_ns, self._entries = loaded
-            except (OSError, EOFError, ValueError, TypeError):
-                self._entries = {}
+            loaded = read_marshal(self.path)
+            if isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[1], dict):
+                self._written_ns, self._entries = loaded
         return self._entries
 
     @property
@@ -139,6 +133,17 @@ class ResultCache:
             write_marshal(self.path, (time.time_ns(), self.entries))
         except OSError:
             pass  # a read-only checkout still gets its results, only slower next time
+
+
+def read_marshal(path: "Path | str") -> Any:
+    """What ``path`` holds, or None when it is missing, unreadable or not marshal data: every
+    cache here is rebuilt rather than trusted when its file is damaged. One read, then loads:
+    marshal.load on a file reads it piece by piece, several times slower on a large cache."""
+    try:
+        with open(path, "rb") as handle:
+            return marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
 
 
 def write_marshal(path: Path, value: Any) -> None:

@@ -10,7 +10,7 @@ import ast
 import gc
 import re
 import types
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from checker.cache import Checked, digest  # noqa: F401 - Checked is re-exported
 from checker.triggers import CALL_TRIGGERS, LANGCHAIN_MODEL_IMPORT, SEND_PATTERNS

@@ -99,7 +99,11 @@ def _ancestor_ignore_files(directory: Path) -> list[tuple[Path, str]]:
 
 def _ancestor_ignores(directory: Path) -> list[GitIgnore]:
     """``.gitignore`` files of the enclosing directories up to the repository root."""
-    chain = (_read_gitignore(parent, name) for parent, name in _ancestor_ignore_files(directory))
+    return _read_ignores(_ancestor_ignore_files(directory))
+
+
+def _read_ignores(files: list[tuple[Path, str]]) -> list[GitIgnore]:
+    chain = (_read_gitignore(parent, name) for parent, name in files)
     return [ignore for ignore in chain if ignore is not None]
 
 
@@ -114,13 +118,9 @@ class IgnoreVerdicts:
         self.entries: dict[str, tuple] = {}
         self.dirty = False
         if path is not None:
-            import marshal
+            from checker.cache import read_marshal
 
-            try:
-                with open(path, "rb") as handle:
-                    loaded = marshal.loads(handle.read())
-            except (OSError, EOFError, ValueError, TypeError):
-                loaded = None
+            loaded = read_marshal(path)
             if isinstance(loaded, dict):
                 self.entries = loaded
 
@@ -204,8 +204,7 @@ class FileFinder:
             known = self.verdicts.get(key, signature)
             if known is not None:
                 return known
-        stack = [ignore for ignore in (_read_gitignore(d, name) for d, name in files) if ignore is not None]
-        ignored = self._ignored_up_to_root(path, stack)
+        ignored = self._ignored_up_to_root(path, _read_ignores(files))
         if self.verdicts is not None:
             self.verdicts.put(key, signature, ignored)
         return ignored

@@ -218,15 +218,12 @@ class _SiteStore:
         if directory is not None:
             key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
             self.path = directory / f"calls-v{_STORE_FORMAT}" / f"{key}.marshal"
-            try:
-                import marshal
+            from checker.cache import read_marshal
 
-                with open(self.path, "rb") as handle:
-                    loaded = marshal.loads(handle.read())
-                if isinstance(loaded, dict) and loaded.get("signature") == _signature():
-                    self.entries = loaded["entries"]
-            except (OSError, EOFError, ValueError, TypeError, KeyError):
-                self.entries = {}
+            loaded = read_marshal(self.path)
+            if isinstance(loaded, dict) and loaded.get("signature") == _signature() \
+                    and isinstance(loaded.get("entries"), dict):
+                self.entries = loaded["entries"]
 
     def sites_of(self, name: str) -> tuple[tuple, Optional[str]]:
         from checker.cache import digest

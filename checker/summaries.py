@@ -738,13 +738,12 @@ class LiveSinks:
             return self._table
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if stamp != self._stamp:
-            import marshal
+            from checker.cache import read_marshal
 
+            loaded = read_marshal(self.path)
             try:
-                with open(self.path, "rb") as handle:
-                    loaded = marshal.loads(handle.read())
                 self._table = SinkTable({name: Sink(*fields) for name, fields in loaded.items()})
-            except (OSError, EOFError, ValueError, TypeError):
+            except (AttributeError, TypeError, ValueError):  # no file, or not a table of sinks
                 self._table = EMPTY
             self._stamp = stamp
         return self._table
@@ -1217,13 +1216,9 @@ class SummaryStore:
         if directory is not None:
             key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
             self.path = directory / f"summaries-v{_STORE_FORMAT}" / f"{key}.marshal"
-            try:
-                import marshal
+            from checker.cache import read_marshal
 
-                with open(self.path, "rb") as handle:
-                    loaded = marshal.loads(handle.read())
-            except (OSError, EOFError, ValueError, TypeError):
-                loaded = None
+            loaded = read_marshal(self.path)
             if isinstance(loaded, dict) and isinstance(loaded.get("entries"), dict):
                 self.entries = loaded["entries"]
                 if loaded.get("signature") == _checker_signature():
@@ -1308,16 +1303,16 @@ class SummaryStore:
                 continue
             if (stat.st_size, stat.st_mtime_ns) != (entry[0], entry[1]):
                 self._refresh(key, stat)
-        saved_table_holds = self._saved_table is not None and not self.dirty and self._misses_unchanged()
-        if self._table is None and not saved_table_holds:
+        if self._table is None:
             # A saved table was built after its entries' bases were looked for: with the same
             # entries, and the base modules that gave no summary unchanged, that search finds
             # nothing new (it costs a one-file pre-commit run as much as the check).
-            self._summarize_bases()
-        if self._table is None and saved_table_holds:
-            saved_sinks, aliases = self._saved_table
-            self._table = SinkTable({name: Sink(*fields) for name, fields in saved_sinks.items()})
-            self._table.aliases = frozenset(aliases)
+            if self._saved_table is not None and not self.dirty and self._misses_unchanged():
+                saved_sinks, aliases = self._saved_table
+                self._table = SinkTable({name: Sink(*fields) for name, fields in saved_sinks.items()})
+                self._table.aliases = frozenset(aliases)
+            else:
+                self._summarize_bases()
         if self._table is None:
             summaries = {}
             for key, entry in self.entries.items():
