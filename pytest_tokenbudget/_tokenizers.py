@@ -25,10 +25,11 @@ COMPACT_RANK_HASHES = {
     "o200k_base.tiktoken": "536a468909686ba95c90ff3992c97f59dbb1b7ef2730de04216aaceb3eedba55",
     "cl100k_base.tiktoken": "267691261e119d2b8019608ad043f4d2317d224a0f0be5af30c87aecfb5d4d0a",
 }
-# Encodings built from the shipped files; o200k_harmony reuses the o200k ranks.
-SHIPPED_ENCODINGS = ("o200k_base", "cl100k_base", "o200k_harmony")
+# Encodings built from the shipped files, by the rank file each is built from (o200k_harmony
+# reuses the o200k ranks).
 _SHIPPED_RANK_FILE = {"o200k_base": "o200k_base.tiktoken", "cl100k_base": "cl100k_base.tiktoken",
                       "o200k_harmony": "o200k_base.tiktoken"}
+SHIPPED_ENCODINGS = tuple(_SHIPPED_RANK_FILE)
 
 
 class TextCounter(Protocol):
