@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Container, Optional
 
 from checker.calls import API_CAP_NAMES, LLMCall
-from checker.noqa import physical_lines
 from checker.rule import Invalid, Rule
 
 if TYPE_CHECKING:  # libcst is imported by the fix code only, on files with a finding
     import libcst as cst
 
-    from checker.context import CstView
+    from checker.cst_view import CstView
 
     from ._fixes import Layout
 
@@ -517,16 +516,11 @@ def _chain_top(view: "CstView", node: "cst.Call") -> "Optional[cst.BaseExpressio
     return top
 
 
-_LINES: list = [None, None]  # (source, its physical lines): the file whose fixes are being built
-
-
 def _layout(view: "CstView", node: "cst.Call", limit: int) -> "Layout":
     from ._fixes import Layout
 
-    if _LINES[0] is not view.source:
-        _LINES[:] = [view.source, physical_lines(view.source)]
     position = view.position(node)
-    return Layout(_LINES[1], position.start.line, position.start.column, position.end.line, position.end.column,
+    return Layout(view.lines.lines, position.start.line, position.start.column, position.end.line, position.end.column,
                   limit)
 
 

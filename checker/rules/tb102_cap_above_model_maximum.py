@@ -9,7 +9,7 @@ from checker.rule import Invalid, Rule
 if TYPE_CHECKING:  # libcst is imported by the fix only, on files with a finding
     import libcst as cst
 
-    from checker.context import CstView
+    from checker.cst_view import CstView
 
 
 def _int_literal(node: ast.expr) -> Optional[int]:
