@@ -16,6 +16,7 @@ can write the file from what workers reported. No pytest import: the CLI compare
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -101,6 +102,7 @@ def parse_tolerance(value: Any) -> Tolerance:
 # --- keys and entries ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # every request of every test asks, for the same few call sites
 def call_site_key(call_site: str) -> str:
     """``app/bot.py:41 in answer`` -> ``app/bot.py:answer``: the line number is left out on purpose."""
     location, _, function = call_site.rpartition(" in ")

@@ -4,6 +4,7 @@ Shared by the pytest plugin's interception and the runtime guard; knows nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Query parameters that carry credentials on some gateways (Azure SAS, proxies).
@@ -29,6 +30,9 @@ _PATH_SUFFIXES = (
 )
 
 
+# Remembered: every request is classified, an app sends to the same few URLs over and over, and
+# parsing them again cost as much as the rest of the observation. Endpoints are immutable.
+@lru_cache(maxsize=1024)
 def classify_endpoint(method: str, url: str, base_urls: tuple[str, ...] = ()) -> Endpoint | None:
     """Which LLM API a request targets, or None for anything else.
 

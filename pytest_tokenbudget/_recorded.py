@@ -117,21 +117,31 @@ def canonical_key(body: Mapping[str, Any], model_id: str) -> str:
 
 def default_lock_path(start: Path | None = None) -> Path:
     """Where the lock file lives when no path is given (see the module docstring)."""
+    return Path(_lock_file(str(start.resolve()) if start else os.getcwd()))
+
+
+def _lock_file(folder: str) -> str:
+    """`default_lock_path` as a string. Every Claude request asks, so this stays on strings and
+    remembered answers: building Paths here cost more than the rest of the lookup."""
     env = os.environ.get(LOCK_ENV)
     if env:
-        return Path(env)
-    folder = str(start.resolve()) if start else os.getcwd()
+        return env
     pyproject = nearest_pyproject(folder)
     if pyproject is None:
-        return Path(folder) / LOCK_FILENAME
+        return os.path.join(folder, LOCK_FILENAME)
     try:
         info = os.stat(pyproject)
         stamp = (info.st_mtime_ns, info.st_size)
     except OSError:
         stamp = (0, 0)
+    return _lock_file_of(pyproject, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _lock_file_of(pyproject: str, stamp: tuple[int, int]) -> str:
     configured = _configured_lock(pyproject, stamp)
     root = Path(pyproject).parent
-    return (root / configured) if configured else root / LOCK_FILENAME
+    return str((root / configured) if configured else root / LOCK_FILENAME)
 
 
 @functools.lru_cache(maxsize=16)
@@ -153,7 +163,7 @@ class _Entry:
     model: str
 
 
-_cache: dict[Path, tuple[float, int, dict[str, _Entry]]] = {}
+_cache: dict[str, tuple[float, int, dict[str, _Entry]]] = {}
 
 
 def load_lock(path: Path) -> dict[str, dict[str, Any]]:
@@ -187,23 +197,23 @@ def load_lock(path: Path) -> dict[str, dict[str, Any]]:
     return data["entries"]
 
 
-def _entries(path: Path) -> dict[str, _Entry]:
+def _entries(path: str) -> dict[str, _Entry]:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError:
         _cache.pop(path, None)
         return {}
     cached = _cache.get(path)
     if cached and cached[0] == stat.st_mtime and cached[1] == stat.st_size:
         return cached[2]
-    entries = {k: _Entry(int(v["input_tokens"]), v["model"]) for k, v in load_lock(path).items()}
+    entries = {k: _Entry(int(v["input_tokens"]), v["model"]) for k, v in load_lock(Path(path)).items()}
     _cache[path] = (stat.st_mtime, stat.st_size, entries)
     return entries
 
 
 def lookup(body: Mapping[str, Any], model_id: str, *, lock_path: Path | None = None) -> int | None:
     """The recorded exact input-token total for this request and model, or None."""
-    path = Path(lock_path) if lock_path is not None else default_lock_path()
+    path = os.fspath(lock_path) if lock_path is not None else _lock_file(os.getcwd())
     entries = _entries(path)
     if not entries:
         return None
@@ -212,10 +222,6 @@ def lookup(body: Mapping[str, Any], model_id: str, *, lock_path: Path | None = N
     if entry is None or entry.model != model_id:
         return None
     return entry.input_tokens
-
-
-# ----------------------------------------------------------------------------------------------
-# recording
 
 
 def _write_lock(path: Path, entries: Mapping[str, Mapping[str, Any]]) -> None:
