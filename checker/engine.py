@@ -363,16 +363,14 @@ def check_bytes(
 _MAX_DEPTH = 800
 
 
-# Fields that only hold leaf markers (Load/Store, Add, Eq, ...): rules read them through their
-# parent, so the walk skips them (they are a third of all nodes).
-_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
-_child_fields: dict[type, tuple[str, ...]] = {}
 
 
 def _nodes_unless_deeper_than(tree: ast.AST, limit: int) -> Optional[list[ast.AST]]:
     """Every node of ``tree`` (for the rules' ``ast`` prefilters), or None if it nests deeper
     than ``limit``: one breadth-first walk serves both, reading fields directly because
     ``ast.iter_child_nodes`` costs about as much as parsing."""
+    from checker.walk import child_fields
+
     nodes: list[ast.AST] = []
     level = [tree]
     depth = 0
@@ -383,10 +381,7 @@ def _nodes_unless_deeper_than(tree: ast.AST, limit: int) -> Optional[list[ast.AS
         nodes.extend(level)
         below: list[ast.AST] = []
         for node in level:
-            fields = _child_fields.get(type(node))
-            if fields is None:
-                fields = _child_fields[type(node)] = tuple(f for f in node._fields if f not in _MARKER_FIELDS)
-            for name in fields:
+            for name in child_fields(type(node)):
                 value = getattr(node, name, None)
                 if type(value) is list:
                     below.extend(item for item in value if isinstance(item, node_type))

@@ -14,12 +14,17 @@ _MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
 _child_fields: dict[type, tuple[str, ...]] = {}
 
 
+def child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of an ast class that may hold child nodes, leaf markers left out."""
+    fields = _child_fields.get(kind)
+    if fields is None:
+        fields = _child_fields[kind] = tuple(f for f in kind._fields if f not in _MARKER_FIELDS)
+    return fields
+
+
 def iter_children(node: ast.AST) -> Iterator[ast.AST]:
     """Children of ``node`` in field order (source order), leaf markers left out."""
-    fields = _child_fields.get(type(node))
-    if fields is None:
-        fields = _child_fields[type(node)] = tuple(f for f in node._fields if f not in _MARKER_FIELDS)
-    for name in fields:
+    for name in child_fields(type(node)):
         value = getattr(node, name, None)
         if type(value) is list:
             for item in value:

@@ -494,7 +494,6 @@ def _walk(index: ModuleIndex, root: ast.AST) -> list[ast.stmt]:
     bindings: list[ast.stmt] = []
     for kind in (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom):
         lists[kind] = bindings
-    fields_of = _FIELDS
     parent_numbers: list[int] = []  # pre-order number -> its parent's
     stack: list[ast.AST] = [root]
     numbers: list[int] = [-1]  # parallel to `stack`: the parent's pre-order number
@@ -508,19 +507,7 @@ def _walk(index: ModuleIndex, root: ast.AST) -> list[ast.stmt]:
         found = lists.get(kind)
         if found is not None:
             found.append(node)
-        if kind is ast.Dict or kind is ast.arguments:
-            children = _children(node)
-        else:
-            fields = fields_of.get(kind)
-            if fields is None:
-                fields = _fields_of(kind)
-            children = []
-            for name in fields:
-                value = getattr(node, name)
-                if value.__class__ is list:
-                    children.extend(value)
-                elif value is not None:
-                    children.append(value)
+        children = _children(node)
         if children:
             for child in reversed(children):
                 parents[id(child)] = node
