@@ -1,7 +1,7 @@
 """Where `tokenbudget check` spends its time on the bench corpus, stage by stage and rule by rule.
 
-The funnel is deterministic: how many files each rule's text triggers admit, how many pass its
-``ast`` gate (and so are parsed with libcst), and how many it reports in. A gate that admits many
+The funnel is deterministic: how many files each rule's text triggers admit, how many it runs on
+after the shared ``requires_llm_calls`` pass, and how many it reports in. A rule that runs on many
 files and reports in none is where the next speed-up is. Stage times are CPU seconds of one
 process with the cyclic collector off, as in the workers; compare them with each other, not
 across runs.
@@ -25,7 +25,8 @@ sys.path.insert(0, str(HERE.parent))
 from bench_checker import ensure_corpus  # noqa: E402
 
 from checker.calls import ast_may_call_llm  # noqa: E402
-from checker.engine import _MAX_DEPTH, RuleSet, _nodes_unless_deeper_than, _run_rules, decode_source  # noqa: E402
+from checker.context import RuleContext  # noqa: E402
+from checker.engine import _MAX_DEPTH, RuleSet, _build_fix, _nodes_unless_deeper_than, decode_source  # noqa: E402
 from checker.registry import rule_codes, select_rules  # noqa: E402
 from checker.settings import RuleSettings  # noqa: E402
 
@@ -33,9 +34,8 @@ from checker.settings import RuleSettings  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--select", default=None, help="comma-separated codes or prefixes (default: all)")
-    parser.add_argument("--files-of", default=None, help="list the files this rule parses with libcst")
+    parser.add_argument("--files-of", default=None, help="list the files this rule runs on")
     args = parser.parse_args()
-    import libcst as cst
 
     codes = frozenset(rule_codes())
     if args.select:
@@ -48,10 +48,10 @@ def main() -> int:
 
     seconds: collections.Counter[str] = collections.Counter()
     admitted: collections.Counter[str] = collections.Counter()
-    gated: collections.Counter[str] = collections.Counter()
+    ran: collections.Counter[str] = collections.Counter()
     reported: collections.Counter[str] = collections.Counter()
     parsed_by: dict[str, list[str]] = collections.defaultdict(list)
-    files_parsed = {"ast": 0, "libcst": 0}
+    files_parsed = {"ast": 0, "rules": 0, "fixes": 0}
 
     def clock(stage: str, function, *arguments):
         start = time.process_time()
@@ -76,36 +76,41 @@ def main() -> int:
         nodes = clock("node walk", _nodes_unless_deeper_than, tree, _MAX_DEPTH)
         if nodes is None:
             continue
-        kept = []
-        for rule in applicable:
-            gate = getattr(rule, "ast_may_report", None)
-            if gate is None or clock(f"gate {rule.code}", gate, nodes, settings):
-                kept.append(rule)
-        if any(rule.requires_llm_calls for rule in kept) and not clock("ast_may_call_llm", ast_may_call_llm, tree):
+        kept = list(applicable)
+        if any(rule.requires_llm_calls for rule in kept) and not clock("ast_may_call_llm", ast_may_call_llm, nodes):
             kept = [rule for rule in kept if not rule.requires_llm_calls]
         if all(rule.code == "TB000" for rule in kept):
-            continue  # as in the engine: TB000 alone needs no libcst tree
-        files_parsed["libcst"] += 1
-        module = clock("libcst parse", cst.parse_module, source)
+            continue  # as in the engine: TB000 alone needs no walk
+        files_parsed["rules"] += 1
         relative = str(path.relative_to(HERE / ".corpus" / "src"))
+        context = RuleContext(relative, source, tree, settings)
+        clock("shared index", lambda: context.index)
+        if any(rule.uses_llm_calls for rule in kept):
+            clock("call finder", lambda: context.llm_calls)
         for rule in kept:
-            gated[rule.code] += 1
+            ran[rule.code] += 1
             parsed_by[rule.code].append(relative)
-            found = clock(f"rule {rule.code}", _run_rules, module, source, relative, [rule], settings)
-            if any(d.code == rule.code for d in found):
+            before = len(context.reports)
+            clock(f"rule {rule.code}", rule(context).finish)
+            if len(context.reports) > before:
                 reported[rule.code] += 1
+        for report in context.reports:
+            if report.fix is not None:
+                files_parsed["fixes"] += 1
+                clock("fixes (libcst)", _build_fix, context, report)
         gc.collect()
 
-    print(f"{len(files)} files; parsed with ast: {files_parsed['ast']}, with libcst: {files_parsed['libcst']}")
-    print(f"{'rule':6} {'text admits':>11} {'ast gate passes':>16} {'reports in':>10}")
+    print(f"{len(files)} files; parsed with ast: {files_parsed['ast']}, rules run on: {files_parsed['rules']}, "
+          f"fixes built: {files_parsed['fixes']}")
+    print(f"{'rule':6} {'text admits':>11} {'runs on':>8} {'reports in':>10}")
     for rule in rules:
-        print(f"{rule.code:6} {admitted[rule.code]:11} {gated[rule.code]:16} {reported[rule.code]:10}")
+        print(f"{rule.code:6} {admitted[rule.code]:11} {ran[rule.code]:8} {reported[rule.code]:10}")
     print("CPU seconds by stage:")
     for stage, spent in seconds.most_common():
         if spent >= 0.005:
             print(f"  {stage:24} {spent:6.2f}")
     if args.files_of:
-        print(f"files {args.files_of} parses with libcst:")
+        print(f"files {args.files_of} runs on:")
         for name in parsed_by.get(args.files_of.upper(), []):
             print("  " + name)
     return 0

@@ -30,8 +30,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional, Union
 
-import libcst as cst
-
 __all__ = [
     "LLMCall",
     "CallFinder",
@@ -139,33 +137,37 @@ class LLMCall:
     """One call site of an LLM API.
 
     ``keywords`` holds every keyword argument the finder could see, including those that arrive
-    through ``**params`` built in the same scope; ``keyword_nodes`` says where each was written
-    (the ``cst.Arg``, dict element or assignment). ``has_unknown_star_kwargs`` is true when a
-    ``**expr`` was passed whose content the finder cannot know: rules should then stay silent
-    about missing arguments unless ``strict`` is configured.
+    through ``**params`` built in the same scope; ``keyword_nodes`` says where each was written:
+    the ``ast.keyword``; for a key of a dict literal (``params = {...}``, ``dict({...})``,
+    ``params.update({...})``) a synthetic ``ast.keyword`` running from the key's start to the
+    value's end; for ``params["k"] = v`` the ``ast.Subscript`` target; for ``setdefault`` the
+    call; for a positional model (LiteLLM, LangChain) the argument itself.
+    ``has_unknown_star_kwargs`` is true when a ``**expr`` was passed whose content the finder
+    cannot know: rules should then stay silent about missing arguments unless ``strict`` is
+    configured.
     """
 
-    node: cst.Call
+    node: ast.Call
     api: str  # "openai.chat" | "openai.responses" | "openai.completions" | "anthropic.messages" | ...
     provider: str  # "openai" | "anthropic" | "litellm" | "langchain"
     method: str  # last attribute of the callee: "create", "stream", "parse", "completion", "ChatOpenAI", "bind"...
     qualified_name: str  # resolved dotted path of the callee, e.g. "openai.OpenAI().chat.completions.create"
-    keywords: dict[str, cst.BaseExpression]
-    keyword_nodes: dict[str, cst.CSTNode]
+    keywords: dict[str, ast.expr]
+    keyword_nodes: dict[str, ast.AST]
     has_unknown_star_kwargs: bool
-    star_kwargs: list[cst.Arg]
+    star_kwargs: list[ast.keyword]  # the ``**x`` keywords of the call itself
     resolved: bool  # False when matched only by the shape of an unresolved receiver
     is_legacy: bool = False  # openai < 1.0 module-level API (openai.ChatCompletion.create ...)
-    model_expr: Optional[cst.BaseExpression] = None
+    model_expr: Optional[ast.expr] = None
     model_literal: Optional[str] = None
     cap_names: tuple[str, ...] = ()
     # For ``.bind(...)`` on a LangChain chat model: the constructor call it binds to, when known.
-    bound_constructor: Optional[cst.Call] = None
+    bound_constructor: Optional[ast.Call] = None
     # For LangChain constructors: ``.bind(...)`` calls on the same instance.
     binds: list["LLMCall"] = field(default_factory=list)
 
     @property
-    def cap(self) -> Optional[tuple[str, cst.BaseExpression]]:
+    def cap(self) -> Optional[tuple[str, ast.expr]]:
         """The output cap argument (name, value) passed to this call, if any."""
         for name in self.cap_names:
             if name in self.keywords:
@@ -183,14 +185,14 @@ class LLMCall:
 @dataclass(frozen=True, eq=False)
 class _Value:
     path: str
-    origin: Optional[cst.Call] = None  # the constructor call that created this instance, if any
+    origin: Optional[ast.Call] = None  # the constructor call that created this instance, if any
 
 
 @dataclass(eq=False)
 class _DictValue:
     """A dict literal / ``dict(...)`` bound to a name: its string keys and their value nodes."""
 
-    items: dict[str, tuple[cst.BaseExpression, cst.CSTNode]]
+    items: dict[str, tuple[ast.expr, ast.AST]]
     unknown: bool  # has ``**other`` or non-literal keys
 
 
@@ -201,7 +203,7 @@ _Resolved = Union[_Value, _DictValue, None]
 class _Binding:
     order: int
     scope: "_Scope"
-    expr: Optional[cst.CSTNode]  # expression node to evaluate, or None for "unknown value"
+    expr: Optional[ast.AST]  # expression node to evaluate, or None for "unknown value"
     kind: str = "expr"  # "expr" | "import" | "annotation" | "dict_mutation"
     path: Optional[str] = None  # for imports: the qualified name
 
@@ -210,7 +212,7 @@ class _Binding:
 class _Scope:
     kind: str  # "module" | "function" | "class"
     parent: Optional["_Scope"]
-    node: Optional[cst.CSTNode] = None
+    node: Optional[ast.AST] = None
     bindings: dict[str, list[_Binding]] = field(default_factory=dict)
     # For classes: attributes assigned through ``self.x = ...`` in methods and class-body fields.
     attrs: dict[str, list[_Binding]] = field(default_factory=dict)
@@ -218,7 +220,7 @@ class _Scope:
     owner_class: Optional["_Scope"] = None
     self_name: Optional[str] = None
     # Mutations of dicts bound to names: name -> [(order, key, value expr, node)], None key = unknown.
-    dict_mutations: dict[str, list[tuple[int, Optional[str], Optional[cst.BaseExpression], cst.CSTNode]]] = field(
+    dict_mutations: dict[str, list[tuple[int, Optional[str], Optional[ast.expr], ast.AST]]] = field(
         default_factory=dict
     )
 
@@ -226,262 +228,434 @@ class _Scope:
         self.bindings.setdefault(name, []).append(binding)
 
 
-def dotted(node: Optional[cst.CSTNode]) -> Optional[str]:
+def dotted(node: Optional[ast.AST]) -> Optional[str]:
     """``a.b.c`` for Name/Attribute chains, else None."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
-    if isinstance(node, cst.Name):
-        parts.append(node.value)
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
         return ".".join(reversed(parts))
     return None
 
 
-def _string_value(node: Optional[cst.CSTNode]) -> Optional[str]:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    if isinstance(node, cst.ConcatenatedString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
+def _string_value(node: Optional[ast.AST]) -> Optional[str]:
+    if type(node) is ast.Constant and type(node.value) is str:  # type: ignore[union-attr]
+        return node.value  # type: ignore[union-attr]
     return None
 
 
-def _import_module_name(node: cst.ImportFrom) -> Optional[str]:
+def _import_module_name(node: ast.ImportFrom) -> Optional[str]:
     """The module imported from; relative imports (the project's own modules) keep their leading
     dots (``.llm``, ``.`` for ``from . import x``), resolved against the file's module later."""
-    if node.relative:
-        module = dotted(node.module) if node.module is not None else ""
-        return "." * len(node.relative) + (module or "") if module is not None else None
-    if node.module is None:
+    if node.level:
+        return "." * node.level + (node.module or "")
+    return node.module
+
+
+def _before(a: ast.AST, b: ast.AST) -> bool:
+    return (a.lineno, a.col_offset) < (b.lineno, b.col_offset)  # type: ignore[attr-defined]
+
+
+def _source_args(node: ast.Call) -> list[tuple[Optional[str], str, ast.expr, ast.AST]]:
+    """The call's arguments in source order as ``(keyword, star, value, node)``, star being
+    ``""``, ``"*"`` or ``"**"`` (``f(a=1, *b)`` puts a keyword before a positional)."""
+    merged: list[tuple[Optional[str], str, ast.expr, ast.AST]] = []
+    for arg in node.args:
+        if type(arg) is ast.Starred:
+            merged.append((None, "*", arg.value, arg))
+        else:
+            merged.append((None, "", arg, arg))
+    for keyword in node.keywords:
+        merged.append((keyword.arg, "" if keyword.arg is not None else "**", keyword.value, keyword))
+    if node.args and node.keywords and _before(node.keywords[0], node.args[-1]):
+        merged.sort(key=lambda item: (item[3].lineno, item[3].col_offset))  # type: ignore[attr-defined]
+    return merged
+
+
+def _leading_positional(node: ast.Call) -> Optional[ast.expr]:
+    """The first argument in source order when it is a plain positional one (no ``*``)."""
+    if not node.args:
         return None
-    return dotted(node.module)
+    first = node.args[0]
+    if type(first) is ast.Starred or (node.keywords and _before(node.keywords[0], first)):
+        return None
+    return first
+
+
+def _subscript_key(target: ast.Subscript) -> Optional[str]:
+    return _string_value(target.slice)
+
+
+# --- the walk ---------------------------------------------------------------------------------
+
+# Fields that never hold a child worth visiting (names, operators, contexts, flags).
+_SKIPPED_FIELDS = frozenset(
+    {"ctx", "op", "ops", "id", "attr", "arg", "module", "level", "names", "kind", "conversion",
+     "type_comment", "is_async", "asname"}
+)  # fmt: skip
+_child_fields_cache: dict[type, tuple[str, ...]] = {}
+_LEAF_TYPES = (ast.Constant, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue)
+_LEAVE = object()  # stack marker: the scope opened by the node below it ends here
+
+
+def _generic_children(node: ast.AST) -> list[ast.AST]:
+    fields = _child_fields_cache.get(type(node))
+    if fields is None:
+        fields = _child_fields_cache[type(node)] = tuple(f for f in node._fields if f not in _SKIPPED_FIELDS)
+    children: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if type(value) is list:
+            for item in value:
+                if isinstance(item, ast.AST):
+                    children.append(item)
+        elif isinstance(value, ast.AST):
+            children.append(value)
+    return children
+
+
+def _param_children(params: ast.arguments) -> list[ast.AST]:
+    """Annotations and defaults, in the order the finder has always numbered them (regular
+    parameters, ``*args``, keyword-only, ``**kwargs``, then positional-only ones)."""
+    positional = params.posonlyargs + params.args
+    first_default = len(positional) - len(params.defaults)
+    defaults: dict[int, ast.expr] = {id(positional[first_default + i]): d for i, d in enumerate(params.defaults)}
+    for arg, default in zip(params.kwonlyargs, params.kw_defaults):
+        if default is not None:
+            defaults[id(arg)] = default
+    ordered = [*params.args, params.vararg, *params.kwonlyargs, params.kwarg, *params.posonlyargs]
+    children: list[ast.AST] = []
+    for arg in ordered:
+        if arg is None:
+            continue
+        if arg.annotation is not None:
+            children.append(arg.annotation)
+        default = defaults.get(id(arg))
+        if default is not None:
+            children.append(default)
+    return children
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """A node's children in walk order: source order, except where the finder's numbering has
+    always been by field (a function's body before its decorators and return annotation, a
+    class's body before its bases, a handler's body before its exception type)."""
+    kind = type(node)
+    if kind is ast.Call:
+        children: list[ast.AST] = [node.func]  # type: ignore[attr-defined]
+        if node.args and node.keywords and _before(node.keywords[0], node.args[-1]):  # type: ignore[attr-defined]
+            children.extend(sorted([*node.args, *node.keywords], key=lambda n: (n.lineno, n.col_offset)))  # type: ignore[attr-defined]
+        else:
+            children.extend(node.args)  # type: ignore[attr-defined]
+            children.extend(node.keywords)  # type: ignore[attr-defined]
+        return children
+    if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+        children = _param_children(node.args)  # type: ignore[attr-defined]
+        children.extend(node.body)  # type: ignore[attr-defined]
+        children.extend(node.decorator_list)  # type: ignore[attr-defined]
+        if node.returns is not None:  # type: ignore[attr-defined]
+            children.append(node.returns)  # type: ignore[attr-defined]
+        children.extend(getattr(node, "type_params", ()))
+        return children
+    if kind is ast.Lambda:
+        children = _param_children(node.args)  # type: ignore[attr-defined]
+        children.append(node.body)  # type: ignore[attr-defined]
+        return children
+    if kind is ast.ClassDef:
+        return [*node.body, *node.bases, *node.keywords, *node.decorator_list,  # type: ignore[attr-defined]
+                *getattr(node, "type_params", ())]
+    if kind is ast.Dict:
+        children = []
+        for key, value in zip(node.keys, node.values):  # type: ignore[attr-defined]
+            if key is not None:
+                children.append(key)
+            children.append(value)
+        return children
+    if kind is ast.ExceptHandler:
+        children = list(node.body)  # type: ignore[attr-defined]
+        if node.type is not None:  # type: ignore[attr-defined]
+            children.append(node.type)  # type: ignore[attr-defined]
+        return children
+    if kind is ast.match_case:
+        children = [node.pattern, *node.body]  # type: ignore[attr-defined]
+        if node.guard is not None:  # type: ignore[attr-defined]
+            children.append(node.guard)  # type: ignore[attr-defined]
+        return children
+    return _generic_children(node)
 
 
 class _Collector:
     """One walk recording scopes, bindings and call nodes, each with its source order
-    (driven by :mod:`checker.walk`, possibly together with the rules' own handlers)."""
+    (an explicit stack: deeply nested code cannot hit the recursion limit)."""
 
     def __init__(self) -> None:
         self.order = 0
         self.module_scope = _Scope("module", None)
         self.scope = self.module_scope
-        self.calls: list[tuple[cst.Call, _Scope, int]] = []
-        self.node_scope: dict[cst.CSTNode, tuple[_Scope, int]] = {}
+        self.scopes: list[_Scope] = [self.module_scope]
+        self.calls: list[tuple[ast.Call, _Scope, int]] = []
+        self.node_scope: dict[ast.AST, tuple[_Scope, int]] = {}
         self.imported_roots: set[str] = set()
+        self._handlers = {
+            ast.ClassDef: self._class,
+            ast.FunctionDef: self._function,
+            ast.AsyncFunctionDef: self._function,
+            ast.Lambda: self._lambda,
+            ast.Import: self._import,
+            ast.ImportFrom: self._import_from,
+            ast.Assign: self._assign,
+            ast.AnnAssign: self._ann_assign,
+            ast.AugAssign: self._aug_assign,
+            ast.withitem: self._with_item,
+            ast.For: self._for,
+            ast.AsyncFor: self._for,
+            ast.NamedExpr: self._named_expr,
+            ast.Call: self._call,
+        }
 
-    # -- scopes --------------------------------------------------------------------------
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    def run(self, tree: ast.AST) -> None:
+        stack: list[object] = [tree]
+        pop = stack.pop
+        push = stack.append
+        extend = stack.extend
+        handlers = self._handlers
+        node_scope = self.node_scope
+        name_type, attribute_type = ast.Name, ast.Attribute
+        while stack:
+            node = pop()
+            if node is _LEAVE:
+                self.scope = self.scope.parent  # type: ignore[assignment]
+                continue
+            kind = type(node)
+            if kind is name_type:
+                node_scope[node] = (self.scope, self.order)  # type: ignore[index]
+                continue
+            if kind is attribute_type:
+                node_scope[node] = (self.scope, self.order)  # type: ignore[index]
+                push(node.value)  # type: ignore[attr-defined]
+                continue
+            handler = handlers.get(kind)
+            if handler is not None:
+                if handler(node):
+                    push(_LEAVE)
+                if kind in _LEAF_TYPES:
+                    continue
+            elif kind in _LEAF_TYPES:
+                continue
+            children = _children(node)  # type: ignore[arg-type]
+            children.reverse()
+            extend(children)
+
+    def _enter(self, scope: _Scope) -> None:
+        self.scope = scope
+        self.scopes.append(scope)
+
+    # -- scopes (a handler returning True opened a scope that ends with the node) --------
+    def _class(self, node: ast.ClassDef) -> bool:
         self._tick()
         # The module's own classes and functions resolve to `<module>.name` (checker.summaries
         # resolves it against the file's module, for calls of the project's LLM wrappers).
         top = self.scope.kind == "module"
-        self.scope.bind(node.name.value, _Binding(self.order, self.scope, None, "import" if top else "expr",
-                                                  f"{LOCAL}.{node.name.value}" if top else None))
-        self.scope = _Scope("class", self.scope, node)
+        self.scope.bind(node.name, _Binding(self.order, self.scope, None, "import" if top else "expr",
+                                            f"{LOCAL}.{node.name}" if top else None))
+        self._enter(_Scope("class", self.scope, node))
+        return True
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        assert self.scope.parent is not None
-        self.scope = self.scope.parent
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def _function(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> bool:
         self._tick()
-        name = node.name.value
+        name = node.name
         if self.scope.kind == "module":
             self.scope.bind(name, _Binding(self.order, self.scope, None, "import", f"{LOCAL}.{name}"))
         else:
             self.scope.bind(name, _Binding(self.order, self.scope, None))
         outer = self.scope
         if outer.kind == "class" and outer.parent is not None and outer.parent.kind == "module" \
-                and isinstance(outer.node, cst.ClassDef) and name not in outer.attrs:
+                and isinstance(outer.node, ast.ClassDef) and name not in outer.attrs:
             # `self.aask(...)` inside the class: the method of an instance of this class
-            outer.attrs[name] = [_Binding(self.order, outer, None, "import", f"{LOCAL}.{outer.node.name.value}().{name}")]
+            outer.attrs[name] = [_Binding(self.order, outer, None, "import", f"{LOCAL}.{outer.node.name}().{name}")]
         new = _Scope("function", self.scope, node)
+        params = node.args
         if self.scope.kind == "class":
             new.owner_class = self.scope
-            params = node.params.params or node.params.posonly_params
-            if params:
-                new.self_name = params[0].name.value
+            first = params.args or params.posonlyargs
+            if first:
+                new.self_name = first[0].arg
         elif self.scope.kind == "function" and self.scope.owner_class is not None:
             # nested function inside a method still sees ``self`` through the closure
             new.owner_class = self.scope.owner_class
             new.self_name = self.scope.self_name
-        self.scope = new
-        for param in _all_params(node.params):
-            expr = param.annotation.annotation if param.annotation is not None else None
+        self._enter(new)
+        for param in _all_params(params):
+            expr = param.annotation
             kind = "annotation" if expr is not None else "expr"
-            self.scope.bind(param.name.value, _Binding(self.order, self.scope, expr, kind))
+            new.bind(param.arg, _Binding(self.order, new, expr, kind))
+        return True
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        assert self.scope.parent is not None
-        self.scope = self.scope.parent
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
+    def _lambda(self, node: ast.Lambda) -> bool:
         self._tick()
-        self.scope = _Scope("function", self.scope, node)
-        for param in _all_params(node.params):
-            self.scope.bind(param.name.value, _Binding(self.order, self.scope, None))
-
-    def leave_Lambda(self, original_node: cst.Lambda) -> None:
-        assert self.scope.parent is not None
-        self.scope = self.scope.parent
+        new = _Scope("function", self.scope, node)
+        self._enter(new)
+        for param in _all_params(node.args):
+            new.bind(param.arg, _Binding(self.order, new, None))
+        return True
 
     # -- bindings ------------------------------------------------------------------------
-    def visit_Import(self, node: cst.Import) -> None:
+    def _import(self, node: ast.Import) -> bool:
         self._tick()
         for alias in node.names:
-            full = dotted(alias.name)
-            if full is None:
-                continue
-            self.imported_roots.add(full.split(".")[0])
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.scope.bind(alias.asname.name.value, _Binding(self.order, self.scope, None, "import", full))
+            full = alias.name
+            root = full.split(".")[0]
+            self.imported_roots.add(root)
+            if alias.asname is not None:
+                self.scope.bind(alias.asname, _Binding(self.order, self.scope, None, "import", full))
             else:
-                root = full.split(".")[0]
                 self.scope.bind(root, _Binding(self.order, self.scope, None, "import", root))
+        return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    def _import_from(self, node: ast.ImportFrom) -> bool:
         self._tick()
         module = _import_module_name(node)
         if module is not None and not module.startswith("."):
             self.imported_roots.add(module.split(".")[0])
-        if isinstance(node.names, cst.ImportStar):
-            return
         for alias in node.names:
-            name = dotted(alias.name)
-            if name is None:
-                continue
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            name = alias.name
+            if name == "*":
+                return False
+            local = alias.asname or name
             path = None if module is None else f"{module}{name}" if module.endswith(".") else f"{module}.{name}"
             self.scope.bind(local, _Binding(self.order, self.scope, None, "import" if path else "expr", path))
+        return False
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def _assign(self, node: ast.Assign) -> bool:
         self._tick()
         for target in node.targets:
-            self._bind_target(target.target, node.value)
+            self._bind_target(target, node.value)
+        return False
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def _ann_assign(self, node: ast.AnnAssign) -> bool:
         self._tick()
         if node.value is not None:
             self._bind_target(node.target, node.value)
         else:
-            self._bind_target(node.target, node.annotation.annotation, kind="annotation")
+            self._bind_target(node.target, node.annotation, kind="annotation")
+        return False
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def _aug_assign(self, node: ast.AugAssign) -> bool:
         self._tick()
-        if isinstance(node.target, cst.Name):
-            self.scope.bind(node.target.value, _Binding(self.order, self.scope, None))
+        if isinstance(node.target, ast.Name):
+            self.scope.bind(node.target.id, _Binding(self.order, self.scope, None))
+        return False
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
+    def _with_item(self, node: ast.withitem) -> bool:
         self._tick()
-        if node.asname is not None:
-            self._bind_target(node.asname.name, node.item)
+        if node.optional_vars is not None:
+            self._bind_target(node.optional_vars, node.context_expr)
+        return False
 
-    def visit_For(self, node: cst.For) -> None:
+    def _for(self, node: Union[ast.For, ast.AsyncFor]) -> bool:
         self._tick()
         self._bind_target(node.target, None)
+        return False
 
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+    def _named_expr(self, node: ast.NamedExpr) -> bool:
         self._tick()
         self._bind_target(node.target, node.value)
+        return False
 
-    def _bind_target(self, target: cst.BaseExpression, value: Optional[cst.CSTNode], kind: str = "expr") -> None:
-        if isinstance(target, cst.Name):
-            self.scope.bind(target.value, _Binding(self.order, self.scope, value, kind))
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind_target(element.value, None)
-        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+    def _bind_target(self, target: ast.AST, value: Optional[ast.AST], kind: str = "expr") -> None:
+        if isinstance(target, ast.Name):
+            self.scope.bind(target.id, _Binding(self.order, self.scope, value, kind))
+            # class-body names double as attributes reachable through ``self``
+            if self.scope.kind == "class":
+                self.scope.attrs.setdefault(target.id, []).append(_Binding(self.order, self.scope, value, kind))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind_target(element.value if isinstance(element, ast.Starred) else element, None)
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
             fn = self.scope
-            if fn.kind == "function" and fn.owner_class is not None and target.value.value == fn.self_name:
-                fn.owner_class.attrs.setdefault(target.attr.value, []).append(
+            if fn.kind == "function" and fn.owner_class is not None and target.value.id == fn.self_name:
+                fn.owner_class.attrs.setdefault(target.attr, []).append(
                     _Binding(self.order, self.scope, value, kind)
                 )
-        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name) and value is not None:
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and value is not None:
             key = _subscript_key(target)
-            self.scope.dict_mutations.setdefault(target.value.value, []).append(
-                (self.order, key, value if isinstance(value, cst.BaseExpression) else None, target)
+            self.scope.dict_mutations.setdefault(target.value.id, []).append(
+                (self.order, key, value if isinstance(value, ast.expr) else None, target)
             )
-        # class-body names double as attributes reachable through ``self``
-        if isinstance(target, cst.Name) and self.scope.kind == "class":
-            self.scope.attrs.setdefault(target.value, []).append(_Binding(self.order, self.scope, value, kind))
 
     # -- calls ---------------------------------------------------------------------------
-    def visit_Call(self, node: cst.Call) -> None:
+    def _call(self, node: ast.Call) -> bool:
         self._tick()
         self.calls.append((node, self.scope, self.order))
         self.node_scope[node] = (self.scope, self.order)
         # dict mutation through methods: params.update(...), params.setdefault("k", v)
         func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            name = func.value.value
-            method = func.attr.value
+        if type(func) is ast.Attribute and type(func.value) is ast.Name:
+            method = func.attr
             if method == "update":
+                name = func.value.id
                 for arg in node.args:
-                    if arg.keyword is not None:
-                        self._mutate(name, arg.keyword.value, arg.value, arg)
-                    elif arg.star == "" and isinstance(arg.value, cst.Dict):
-                        for element in arg.value.elements:
-                            if isinstance(element, cst.DictElement):
-                                self._mutate(name, _string_value(element.key), element.value, element)
+                    if type(arg) is ast.Dict:
+                        for key, value in zip(arg.keys, arg.values):
+                            if key is not None:
+                                self._mutate(name, _string_value(key), value, _entry(key, value))
                             else:
-                                self._mutate(name, None, None, element)
+                                self._mutate(name, None, None, value)
                     else:
                         self._mutate(name, None, None, arg)
-            elif method == "setdefault" and node.args:
-                key = _string_value(node.args[0].value)
-                value = node.args[1].value if len(node.args) > 1 else None
-                self._mutate(name, key, value, node)
+                for keyword in node.keywords:
+                    if keyword.arg is not None:
+                        self._mutate(name, keyword.arg, keyword.value, keyword)
+                    else:
+                        self._mutate(name, None, None, keyword)
+            elif method == "setdefault" and (node.args or node.keywords):
+                arguments = _source_args(node)
+                key = _string_value(arguments[0][2])
+                value = arguments[1][2] if len(arguments) > 1 else None
+                self._mutate(func.value.id, key, value, node)
+        return False
 
-    def _mutate(self, name: str, key: Optional[str], value: Optional[cst.BaseExpression], where: cst.CSTNode) -> None:
+    def _mutate(self, name: str, key: Optional[str], value: Optional[ast.expr], where: ast.AST) -> None:
         self.scope.dict_mutations.setdefault(name, []).append((self.order, key, value, where))
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.node_scope[node] = (self.scope, self.order)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.node_scope[node] = (self.scope, self.order)
 
     def _tick(self) -> None:
         self.order += 1
 
 
-def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
-    yield from params.posonly_params
-    yield from params.params
-    if isinstance(params.star_arg, cst.Param):
-        yield params.star_arg
-    yield from params.kwonly_params
-    if params.star_kwarg is not None:
-        yield params.star_kwarg
+def _entry(key: ast.expr, value: ast.expr) -> ast.keyword:
+    """A dict entry as a keyword argument: where ``**params`` got that key, from the key's start
+    to the value's end (the entry of a literal has no node of its own in ``ast``)."""
+    return ast.keyword(arg=_string_value(key), value=value, lineno=key.lineno, col_offset=key.col_offset,
+                       end_lineno=value.end_lineno, end_col_offset=value.end_col_offset)
 
 
-def _subscript_key(target: cst.Subscript) -> Optional[str]:
-    if len(target.slice) != 1:
-        return None
-    element = target.slice[0].slice
-    if isinstance(element, cst.Index):
-        return _string_value(element.value)
-    return None
+def _all_params(params: ast.arguments) -> Iterator[ast.arg]:
+    yield from params.posonlyargs
+    yield from params.args
+    if params.vararg is not None:
+        yield params.vararg
+    yield from params.kwonlyargs
+    if params.kwarg is not None:
+        yield params.kwarg
 
 
 class CallFinder:
-    """Resolves expressions of one module and lists its LLM calls.
+    """Resolves expressions of one module (a CPython ``ast`` tree) and lists its LLM calls.
 
-    Build it with :meth:`from_module`; :attr:`calls` is computed on first access.
+    The walk over the tree runs when the finder is built; :attr:`calls` is computed on first access.
     """
 
-    def __init__(self, module: cst.Module, collector: Optional["_Collector"] = None) -> None:
-        self.module = module
-        if collector is None:
-            from checker.walk import Dispatcher
-
-            collector = _Collector()
-            Dispatcher([collector]).run(module)
+    def __init__(self, tree: ast.AST) -> None:
+        self.tree = tree
+        self.module = tree
+        collector = _Collector()
+        collector.run(tree)
         self._collector = collector
         self._evaluating: set[int] = set()
         self._calls: Optional[list[LLMCall]] = None
+        self._entries: dict[int, ast.keyword] = {}
 
     @property
     def imported_roots(self) -> set[str]:
@@ -489,7 +663,7 @@ class CallFinder:
         return self._collector.imported_roots
 
     # -- public resolution -----------------------------------------------------------------
-    def qualified_name(self, node: cst.CSTNode) -> Optional[str]:
+    def qualified_name(self, node: ast.AST) -> Optional[str]:
         """Resolved dotted path of a Name/Attribute/Call expression, e.g. ``"tiktoken.get_encoding"``
         for ``enc_get`` after ``from tiktoken import get_encoding as enc_get``; ``"openai.OpenAI()"``
         for a client instance. None when unknown."""
@@ -499,26 +673,26 @@ class CallFinder:
         value = self._eval(node, where[0], where[1])
         return value.path if isinstance(value, _Value) else None
 
-    def instance_path(self, node: cst.CSTNode) -> Optional[str]:
+    def instance_path(self, node: ast.AST) -> Optional[str]:
         """`<module>.Cls().a.b` for `self.a.b` in a method of the top-level class `Cls`, where the
         class itself does not say what `self.a` is (inherited, or set by a framework): the
         project's class hierarchy (checker.summaries) may."""
         steps: list[str] = []
-        while isinstance(node, cst.Attribute):
-            steps.append(node.attr.value)
+        while isinstance(node, ast.Attribute):
+            steps.append(node.attr)
             node = node.value
         where = self._collector.node_scope.get(node)
-        if not steps or not isinstance(node, cst.Name) or where is None:
+        if not steps or not isinstance(node, ast.Name) or where is None:
             return None
         scope = where[0]
         owner = scope.owner_class
-        if scope.kind != "function" or owner is None or node.value != scope.self_name \
-                or owner.parent is None or owner.parent.kind != "module" or not isinstance(owner.node, cst.ClassDef):
+        if scope.kind != "function" or owner is None or node.id != scope.self_name \
+                or owner.parent is None or owner.parent.kind != "module" or not isinstance(owner.node, ast.ClassDef):
             return None
-        return ".".join([f"{LOCAL}.{owner.node.name.value}()", *reversed(steps)])
+        return ".".join([f"{LOCAL}.{owner.node.name}()", *reversed(steps)])
 
     @property
-    def call_nodes(self) -> list[cst.Call]:
+    def call_nodes(self) -> list[ast.Call]:
         """Every call of the module, in source order."""
         return [node for node, _, _ in self._collector.calls]
 
@@ -569,24 +743,25 @@ class CallFinder:
             return _Value(value.path + "()") if value is not None else None
         return self._eval(binding.expr, binding.scope, binding.order)
 
-    def _eval_annotation(self, node: cst.CSTNode, scope: _Scope, order: int) -> Optional[_Value]:
+    def _eval_annotation(self, node: ast.AST, scope: _Scope, order: int) -> Optional[_Value]:
         # ``OpenAI``, ``"OpenAI"``, ``Optional[OpenAI]``, ``OpenAI | None``
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             return self._eval_annotation(node.left, scope, order) or self._eval_annotation(node.right, scope, order)
-        if isinstance(node, cst.Subscript):
+        if isinstance(node, ast.Subscript):
             base = self._eval(node.value, scope, order)
             if isinstance(base, _Value) and base.path in {"typing.Optional", "typing.Union"}:
-                for element in node.slice:
-                    if isinstance(element.slice, cst.Index):
-                        found = self._eval_annotation(element.slice.value, scope, order)
+                elements = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                for element in elements:
+                    if not isinstance(element, ast.Slice):
+                        found = self._eval_annotation(element, scope, order)
                         if found is not None:
                             return found
             return None
         text = _string_value(node)
         if text is not None:
             try:
-                parsed = cst.parse_expression(text)
-            except Exception:
+                parsed = ast.parse(text, mode="eval").body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 return None
             name = dotted(parsed)
             if name is None:
@@ -599,7 +774,7 @@ class CallFinder:
         value = self._eval(node, scope, order)
         return value if isinstance(value, _Value) else None
 
-    def _eval(self, node: cst.CSTNode, scope: _Scope, order: int) -> _Resolved:
+    def _eval(self, node: ast.AST, scope: _Scope, order: int) -> _Resolved:
         key = id(node)
         if key in self._evaluating:
             return None  # cyclic data flow (x = x.y): give up rather than recurse forever
@@ -609,67 +784,74 @@ class CallFinder:
         finally:
             self._evaluating.discard(key)
 
-    def _eval_inner(self, node: cst.CSTNode, scope: _Scope, order: int) -> _Resolved:
-        if isinstance(node, cst.Name):
-            return self._lookup(node.value, scope, order)
-        if isinstance(node, cst.Attribute):
-            if isinstance(node.value, cst.Name) and scope.kind == "function" and scope.owner_class is not None:
-                if node.value.value == scope.self_name:
-                    bindings = scope.owner_class.attrs.get(node.attr.value)
+    def _eval_inner(self, node: ast.AST, scope: _Scope, order: int) -> _Resolved:
+        kind = type(node)
+        if kind is ast.Name:
+            return self._lookup(node.id, scope, order)  # type: ignore[attr-defined]
+        if kind is ast.Attribute:
+            value = node.value  # type: ignore[attr-defined]
+            if type(value) is ast.Name and scope.kind == "function" and scope.owner_class is not None:
+                if value.id == scope.self_name:
+                    bindings = scope.owner_class.attrs.get(node.attr)  # type: ignore[attr-defined]
                     if bindings:
                         return self._resolve_bindings(bindings, None)
                     return None
-            base = self._eval(node.value, scope, order)
+            base = self._eval(value, scope, order)
             if isinstance(base, _Value):
-                step = node.attr.value
+                step = node.attr  # type: ignore[attr-defined]
                 if step in _TRANSPARENT_STEPS:
                     return base
                 return _Value(f"{base.path}.{step}", base.origin)
             return None
-        if isinstance(node, cst.Call):
-            callee = self._eval(node.func, scope, order)
+        if kind is ast.Call:
+            callee = self._eval(node.func, scope, order)  # type: ignore[attr-defined]
             if not isinstance(callee, _Value):
                 return None
             if callee.path == "builtins.dict":
-                return self._dict_from_call(node)
+                return self._dict_from_call(node)  # type: ignore[arg-type]
             if callee.path in _CLIENT_WRAPPERS or callee.path.rsplit(".", 1)[-1] in {"wrap_openai", "wrap_anthropic"}:
-                if node.args and node.args[0].keyword is None:
-                    return self._eval(node.args[0].value, scope, order)
-                for arg in node.args:
-                    if arg.keyword is not None and arg.keyword.value == "client":
-                        return self._eval(arg.value, scope, order)
+                arguments = _source_args(node)  # type: ignore[arg-type]
+                if arguments and arguments[0][0] is None:
+                    return self._eval(arguments[0][2], scope, order)
+                for keyword, _, value, _ in arguments:
+                    if keyword == "client":
+                        return self._eval(value, scope, order)
                 return None
             if callee.path.endswith((".with_options", ".copy")):
                 return _Value(callee.path.rsplit(".", 1)[0], callee.origin)
-            return _Value(callee.path + "()", node)
-        if isinstance(node, cst.Dict):
-            return self._dict_from_literal(node)
-        if isinstance(node, cst.Await):
-            return self._eval(node.expression, scope, order)
+            return _Value(callee.path + "()", node)  # type: ignore[arg-type]
+        if kind is ast.Dict:
+            return self._dict_from_literal(node)  # type: ignore[arg-type]
+        if kind is ast.Await:
+            return self._eval(node.value, scope, order)  # type: ignore[attr-defined]
         return None
 
-    def _dict_from_literal(self, node: cst.Dict) -> _DictValue:
-        items: dict[str, tuple[cst.BaseExpression, cst.CSTNode]] = {}
+    def _entry(self, key: ast.expr, value: ast.expr) -> ast.keyword:
+        # one synthetic keyword per entry, so every evaluation of the dict hands out the same node
+        found = self._entries.get(id(key))
+        if found is None:
+            found = self._entries[id(key)] = _entry(key, value)
+        return found
+
+    def _dict_from_literal(self, node: ast.Dict) -> _DictValue:
+        items: dict[str, tuple[ast.expr, ast.AST]] = {}
         unknown = False
-        for element in node.elements:
-            if isinstance(element, cst.DictElement):
-                key = _string_value(element.key)
-                if key is None:
-                    unknown = True
-                else:
-                    items[key] = (element.value, element)
+        for key_node, value in zip(node.keys, node.values):
+            key = _string_value(key_node)
+            if key is None:
+                unknown = True  # a computed key, or ``**other`` inside the literal
             else:
-                unknown = True  # ``**other`` inside the literal
+                items[key] = (value, self._entry(key_node, value))  # type: ignore[arg-type]
         return _DictValue(items, unknown)
 
-    def _dict_from_call(self, node: cst.Call) -> _DictValue:
-        items: dict[str, tuple[cst.BaseExpression, cst.CSTNode]] = {}
+    def _dict_from_call(self, node: ast.Call) -> _DictValue:
+        items: dict[str, tuple[ast.expr, ast.AST]] = {}
         unknown = False
-        for arg in node.args:
-            if arg.keyword is not None:
-                items[arg.keyword.value] = (arg.value, arg)
-            elif arg.star == "" and isinstance(arg.value, cst.Dict):
-                literal = self._dict_from_literal(arg.value)
+        for keyword, star, value, where in _source_args(node):
+            if keyword is not None:
+                items[keyword] = (value, where)
+            elif star == "" and isinstance(value, ast.Dict):
+                literal = self._dict_from_literal(value)
                 items.update(literal.items)
                 unknown = unknown or literal.unknown
             else:
@@ -687,14 +869,12 @@ class CallFinder:
             return None  # a closure variable, an import, a builtin
         result = _DictValue({}, False)
         for binding in bindings:
-            if binding.kind != "expr" or not isinstance(binding.expr, cst.Dict):
+            if binding.kind != "expr" or not isinstance(binding.expr, ast.Dict):
                 return None
             literal = self._dict_from_literal(binding.expr)
             result.items.update(literal.items)
             result.unknown = result.unknown or literal.unknown
-        scopes = {id(scope): scope for scope, _ in self._collector.node_scope.values()}
-        scopes[id(module)] = module
-        for other in scopes.values():
+        for other in self._collector.scopes:
             if other is not module and name in other.bindings:
                 return None
             for _, key, value, where in other.dict_mutations.get(name, ()):
@@ -704,18 +884,18 @@ class CallFinder:
                     result.items[key] = (value, where)
         return result
 
-    def _star_dict(self, expr: cst.BaseExpression, scope: _Scope, order: int) -> Optional[_DictValue]:
+    def _star_dict(self, expr: ast.expr, scope: _Scope, order: int) -> Optional[_DictValue]:
         """What ``**expr`` holds, when it is knowable: a literal, or a name bound to one in this scope."""
-        if isinstance(expr, cst.Dict):
+        if isinstance(expr, ast.Dict):
             return self._dict_from_literal(expr)
-        if isinstance(expr, cst.Call):
+        if isinstance(expr, ast.Call):
             value = self._eval(expr, scope, order)
             return value if isinstance(value, _DictValue) else None
-        if not isinstance(expr, cst.Name):
+        if not isinstance(expr, ast.Name):
             return None
-        bindings = scope.bindings.get(expr.value)
+        bindings = scope.bindings.get(expr.id)
         if not bindings:
-            return self._module_dict(expr.value) if scope.kind == "function" else None
+            return self._module_dict(expr.id) if scope.kind == "function" else None
         earlier = [b for b in bindings if b.order < order]
         if not earlier:
             return None
@@ -726,7 +906,7 @@ class CallFinder:
         if not isinstance(value, _DictValue):
             return None
         result = _DictValue(dict(value.items), value.unknown)
-        for mutation_order, key, mutation_value, where in scope.dict_mutations.get(expr.value, ()):
+        for mutation_order, key, mutation_value, where in scope.dict_mutations.get(expr.id, ()):
             if not (last.order < mutation_order < order):
                 continue
             if key is None or mutation_value is None:
@@ -752,14 +932,14 @@ class CallFinder:
                     owner.binds.append(call)
         return found
 
-    def _match(self, node: cst.Call, scope: _Scope, order: int) -> Optional[LLMCall]:
+    def _match(self, node: ast.Call, scope: _Scope, order: int) -> Optional[LLMCall]:
         callee = self._eval(node.func, scope, order)
         path = callee.path if isinstance(callee, _Value) else None
         api: Optional[str] = None
         provider = ""
         legacy = False
         resolved = True
-        bound_constructor: Optional[cst.Call] = None
+        bound_constructor: Optional[ast.Call] = None
         if path is not None:
             api, provider, legacy = _classify(path)
             if api == "langchain.bind" and isinstance(callee, _Value):
@@ -782,12 +962,11 @@ class CallFinder:
         keywords, keyword_nodes, unknown, stars = self._keywords(node, scope, order)
         if not resolved and not unknown and not ({"model", "messages", "input"} & keywords.keys()):
             return None  # same shape, different API (Twilio's client.messages.create(to=...))
-        if api == "litellm.completion" and "model" not in keywords and node.args and node.args[0].keyword is None and node.args[0].star == "":
-            keywords["model"] = node.args[0].value
-            keyword_nodes["model"] = node.args[0]
-        if api == "langchain.chat_model" and "model" not in keywords and node.args and node.args[0].keyword is None and node.args[0].star == "":
-            keywords["model"] = node.args[0].value
-            keyword_nodes["model"] = node.args[0]
+        if api in ("litellm.completion", "langchain.chat_model") and "model" not in keywords:
+            first = _leading_positional(node)
+            if first is not None:
+                keywords["model"] = first
+                keyword_nodes["model"] = first
         model_expr = next((keywords[k] for k in _MODEL_KEYWORDS if k in keywords), None)
         model_literal = self._literal_string(model_expr, scope, order) if model_expr is not None else None
         method = path.rsplit(".", 1)[-1]
@@ -809,33 +988,33 @@ class CallFinder:
             bound_constructor=bound_constructor,
         )
 
-    def _literal_string(self, expr: cst.BaseExpression, scope: _Scope, order: int) -> Optional[str]:
+    def _literal_string(self, expr: ast.expr, scope: _Scope, order: int) -> Optional[str]:
         text = _string_value(expr)
         if text is not None:
             return text
-        if isinstance(expr, cst.Name):
+        if isinstance(expr, ast.Name):
             # a module constant: MODEL = "gpt-4o"
-            bindings = self._collector.module_scope.bindings.get(expr.value)
-            local = scope.bindings.get(expr.value)
+            bindings = self._collector.module_scope.bindings.get(expr.id)
+            local = scope.bindings.get(expr.id)
             chosen = local or bindings
             if chosen and len(chosen) == 1 and chosen[0].kind == "expr":
                 return _string_value(chosen[0].expr)
         return None
 
     def _keywords(
-        self, node: cst.Call, scope: _Scope, order: int
-    ) -> tuple[dict[str, cst.BaseExpression], dict[str, cst.CSTNode], bool, list[cst.Arg]]:
-        keywords: dict[str, cst.BaseExpression] = {}
-        nodes: dict[str, cst.CSTNode] = {}
+        self, node: ast.Call, scope: _Scope, order: int
+    ) -> tuple[dict[str, ast.expr], dict[str, ast.AST], bool, list[ast.keyword]]:
+        keywords: dict[str, ast.expr] = {}
+        nodes: dict[str, ast.AST] = {}
         unknown = False
-        stars: list[cst.Arg] = []
-        for arg in node.args:
-            if arg.keyword is not None:
-                keywords[arg.keyword.value] = arg.value
-                nodes[arg.keyword.value] = arg
-            elif arg.star == "**":
-                stars.append(arg)
-                known = self._star_dict(arg.value, scope, order)
+        stars: list[ast.keyword] = []
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                keywords[keyword.arg] = keyword.value
+                nodes[keyword.arg] = keyword
+            else:
+                stars.append(keyword)
+                known = self._star_dict(keyword.value, scope, order)
                 if known is None:
                     unknown = True
                     continue
@@ -950,11 +1129,6 @@ def ast_may_call_llm(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> bool:
     return bool(ast_llm_calls(tree_or_nodes))
 
 
-def new_collector() -> _Collector:
-    """A collector to run in the engine's shared walk; pass it to ``CallFinder(module, collector)``."""
-    return _Collector()
-
-
-def find_llm_calls(module: cst.Module) -> list[LLMCall]:
-    """All LLM call sites of ``module`` (convenience wrapper around :class:`CallFinder`)."""
-    return CallFinder(module).calls
+def find_llm_calls(tree: ast.AST) -> list[LLMCall]:
+    """All LLM call sites of ``tree`` (an ``ast.Module``; convenience wrapper around :class:`CallFinder`)."""
+    return CallFinder(tree).calls

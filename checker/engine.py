@@ -1,4 +1,5 @@
-"""Check one file's text with a set of rules: prefilter, parse, one walk, positioned diagnostics.
+"""Check one file's text with a set of rules: prefilter, parse (CPython's ast), one walk, positioned
+diagnostics; libcst only to build the fixes of the findings that have one.
 
 This module is what worker processes run. It never raises for a bad file: syntax errors, invalid
 UTF-8, trees too deep for the parser and crashing rules all become TB000 diagnostics.
@@ -362,16 +363,14 @@ def check_bytes(
 _MAX_DEPTH = 800
 
 
-# Fields that only hold leaf markers (Load/Store, Add, Eq, ...): rules read them through their
-# parent, so the walk skips them (they are a third of all nodes).
-_MARKER_FIELDS = frozenset({"ctx", "op", "ops"})
-_child_fields: dict[type, tuple[str, ...]] = {}
 
 
 def _nodes_unless_deeper_than(tree: ast.AST, limit: int) -> Optional[list[ast.AST]]:
     """Every node of ``tree`` (for the rules' ``ast`` prefilters), or None if it nests deeper
     than ``limit``: one breadth-first walk serves both, reading fields directly because
     ``ast.iter_child_nodes`` costs about as much as parsing."""
+    from checker.walk import child_fields
+
     nodes: list[ast.AST] = []
     level = [tree]
     depth = 0
@@ -382,10 +381,7 @@ def _nodes_unless_deeper_than(tree: ast.AST, limit: int) -> Optional[list[ast.AS
         nodes.extend(level)
         below: list[ast.AST] = []
         for node in level:
-            fields = _child_fields.get(type(node))
-            if fields is None:
-                fields = _child_fields[type(node)] = tuple(f for f in node._fields if f not in _MARKER_FIELDS)
-            for name in fields:
+            for name in child_fields(type(node)):
                 value = getattr(node, name, None)
                 if type(value) is list:
                     below.extend(item for item in value if isinstance(item, node_type))
@@ -407,14 +403,13 @@ def check_source(
 ) -> list[Diagnostic]:
     """Parse ``source`` and run ``rules`` on it (no trigger prefilter here). ``facts``: gets the
     file's function summary. ``sink_caller``: the file calls the project's LLM wrappers (None:
-    find out), so the ``ast`` prefilters, which only know SDK calls, are skipped. ``selected``:
+    find out), so rules that need an LLM call run even where no SDK call is written. ``selected``:
     every code selected for the file, also those the prefilter left out (default: ``rules``'),
     for the ``# noqa`` audit: a rule that could not run suppressed nothing."""
     if selected is None:
         selected = frozenset(rule.code for rule in rules)
-    # CPython's own parser first: it is several times faster than libcst and has hard limits on
-    # nesting, while libcst's native parser can overflow the C stack on deeply nested input and
-    # take the whole process down.
+    # The rules read CPython's tree: several times faster to build than libcst's, with hard limits
+    # on nesting (libcst, used for fixes only, can overflow the C stack on deeply nested input).
     try:
         tree = ast.parse(source, filename)
     except SyntaxError as error:
@@ -448,44 +443,30 @@ def check_source(
         from checker.summaries import calls_sinks, imported_modules
 
         sink_caller = calls_sinks(imported_modules(source.encode()), filename, settings)
-    if sink_caller:
-        pass  # the rules' `ast` gates only know SDK calls: the libcst rules decide
-    else:
-        # A rule's optional `ast_may_report(nodes, settings)` is a conservative second prefilter:
-        # False means the rule cannot report here, so the file may skip libcst altogether.
-        rules = [rule for rule in rules
-                 if getattr(rule, "ast_may_report", None) is None or rule.ast_may_report(nodes, settings)]
+    # Rules that report only at LLM call sites skip a file where no call has the shape of one
+    # (one cheap pass for all of them); a file calling the project's wrappers has such calls.
     if any(rule.requires_llm_calls for rule in rules) and not sink_caller:
         from checker.calls import ast_may_call_llm
 
         if not ast_may_call_llm(nodes):
             rules = [rule for rule in rules if not rule.requires_llm_calls]
-    # TB000 alone needs no libcst tree: with no rule left to run, nothing went unanalysed; the
+    # TB000 alone needs no walk: with no rule left to run, nothing went unanalysed; the
     # `# noqa` audit reads comments only.
     if all(rule.code == PARSE_ERROR or rule.audits_noqa for rule in rules):
         return _suppressed(source, filename, [], rules, selected)
-    del tree, nodes
-    if not _libcst_allowed:
-        raise NeedsLibcst
-
-    import libcst as cst
-
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        return [parse_error(filename, f"libcst cannot parse this file: {error.message}", error.raw_line, error.raw_column + 1)]
-    except RecursionError:
-        return [parse_error(filename, "code is nested too deeply to be parsed")]
-    return _run_rules(module, source, filename, rules, settings, selected)
+    del nodes
+    return _run_rules(tree, source, filename, rules, settings, selected)
 
 
-def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings,
+def _run_rules(tree: ast.Module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings,
                selected: Optional[frozenset[str]] = None) -> list[Diagnostic]:
     if selected is None:
         selected = frozenset(rule.code for rule in rules)
     try:
-        return _suppressed(source, filename, _run_rules_unguarded(module, source, filename, rules, settings), rules,
+        return _suppressed(source, filename, _run_rules_unguarded(tree, source, filename, rules, settings), rules,
                            selected)
+    except NeedsLibcst:
+        raise
     except RecursionError:
         return [parse_error(filename, "code is nested too deeply to be checked")]
     except Exception as error:  # the engine itself failed on this file: keep the run going
@@ -493,11 +474,11 @@ def _run_rules(module, source: str, filename: str, rules: Sequence[type[Rule]], 
 
 
 def _run_rules_unguarded(
-    module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings
+    tree: ast.Module, source: str, filename: str, rules: Sequence[type[Rule]], settings: RuleSettings
 ) -> list[Diagnostic]:
     from checker.context import RuleContext
 
-    context = RuleContext(filename, source, module, settings)
+    context = RuleContext(filename, source, tree, settings)
     from checker import summaries
 
     summaries.use_lookup(context.sink_of if settings.sinks else None)
@@ -506,9 +487,6 @@ def _run_rules_unguarded(
     failed: set[str] = set()
 
     def guard(rule: Rule, call: Callable[[], object]) -> None:
-        if not isinstance(rule, Rule):
-            call()  # the call finder's collector: its errors are the engine's (TB000 below)
-            return
         if rule.code in failed:
             return
         try:
@@ -522,73 +500,65 @@ def _run_rules_unguarded(
                 parse_error(filename, f"internal error in {rule.code} ({type(error).__name__}: {error}); please report it")
             )
 
-    from checker.calls import CallFinder, new_collector
     from checker.walk import Dispatcher
 
-    # One walk feeds every rule's visit_/leave_ handlers and, when a rule needs call sites, the
-    # call finder's collector too.
-    collector = new_collector() if any(rule.uses_llm_calls for rule in rules) else None
+    # One walk feeds every rule's visit_/leave_ handlers.
     dispatcher = Dispatcher(instances, guard=guard)
-    if collector is not None:
-        collector_dispatcher = Dispatcher([collector])
-        for name, handlers in collector_dispatcher.visit_table.items():
-            dispatcher.visit_table[name] = handlers + dispatcher.visit_table.get(name, [])
-        for name, handlers in collector_dispatcher.leave_table.items():
-            dispatcher.leave_table[name] = dispatcher.leave_table.get(name, []) + handlers
-        dispatcher.owner.update(collector_dispatcher.owner)
     if dispatcher:
-        try:
-            dispatcher.run(module)
-        except RecursionError:
-            return [parse_error(filename, "code is nested too deeply to be checked")]
-    if collector is not None:
-        context._finder = CallFinder(module, collector)
-
+        dispatcher.run(tree)
     for instance in instances:
         guard(instance, instance.finish)
 
-    reports = [r for r in context.reports if r.code not in failed]
-    return failures + [_diagnostic(context, module, report) for report in reports]
+    diagnostics = []
+    for report in context.reports:
+        if report.code in failed:
+            continue
+        fix: Optional[Fix] = None
+        if report.fix is not None:
+            try:
+                fix = _build_fix(context, report)
+            except NeedsLibcst:
+                raise
+            except Exception as error:  # the finding stands; its fix is the rule's bug
+                failures.append(parse_error(
+                    filename, f"internal error in {report.code}'s fix ({type(error).__name__}: {error}); please report it"))
+        diagnostics.append(_diagnostic(context, report, fix))
+    return failures + diagnostics
 
 
-def _diagnostic(context, module, report) -> Diagnostic:
-    position = context.position(report.node)
-    line, column = position.start.line, position.start.column + 1
-    end_line, end_column = position.end.line, position.end.column + 1
-    fix: Optional[Fix] = None
-    if report.replacement is not None:
-        # Render the replacement inside the whole module: a node rendered alone loses the
-        # indentation of the block it sits in.
-        source = context.source
-        offsets = _line_offsets(context)
-        target = report.fix_node if report.fix_node is not None else report.node
-        span = context.position(target) if target is not report.node else position
-        fix_line, fix_column = span.start.line, span.start.column + 1
-        start = offsets[fix_line - 1] + fix_column - 1
-        end = offsets[span.end.line - 1] + span.end.column
-        new_code = module.deep_replace(target, report.replacement).code
-        old = source[start:end]
-        new = new_code[start : len(new_code) - (len(source) - end)]
-        edit = _minimal_edit(old, new, fix_line, fix_column)
-        if edit is not None:
-            fix = Fix(
-                "safe" if report.fix_safe else "unsafe",
-                report.fix_message or "apply fix",
-                (edit,),
-            )
-    return Diagnostic(report.code, report.message, context.path, line, column, end_line, end_column, report.severity, fix)
+def _diagnostic(context, report, fix: Optional[Fix]) -> Diagnostic:
+    span = context.position(report.node)
+    return Diagnostic(report.code, report.message, context.path, span.line, span.column + 1, span.end_line,
+                      span.end_column + 1, report.severity, fix)
 
 
-def _line_offsets(context) -> list[int]:
-    offsets = getattr(context, "_line_offsets", None)
-    if offsets is None:
-        offsets = [0]
-        from checker.noqa import physical_lines
+def _build_fix(context, report) -> Optional[Fix]:
+    """The report's fix as one minimal text edit, built on the module's libcst tree."""
+    if not _libcst_allowed:
+        raise NeedsLibcst
+    from checker.cst_view import CstUnavailable
 
-        for text in physical_lines(context.source):
-            offsets.append(offsets[-1] + len(text))
-        context._line_offsets = offsets
-    return offsets
+    try:
+        view = context.cst_view
+    except CstUnavailable:
+        return None  # syntax libcst does not know yet: the finding stands, without a fix
+    built = report.fix(view)
+    if built is None:
+        return None
+    target, replacement = built
+    # Render the replacement inside the whole module: a node rendered alone loses the
+    # indentation of the block it sits in.
+    where = view.position(target)
+    start = context.lines.offset(where.start.line, where.start.column)
+    end = context.lines.offset(where.end.line, where.end.column)
+    new_code = view.module.deep_replace(target, replacement).code
+    source = context.source
+    old = source[start:end]
+    new = new_code[start : len(new_code) - (len(source) - end)]
+    edit = _minimal_edit(old, new, where.start.line, where.start.column + 1)
+    if edit is None:
+        return None
+    return Fix("safe" if report.fix_safe else "unsafe", report.fix_message or "apply fix", (edit,))
 
 
 def _advance(line: int, column: int, text: str) -> tuple[int, int]:

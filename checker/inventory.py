@@ -125,31 +125,26 @@ def file_sites(data: bytes, filename: str) -> tuple[tuple[tuple, ...], Optional[
         return (), f"cannot be parsed ({type(error).__name__})"
     if not ast_may_call_llm(tree):
         return (), None
-    import libcst as cst
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
     from checker.calls import find_llm_calls
+    from checker.source import SourceLines
 
     try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        return (), f"libcst cannot parse it at line {error.raw_line}: {error.message}"
+        calls = find_llm_calls(tree)
     except RecursionError:
         return (), "nested too deeply to be parsed"
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    text = SourceLines(source)
     lines = source.splitlines()
 
     def no_cover(start: int, end: int) -> bool:
         return any(NO_COVER.search(text) for text in lines[start - 1:end])
 
     found = []
-    for call in find_llm_calls(module):
+    for call in calls:
         if call.provider == "langchain":
             continue
-        where = positions[call.node]
-        start, end = where.start.line, where.end.line
+        start, end = call.node.lineno, call.node.end_lineno or call.node.lineno
         found.append((start, end, call.api, call.provider, call.method, call.model_literal,
-                      _cap_text(call, module), no_cover(start, end)))
+                      _cap_text(call, text), no_cover(start, end)))
     # The finder leaves `self.client.messages.create(...)` unresolved when nothing in the file names
     # the SDK (Twilio has `messages.create` too); the wrappers' summaries count such calls by their
     # shape, and so does coverage: a missed site would hide an unbudgeted prompt.
@@ -199,11 +194,11 @@ def _ast_cap(node: ast.Call) -> str:
     return "unknown (**kwargs)" if any(k.arg is None for k in node.keywords) else "none"
 
 
-def _cap_text(call: Any, module: Any) -> str:
+def _cap_text(call: Any, source: Any) -> str:
     cap = call.cap
     if cap is not None:
         name, value = cap
-        return f"{name}={module.code_for_node(value)}"
+        return f"{name}={source.text(value)}"
     return "unknown (**kwargs)" if call.has_unknown_star_kwargs else "none"
 
 

@@ -5,9 +5,11 @@ documentation page (printed by ``tokenbudget rule TBNNN``) and must have the sec
 ``## What it does``, ``## Why is this bad?``, ``## Example`` and ``## Fix``. Its ``VALID`` and
 ``INVALID`` lists are run by ``tests/checker/test_rule_examples.py``.
 
-Rules walk the tree through ``visit_<Node>`` / ``leave_<Node>`` methods (libcst node class names);
-the engine batches every selected rule into one walk of the module. Rules that work on LLM call
-sites read ``self.context.llm_calls`` from :meth:`Rule.finish`, called once after the walk.
+Rules read CPython's ``ast`` tree: through ``visit_<Node>`` / ``leave_<Node>`` methods (ast class
+names; the engine batches every selected rule into one walk of the module) and from
+:meth:`Rule.finish`, called once after the walk, where ``self.context.index`` and
+``self.context.llm_calls`` hold the shared analysis of the module. libcst is used only to build
+fixes (``report(..., fix=...)``, see :mod:`checker.cst_view`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import inspect
 import re
 import textwrap
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Optional, Sequence, Union
 
-if TYPE_CHECKING:  # keep importing this module cheap: libcst is loaded by the engine
+if TYPE_CHECKING:  # keep importing this module cheap: libcst is loaded only to build fixes
+    import ast
+
     import libcst as cst
 
     from checker.context import RuleContext
+    from checker.cst_view import CstView
+
+    # Given the module's libcst view: (the libcst node to replace, its replacement), or None.
+    FixBuilder = Callable[[CstView], Optional[tuple[cst.CSTNode, cst.CSTNode]]]
 
 Severity = Literal["error", "warning", "info"]
 
@@ -59,13 +67,12 @@ class Report:
     """A finding as a rule raised it; the engine turns it into a positioned Diagnostic."""
 
     code: str
-    node: "cst.CSTNode"
+    node: "ast.AST"
     message: str
     severity: Severity
-    replacement: Optional["cst.CSTNode"] = None
+    fix: Optional["FixBuilder"] = None
     fix_safe: bool = True
     fix_message: Optional[str] = None
-    fix_node: Optional["cst.CSTNode"] = None  # what `replacement` replaces; None: `node`
 
 
 class Rule:
@@ -83,8 +90,8 @@ class Rule:
     # Alternations of plain words (optionally ``(?i)``) are matched with fast substring search.
     triggers: ClassVar[tuple[Union[str, tuple[str, ...]], ...]] = ()
     uses_llm_calls: ClassVar[bool] = False
-    # True when the rule reports only at LLM call sites: files where CPython's ast shows no call
-    # that could be one are then not parsed with libcst for this rule (a big saving).
+    # True when the rule reports only at LLM call sites: files where no call has the shape of one
+    # (`calls.ast_may_call_llm`, one cheap pass shared by all such rules) are skipped for it.
     requires_llm_calls: ClassVar[bool] = False
     fixable: ClassVar[bool] = False
     # True for a rule that judges the file's `# noqa` directives rather than its code (TB001): the
@@ -104,21 +111,21 @@ class Rule:
     # -- reporting -------------------------------------------------------------------------
     def report(
         self,
-        node: "cst.CSTNode",
+        node: "ast.AST",
         message: Optional[str] = None,
         *,
-        replacement: Optional["cst.CSTNode"] = None,
+        fix: Optional["FixBuilder"] = None,
         fix_safe: bool = True,
         fix_message: Optional[str] = None,
         severity: Optional[Severity] = None,
-        fix_node: Optional["cst.CSTNode"] = None,
     ) -> None:
         """Report ``node`` (its source range is the diagnostic's range).
 
-        ``replacement`` is the node that fixes it (libcst keeps the surrounding formatting);
-        ``fix_safe=False`` marks fixes that may change behaviour (applied only with
-        ``--unsafe-fixes``). ``fix_node``: the node ``replacement`` replaces when it is not
-        ``node`` itself (an enclosing call that the fix has to split, say).
+        ``fix`` builds the edit, on libcst (which keeps the surrounding formatting): called with
+        the module's :class:`checker.cst_view.CstView`, it returns the libcst node to replace
+        (``view.node(ast_node)``, or an enclosing node the fix has to re-lay out) and its
+        replacement, or None when no safe edit exists. ``fix_safe=False`` marks fixes that may
+        change behaviour (applied only with ``--unsafe-fixes``).
         """
         self.context.add_report(
             Report(
@@ -126,10 +133,9 @@ class Rule:
                 node=node,
                 message=message or self.message,
                 severity=severity or self.severity,
-                replacement=replacement,
+                fix=fix,
                 fix_safe=fix_safe,
                 fix_message=fix_message,
-                fix_node=fix_node,
             )
         )
 

@@ -10,11 +10,11 @@ matters when the other conditions of a rule also hold.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from checker.summaries import sink_of
 
-from ._index import ModuleIndex, dotted, last_name
+from ._index import ModuleIndex, dotted, first_argument, last_name, string_value
 
 # Prefilter trigger for "this file sends something to a model" (checker.triggers).
 from checker.triggers import SENDS_TRIGGER  # noqa: E402,F401 - re-exported for the rules
@@ -49,7 +49,7 @@ _FRAMEWORK_METHODS = {
 _NOT_LLM_RECEIVERS = {"str", "os", "re", "json", "self.tokenizer", "tokenizer", "np", "random"}
 
 
-def is_llm_call(call: cst.Call, index: ModuleIndex, *, broad: bool = True) -> bool:
+def is_llm_call(call: ast.Call, index: ModuleIndex, *, broad: bool = True) -> bool:
     """True if `call` sends a request to a language model, directly or through one of the
     project's own wrappers (`checker.summaries`)."""
     if sink_of(call) is not None:
@@ -58,10 +58,10 @@ def is_llm_call(call: cst.Call, index: ModuleIndex, *, broad: bool = True) -> bo
     text = dotted(func)
     if text is None:
         # `client.with_options(...).chat.completions.create(...)`: look at the attribute chain.
-        if isinstance(func, cst.Attribute):
+        if isinstance(func, ast.Attribute):
             chain = _attribute_suffix(func)
             return any(chain.endswith(s) for s in _SDK_SUFFIXES) or (
-                broad and func.attr.value in _FRAMEWORK_METHODS and _has_call_args(call))
+                broad and func.attr in _FRAMEWORK_METHODS and _has_call_args(call))
         return False
     qualified = index.qualified(func) or text
     if any(qualified == s or qualified.endswith("." + s) for s in _SDK_SUFFIXES):
@@ -69,23 +69,23 @@ def is_llm_call(call: cst.Call, index: ModuleIndex, *, broad: bool = True) -> bo
     name = qualified.rsplit(".", 1)[-1]
     if name in _LITELLM_FUNCTIONS and ("litellm" in qualified or qualified == name):
         return True
-    if broad and isinstance(func, cst.Attribute) and name in _FRAMEWORK_METHODS:
+    if broad and isinstance(func, ast.Attribute) and name in _FRAMEWORK_METHODS:
         receiver = dotted(func.value)
         return receiver not in _NOT_LLM_RECEIVERS and _has_call_args(call)
     return False
 
 
-def _attribute_suffix(func: cst.Attribute) -> str:
+def _attribute_suffix(func: ast.Attribute) -> str:
     parts: list[str] = []
-    node: cst.BaseExpression = func
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+    node: ast.expr = func
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
     return ".".join(reversed(parts))
 
 
-def _has_call_args(call: cst.Call) -> bool:
-    return bool(call.args)
+def _has_call_args(call: ast.Call) -> bool:
+    return bool(call.args or call.keywords)
 
 
 # Names of functions and methods that count tokens with a real tokenizer.
@@ -99,7 +99,7 @@ _TOKENIZER_METHODS = {
 }
 
 
-def is_tokenizer_call(call: cst.Call) -> bool:
+def is_tokenizer_call(call: ast.Call) -> bool:
     """`enc.encode(x)`, `count_tokens(x, model)`, `tokenizer(x)`, `litellm.token_counter(...)`:
     a call that counts with a real tokenizer rather than estimating from characters."""
     name = last_name(call.func)
@@ -120,29 +120,27 @@ def is_tokenizer_call(call: cst.Call) -> bool:
 _TOKEN_VERBS = ("count", "num", "len", "truncate", "trim", "clip", "limit", "split", "chunk", "encode")
 
 
-def _is_bytes_encode(call: cst.Call) -> bool:
-    from ._index import string_value
-
-    if not call.args:
-        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+def _is_bytes_encode(call: ast.Call) -> bool:
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    first = first_argument(call)
+    if first is None:
         # `text.encode()` on a str is bytes; `enc.encode()` with no args cannot be tokenizing.
         return receiver is None or not _looks_like_encoder(receiver)
-    first = call.args[0]
-    value = string_value(first.value)
+    value_node, keyword = first
+    value = string_value(value_node)
     if value is not None and value.lower().replace("_", "-") in {
             "utf-8", "utf8", "ascii", "latin-1", "latin1", "utf-16", "utf-32"}:
         return True
-    if first.keyword is not None and first.keyword.value in {"encoding", "errors"}:
+    if keyword in {"encoding", "errors"}:
         return True
-    receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
     return receiver is not None and not _looks_like_encoder(receiver)
 
 
-def _looks_like_encoder(receiver: cst.BaseExpression) -> bool:
+def _looks_like_encoder(receiver: ast.expr) -> bool:
     name = (last_name(receiver) or "").lower()
     text = (dotted(receiver) or "").lower()
     return any(w in name for w in ("enc", "tok", "tiktoken", "bpe")) or "tiktoken" in text or (
-        isinstance(receiver, cst.Call) and "encoding" in (last_name(receiver.func) or "").lower())
+        isinstance(receiver, ast.Call) and "encoding" in (last_name(receiver.func) or "").lower())
 
 
 _LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log",
@@ -151,15 +149,15 @@ _LOG_RECEIVERS = ("log", "logger", "logging", "console", "st", "click", "typer",
                   "sys.stdout", "sys.stderr", "warnings", "print", "tqdm", "pbar", "span")
 
 
-def is_display_call(call: cst.Call) -> bool:
+def is_display_call(call: ast.Call) -> bool:
     """`print(...)`, `logger.info(...)`, `st.write(...)`, `warnings.warn(...)`: output for
     people, where cutting text by characters is the right thing to do."""
     func = call.func
-    if isinstance(func, cst.Name):
-        return func.value in {"print", "pprint", "repr"}
-    if isinstance(func, cst.Attribute):
+    if isinstance(func, ast.Name):
+        return func.id in {"print", "pprint", "repr"}
+    if isinstance(func, ast.Attribute):
         receiver = (dotted(func.value) or "").lower()
-        method = func.attr.value
+        method = func.attr
         if method in _LOG_METHODS and (receiver.endswith(_LOG_RECEIVERS) or "log" in receiver):
             return True
         if method in {"set_description", "set_postfix", "set_attribute", "add_event"}:
@@ -167,33 +165,34 @@ def is_display_call(call: cst.Call) -> bool:
     return False
 
 
-def inside_display_call(node: cst.CSTNode, index: ModuleIndex) -> bool:
+def inside_display_call(node: ast.AST, index: ModuleIndex) -> bool:
+    """`node` is part of a display call's arguments or of a `raise`, within its statement."""
     for ancestor in index.ancestors(node):
-        if isinstance(ancestor, cst.Call) and is_display_call(ancestor):
+        if isinstance(ancestor, ast.Call) and is_display_call(ancestor):
             return True
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(ancestor, ast.Raise):
+            return True
+        if isinstance(ancestor, ast.stmt):
             break
-        if isinstance(ancestor, cst.Raise):
-            return True
     return False
 
 
-def inside_raise_or_assert(node: cst.CSTNode, index: ModuleIndex) -> bool:
+def inside_raise_or_assert(node: ast.AST, index: ModuleIndex) -> bool:
     for ancestor in index.ancestors(node):
-        if isinstance(ancestor, (cst.Raise, cst.Assert)):
+        if isinstance(ancestor, (ast.Raise, ast.Assert)):
             return True
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(ancestor, ast.stmt):
             return False
     return False
 
 
-def through_sink(call: cst.Call | None) -> str:
+def through_sink(call: ast.Call | None) -> str:
     """` (through ask() in app/llm.py:8)` when `call` sends by way of a project wrapper, else ``."""
     sink = sink_of(call) if call is not None else None
     return f" (through {sink.display})" if sink is not None else ""
 
 
-def sent_to(call: cst.Call | None) -> str:
+def sent_to(call: ast.Call | None) -> str:
     """`ask() in app/llm.py:8` when `call` sends by way of a project wrapper, else `the model`."""
     sink = sink_of(call) if call is not None else None
     return sink.display if sink is not None else "the model"

@@ -8,12 +8,11 @@ names (`{"gpt-4": 8192, ...}`) describe models, they do not pick one, and are le
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
-
-import libcst as cst
 
 from ._index import ModuleIndex, has_word, last_name, string_value
 
@@ -23,7 +22,7 @@ _MODEL_KEYWORDS = {"model", "model_name", "model_id", "deployment_name", "azure_
 @dataclass(frozen=True)
 class ModelUse:
     name: str  # as written
-    node: cst.CSTNode  # the string literal
+    node: ast.Constant  # the string literal
     info: object  # pytest_tokenbudget.ModelInfo
 
 
@@ -53,31 +52,41 @@ def model_uses(index: ModuleIndex, lookup_model=lookup) -> Iterator[ModelUse]:
             yield ModelUse(text, node, info)
 
 
-def _model_literals(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def _model_literals(index: ModuleIndex) -> Iterator[tuple[ast.expr, str]]:
     for call in index.calls:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value in _MODEL_KEYWORDS:
-                value = string_value(arg.value)
+        for keyword in call.keywords:
+            if keyword.arg in _MODEL_KEYWORDS:
+                value = string_value(keyword.value)
                 if value:
-                    yield arg.value, value
+                    yield keyword.value, value
     for d in index.dicts:
-        for element in d.elements:
-            if isinstance(element, cst.DictElement) and string_value(element.key) in _MODEL_KEYWORDS:
-                value = string_value(element.value)
+        for key, element in zip(d.keys, d.values):
+            if key is not None and string_value(key) in _MODEL_KEYWORDS:
+                value = string_value(element)
                 if value:
-                    yield element.value, value
+                    yield element, value
     for function in index.functions:
-        params = function.params
-        for p in list(params.params) + list(params.kwonly_params):
-            if p.default is not None and is_model_name_key(p.name.value):
-                value = string_value(p.default)
+        for param, default in _defaults(function.args):
+            if is_model_name_key(param.arg):
+                value = string_value(default)
                 if value:
-                    yield p.default, value
+                    yield default, value
     for a in index.assignments:
         if a.value is not None and is_model_name_key(last_name_of_target(a.target)):
             value = string_value(a.value)
             if value:
                 yield a.value, value
+
+
+def _defaults(args: ast.arguments) -> Iterator[tuple[ast.arg, ast.expr]]:
+    """(parameter, default) of the ordinary and keyword-only parameters that have one.
+    Positional-only ones are left out (as the libcst rules did; TB501's examples hold it)."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = zip(positional[len(positional) - len(args.defaults):], args.defaults)
+    yield from ((p, d) for p, d in pairs if p not in args.posonlyargs)
+    for param, default in zip(args.kwonlyargs, args.kw_defaults):
+        if default is not None:
+            yield param, default
 
 
 def last_name_of_target(target: str) -> str:

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Container, Optional
 
-import libcst as cst
-
-from checker.calls import API_CAP_NAMES, LLMCall, ast_llm_calls
+from checker.calls import API_CAP_NAMES, LLMCall
 from checker.rule import Invalid, Rule
 
-from checker.noqa import physical_lines
+if TYPE_CHECKING:  # libcst is imported by the fix code only, on files with a finding
+    import libcst as cst
 
-from ._fixes import Layout, add_keyword, keyword_arg, fluent_chain, line_length, split_enclosing
+    from checker.cst_view import CstView
+
+    from ._fixes import Layout
 
 # Cap keywords a caller may pass to a project wrapper that forwards **kwargs to the SDK.
 _SINK_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
@@ -27,72 +30,6 @@ _API_LABEL = {
     "litellm.completion": "LiteLLM completion",
     "langchain.chat_model": "LangChain chat model",
 }
-
-# The API each call shape of `calls.ast_llm_calls` can be, for its caps; shapes not listed (a
-# stored bound method, a name imported from an SDK, `with_raw_response.create`) may be any API.
-_SHAPE_API = {
-    "chat.completions": "openai.chat",
-    "ChatCompletion": "openai.chat",
-    "messages": "anthropic.messages",
-    "responses": "openai.responses",
-    "litellm": "litellm.completion",
-    "langchain": "langchain.chat_model",
-    # `client.completions.create`: OpenAI's legacy completions (capped by default, never
-    # reported) or Anthropic's.
-    "completions": "anthropic.completions",
-}
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """Some LLM-shaped call (a superset of the finder's) passes no cap its API accepts, or
-    `cap=None`, or a `**` dict the finder may know the content of (or any `**` when strict)."""
-    assigned: Optional[dict[str, list[ast.AST]]] = None
-    for call, shape in ast_llm_calls(nodes):
-        if shape == "Completion":
-            continue  # legacy `openai.Completion.create`: capped by default
-        stars = [k.value for k in call.keywords if k.arg is None]
-        if stars and not settings.strict:
-            if assigned is None:
-                assigned = _assigned_names(nodes)
-            if not all(_may_be_known_dict(star, assigned) for star in stars):
-                continue  # the rule stays silent on unknown `**kwargs`
-        if shape == "completions" and isinstance(call.func.value.value, ast.Attribute) \
-                and call.func.value.value.attr == "chat":  # type: ignore[attr-defined]
-            shape = "chat.completions"
-        api = _SHAPE_API.get(shape)
-        if api is None or stars:
-            return True
-        if not any(k.arg in API_CAP_NAMES[api] and not (isinstance(k.value, ast.Constant) and k.value.value is None)
-                   for k in call.keywords):
-            return True
-    return False
-
-
-def _assigned_names(nodes) -> dict[str, list[ast.AST]]:
-    names: dict[str, list[ast.AST]] = {}
-    for node in nodes:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    names.setdefault(target.id, []).append(node.value)
-        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and isinstance(node.target, ast.Name) \
-                and node.value is not None:
-            names.setdefault(node.target.id, []).append(node.value)
-    return names
-
-
-def _may_be_known_dict(expr: ast.AST, assigned: dict[str, list[ast.AST]], seen: frozenset[str] = frozenset()) -> bool:
-    """What the finder's `_star_dict` may resolve: a dict literal or `dict(...)` call without
-    `**` inside, or a name assigned one (anywhere in the module: a superset of "in this scope").
-    A parameter such as `**kwargs`, or `{**defaults, **kwargs}`, is unknown to it."""
-    if isinstance(expr, ast.Dict):
-        return None not in expr.keys
-    if isinstance(expr, ast.Call):
-        return isinstance(expr.func, ast.Name) and expr.func.id == "dict" \
-            and all(k.arg is not None for k in expr.keywords)
-    if isinstance(expr, ast.Name) and expr.id not in seen:
-        return any(_may_be_known_dict(value, assigned, seen | {expr.id}) for value in assigned.get(expr.id, ()))
-    return False
 
 
 class MissingOutputCap(Rule):
@@ -144,7 +81,6 @@ class MissingOutputCap(Rule):
     severity = "warning"
     uses_llm_calls = True
     requires_llm_calls = True
-    ast_may_report = staticmethod(_ast_may_report)
     fixable = True
 
     VALID = [
@@ -444,7 +380,7 @@ def ask(**kwargs):
             if call.api == "langchain.chat_model" and any(bind.cap is not None for bind in call.binds):
                 continue
             cap = call.cap
-            if cap is not None and not (isinstance(cap[1], cst.Name) and cap[1].value == "None"):
+            if cap is not None and not _is_none(cap[1]):
                 continue
             if call.has_unknown_star_kwargs and not self.context.settings.strict:
                 continue
@@ -459,12 +395,12 @@ def ask(**kwargs):
             sink = self.context.sink_of(node)
             if sink is None or sink.cap not in ("forwards", "parameter"):
                 continue
-            keywords = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
-            if any(name in keywords for name in _SINK_CAP_NAMES) or any(arg.star == "**" for arg in node.args):
-                continue
+            keywords = {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg is not None}
+            if any(name in keywords for name in _SINK_CAP_NAMES) or any(k.arg is None for k in node.keywords):
+                continue  # a cap passed, or a `**dict` that may hold one
             if sink.cap == "parameter":
-                positional = sum(1 for arg in node.args if arg.keyword is None and not arg.star)
-                if any(arg.star == "*" for arg in node.args) or sink.capped_by(positional, keywords):
+                positional = sum(1 for arg in node.args if not isinstance(arg, ast.Starred))
+                if positional < len(node.args) or sink.capped_by(positional, keywords):
                     continue
                 name = sink.cap_param or "max_tokens"
                 message = (f"{sink.display} sends an {sink.label} capped by its `{name}` parameter, "
@@ -474,17 +410,16 @@ def ask(**kwargs):
                 message = (f"{sink.display} sends an {sink.label} with the caller's **{sink.cap_param} "
                            f"and no output cap: pass `max_tokens`")
             default = self._cap_value(sink.model)
-            replacement, fix_node = self._fix(node, keywords, name, default)
             self.report(
                 node,
                 message,
-                replacement=replacement,
-                fix_node=fix_node,
+                fix=partial(_fix, node=node, keywords=keywords, name=name, value=default,
+                            project_root=self.context.settings.project_root),
                 fix_safe=True,
                 fix_message=f"Add `{name}={default}`",
             )
 
-    def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, cst.BaseExpression]]) -> None:
+    def _report(self, call: LLMCall, explicit_none: Optional[tuple[str, ast.expr]]) -> None:
         cap_name = _fix_cap_name(call)
         label = _API_LABEL.get(call.api, "LLM call")
         default = self._cap_value(call.model_literal)
@@ -495,61 +430,16 @@ def ask(**kwargs):
         else:
             message = f"{label} without an output cap: pass `{cap_name}`"
         severity = "error" if call.api in _CAP_REQUIRED else None
-        replacement, fix_node = self._fix(call.node, call.keywords, explicit_none[0] if explicit_none else cap_name,
-                                          default)
-        unsafe = bool(call.star_kwargs)
         self.report(
             call.node,
             message,
-            replacement=replacement,
-            fix_safe=not unsafe,
+            fix=partial(_fix, node=call.node, keywords=call.keywords,
+                        name=explicit_none[0] if explicit_none else cap_name, value=default,
+                        project_root=self.context.settings.project_root),
+            fix_safe=not call.star_kwargs,
             fix_message=f"Add `{cap_name}={default}`",
             severity=severity,
-            fix_node=fix_node,
         )
-
-
-    def _fix(self, node: cst.Call, keywords: dict, name: str, value: int) -> tuple[Optional[cst.CSTNode], Optional[cst.Call]]:
-        """(replacement, the node it replaces when not ``node``). A one-line call passed to
-        another one-line call that would outgrow the line splits the outer call first, as ruff's
-        formatter does."""
-        layout = self._layout(node)
-        replacement = _with_cap(node, keywords, name, value, layout)
-        parent = self.context.parent(node)
-        outer = self.context.parent(parent) if isinstance(parent, cst.Arg) else None
-        chain = self._chain_top(node)
-        if replacement is None or (not isinstance(outer, cst.Call) and chain is None):
-            return replacement, None
-        inline = _with_cap(node, keywords, name, value)
-        original = cst.Module([]).code_for_node(node)
-        if layout.fits(cst.Module([]).code_for_node(inline), original) or not layout.fits(original, original):
-            return replacement, None  # it fits; or the line was too long already, and stays so
-        if chain is not None:
-            fluent = fluent_chain(chain, node, inline, layout)
-            return (fluent, chain) if fluent is not None else (replacement, None)
-        index = next(i for i, arg in enumerate(outer.args) if arg is parent)
-        split = split_enclosing(outer, index, inline, self._layout(outer))
-        return (split, outer) if split is not None else (replacement, None)
-
-    def _chain_top(self, node: cst.Call) -> Optional[cst.BaseExpression]:
-        """The outermost `.attr` / `[...]` chain on ``node`` when it is the whole value of a
-        `return` or an assignment (where the formatter may add parentheses around it)."""
-        top: cst.BaseExpression = node
-        while True:
-            parent = self.context.parent(top)
-            if isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is top:
-                top = parent
-            else:
-                break
-        if top is node or not isinstance(parent, (cst.Return, cst.Assign, cst.AnnAssign)) or parent.value is not top:
-            return None
-        return top
-
-    def _layout(self, node: cst.Call) -> Layout:
-        lines = self.context.memo("physical_lines", lambda: physical_lines(self.context.source))
-        position = self.context.position(node)
-        return Layout(lines, position.start.line, position.start.column, position.end.line, position.end.column,
-                      line_length(self.context.settings.project_root))
 
     def _cap_value(self, model: Optional[str]) -> int:
         """`default-max-tokens`, lowered to the model's maximum output when the model is a
@@ -558,6 +448,10 @@ def ask(**kwargs):
         info = self.context.model_info(model) if isinstance(model, str) else None
         maximum = getattr(info, "max_output_tokens", None)
         return min(value, maximum) if maximum else value
+
+
+def _is_none(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is None
 
 
 def _fix_cap_name(call: LLMCall) -> str:
@@ -569,7 +463,73 @@ def _fix_cap_name(call: LLMCall) -> str:
     return call.cap_names[0] if call.cap_names else "max_tokens"
 
 
-def _with_cap(node: cst.Call, keywords: dict, name: str, value: int, layout: Optional[Layout] = None) -> Optional[cst.Call]:
+# ---- the fix: text edits built on libcst, only for files with a finding ----------------------
+
+def _fix(view: "CstView", *, node: ast.Call, keywords: Container[str], name: str, value: int,
+         project_root: Optional[Path]) -> "Optional[tuple[cst.CSTNode, cst.CSTNode]]":
+    """(the node to replace, its replacement): the reported call with the cap added, in its own
+    layout. A one-line call passed to another one-line call that would outgrow the line splits
+    the outer call first, as ruff's formatter does; so does a chain of accesses on the call."""
+    import libcst as cst
+
+    from ._fixes import fluent_chain, line_length, split_enclosing
+
+    limit = line_length(project_root)
+    call = view.node(node)
+    if not isinstance(call, cst.Call):
+        return None
+    layout = _layout(view, call, limit)
+    replacement = _with_cap(call, keywords, name, value, layout)
+    if replacement is None:
+        return None
+    parent = view.parent(call)
+    outer = view.parent(parent) if isinstance(parent, cst.Arg) else None
+    chain = _chain_top(view, call)
+    if not isinstance(outer, cst.Call) and chain is None:
+        return call, replacement
+    inline = _with_cap(call, keywords, name, value)
+    original = cst.Module([]).code_for_node(call)
+    if layout.fits(cst.Module([]).code_for_node(inline), original) or not layout.fits(original, original):
+        return call, replacement  # it fits; or the line was too long already, and stays so
+    if chain is not None:
+        fluent = fluent_chain(chain, call, inline, layout)
+        return (chain, fluent) if fluent is not None else (call, replacement)
+    index = next(i for i, arg in enumerate(outer.args) if arg is parent)
+    split = split_enclosing(outer, index, inline, _layout(view, outer, limit))
+    return (outer, split) if split is not None else (call, replacement)
+
+
+def _chain_top(view: "CstView", node: "cst.Call") -> "Optional[cst.BaseExpression]":
+    """The outermost `.attr` / `[...]` chain on ``node`` when it is the whole value of a
+    `return` or an assignment (where the formatter may add parentheses around it)."""
+    import libcst as cst
+
+    top: cst.BaseExpression = node
+    while True:
+        parent = view.parent(top)
+        if isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is top:
+            top = parent
+        else:
+            break
+    if top is node or not isinstance(parent, (cst.Return, cst.Assign, cst.AnnAssign)) or parent.value is not top:
+        return None
+    return top
+
+
+def _layout(view: "CstView", node: "cst.Call", limit: int) -> "Layout":
+    from ._fixes import Layout
+
+    position = view.position(node)
+    return Layout(view.lines.lines, position.start.line, position.start.column, position.end.line, position.end.column,
+                  limit)
+
+
+def _with_cap(node: "cst.Call", keywords: Container[str], name: str, value: int,
+              layout: "Optional[Layout]" = None) -> "Optional[cst.Call]":
+    import libcst as cst
+
+    from ._fixes import add_keyword, keyword_arg
+
     # ``max_tokens=None`` written in the call itself: replace its value
     for index, arg in enumerate(node.args):
         if arg.keyword is not None and arg.keyword.value == name:

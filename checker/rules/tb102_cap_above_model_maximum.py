@@ -1,41 +1,28 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from functools import partial
+from typing import TYPE_CHECKING, Optional
 
-import libcst as cst
-
-from checker.calls import API_CAP_NAMES, ast_may_call_llm
-from checker.models import smallest_max_output
 from checker.rule import Invalid, Rule
 
-_CAP_NAMES = frozenset(name for names in API_CAP_NAMES.values() for name in names)
+if TYPE_CHECKING:  # libcst is imported by the fix only, on files with a finding
+    import libcst as cst
+
+    from checker.cst_view import CstView
 
 
-def _int_literal(node: cst.BaseExpression) -> Optional[int]:
-    if isinstance(node, cst.Integer):
-        value = node.evaluated_value
-        return value if isinstance(value, int) else None
+def _int_literal(node: ast.expr) -> Optional[int]:
+    """A plain integer literal (`True` is no number; `-5` is not a literal)."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
     return None
 
 
-def _ast_may_report(nodes, settings) -> bool:
-    """An integer literal above the smallest maximum output of any known model, a cap's name
-    (as a keyword or a string: caps also arrive through `**params` dicts) and an LLM-shaped call."""
-    smallest = smallest_max_output(settings.project_root)
-    if smallest is None:
-        return False  # no registry: the rule knows no model's maximum
-    big_literal = cap_named = False
-    for node in nodes:
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if type(value) is int and value > smallest:
-                big_literal = True
-            elif type(value) is str and value in _CAP_NAMES:
-                cap_named = True
-        elif isinstance(node, ast.keyword) and node.arg in _CAP_NAMES:
-            cap_named = True
-    return big_literal and cap_named and ast_may_call_llm(nodes)
+def _lower(view: "CstView", node: ast.expr, maximum: int) -> "tuple[cst.CSTNode, cst.CSTNode]":
+    import libcst as cst
+
+    return view.node(node), cst.Integer(str(maximum))
 
 
 class CapAboveModelMaximum(Rule):
@@ -72,7 +59,6 @@ class CapAboveModelMaximum(Rule):
     severity = "error"
     uses_llm_calls = True
     requires_llm_calls = True
-    ast_may_report = staticmethod(_ast_may_report)
     fixable = True
 
     VALID = [
@@ -141,7 +127,7 @@ def ask():
             self.report(
                 value_node,
                 f"`{name}={value:,}` is above the maximum output of {model.id} ({maximum:,} tokens)",
-                replacement=cst.Integer(str(maximum)),
+                fix=partial(_lower, node=value_node, maximum=maximum),
                 fix_safe=False,
                 fix_message=f"Lower `{name}` to {maximum}",
             )

@@ -9,13 +9,10 @@ import ast
 import textwrap
 from typing import Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import last_names, len_argument, number, single_argument
 from ._flow import base_name, behind_setting_switch, in_tokenizer_fallback, tokenizer_used_on
-from ._index import ModuleIndex, dotted, has_word, last_name, number_value, index_module, iter_nodes
+from ._index import FUNCTIONS, ModuleIndex, dotted, has_word, iter_nodes, last_name, number_value, string_value
 from ._llm import inside_display_call, is_display_call, is_tokenizer_call
 
 CODE = "TB201"
@@ -32,31 +29,41 @@ _CHAR_CONST_WORDS = ("char", "chr", "letter")
 _NOT_TEXT_WORDS = ("tok", "ids", "encod", "byte", "embedding", "vector", "vec", "list", "array", "items")
 # Test doubles report made-up usage; an estimate there budgets nothing.
 _TEST_DOUBLE_WORDS = ("mock", "fake", "dummy", "stub")
+# Statements with a body: only their header is "the statement" a finding's context is read from.
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 
 
-def _is_len_of_text(expr: cst.BaseExpression, index: ModuleIndex) -> cst.Call | None:
-    """The `len(x)` call if `expr` is `len(x)` (through `float()`/`int()`), else None."""
-    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and \
-            expr.func.value in {"float", "int"} and len(expr.args) == 1:
-        expr = expr.args[0].value
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
-            and len(expr.args) == 1 and not expr.args[0].star:
-        inner = expr.args[0].value
-        if isinstance(inner, cst.Call) and is_tokenizer_call(inner):
-            return None  # len(enc.encode(text)) is a real count
-        if has_word(last_name(inner), _NOT_TEXT_WORDS) or \
-                (isinstance(inner, cst.Call) and last_name(inner.func) == "encode"):
-            return None  # already tokens, or bytes
-        return expr
+def _len_argument(expr: ast.AST) -> ast.expr | None:
+    """`x` in `len(x)` (one plain positional argument)."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
+            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
+        return expr.args[0]
     return None
 
 
-def _is_word_split(len_call: cst.Call) -> bool:
-    inner = len_call.args[0].value
-    return isinstance(inner, cst.Call) and last_name(inner.func) == "split"
+def _is_len_of_text(expr: ast.expr) -> ast.Call | None:
+    """The `len(x)` call if `expr` is `len(x)` (through `float()`/`int()`), else None."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in {"float", "int"} \
+            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
+        expr = expr.args[0]
+    inner = _len_argument(expr)
+    if inner is None:
+        return None
+    if isinstance(inner, ast.Call) and is_tokenizer_call(inner):
+        return None  # len(enc.encode(text)) is a real count
+    if has_word(last_name(inner), _NOT_TEXT_WORDS) or \
+            (isinstance(inner, ast.Call) and last_name(inner.func) == "encode"):
+        return None  # already tokens, or bytes
+    return expr
 
 
-def _chars_per_token_constant(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+def _is_word_split(len_call: ast.Call) -> bool:
+    inner = len_call.args[0]
+    return isinstance(inner, ast.Call) and last_name(inner.func) == "split"
+
+
+def _chars_per_token_constant(expr: ast.expr, index: ModuleIndex, scope) -> bool:
     """A named ratio like CHARS_PER_TOKEN / settings.chars_per_token that is a fixed guess, not
     a ratio measured from a real tokenizer in the same function."""
     name = last_name(expr)
@@ -71,71 +78,81 @@ def _chars_per_token_constant(expr: cst.BaseExpression, index: ModuleIndex, scop
     return True
 
 
-def _token_context(node: cst.CSTNode, index: ModuleIndex) -> bool:
+def _token_context(node: ast.AST, index: ModuleIndex) -> bool:
     """Does the code around `node` say it is about tokens? The statement (with its comment),
     the function it is in, or the name it is assigned to mentions tokens."""
     statement = index.statement_of(node)
-    text = index.code(statement) if isinstance(statement, cst.SimpleStatementLine) else \
-        index.code(node)
+    compound = isinstance(statement, _COMPOUND)
+    text = index.code(node) if compound else index.line_text(statement)
     if "token" in text.lower():
         return True
-    if isinstance(statement, cst.BaseCompoundStatement):
+    if compound:
         # `if len(x) / 4 > limit:` - look at the header only, not the whole block.
         header = getattr(statement, "test", None)
         if header is not None and "token" in index.code(header).lower():
             return True
     function = index.scope_of(node)
-    if isinstance(function, cst.FunctionDef) and "tok" in function.name.value.lower():
-        return True
-    return False
+    return isinstance(function, FUNCTIONS) and "tok" in function.name.lower()
 
 
-def _shown_only(op: cst.CSTNode, index: ModuleIndex) -> bool:
+def _operand_code(op: ast.BinOp, operand: ast.expr, index: ModuleIndex) -> str:
+    """`operand`'s source with its own brackets (`(2 * 2)`): ast positions leave them out, and
+    `characters / 2 * 2` would misread the divisor. They are inside `op`'s source."""
+    text, inner = index.code(op), index.code(operand)
+    if operand is op.right:
+        at = text.rfind(inner)
+        closing = text[at + len(inner):].count(")")
+        start = at
+        while closing and start > 0:
+            start -= 1
+            closing -= text[start] == "("
+        return text[start:].strip()
+    at = text.find(inner)
+    opening = text[:at].count("(")
+    end = at + len(inner)
+    while opening and end < len(text):
+        opening -= text[end] == ")"
+        end += 1
+    return text[:end].strip()
+
+
+def _shown_only(op: ast.BinOp, index: ModuleIndex) -> bool:
     """`est = len(doc) // 4` whose every use is in an f-string or a print/log call: an estimate
     shown to people ("~1,200 tokens"), not one that decides what is sent."""
     statement = index.statement_of(op)
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1 or \
+            not isinstance(statement.targets[0], ast.Name):
         return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1 or \
-            not isinstance(small.targets[0].target, cst.Name):
-        return False
-    name = small.targets[0].target.value
-    scope = index.scope_of(op)
-    uses = [n for n in _name_reads(scope, name, index) if not index.contains(small.targets[0], n)]
+    target = statement.targets[0]
+    uses = [n for n in iter_nodes(index.scope_of(op))
+            if type(n) is ast.Name and n.id == target.id and n is not target]
     if not uses:
         return False
     for use in uses:
-        if not any(isinstance(a, cst.FormattedString) or (isinstance(a, cst.Call) and is_display_call(a))
+        if not any(isinstance(a, ast.JoinedStr) or (isinstance(a, ast.Call) and is_display_call(a))
                    for a in _ancestors_in_statement(use, index)):
             return False
     return True
 
 
-def _name_reads(scope: cst.CSTNode, name: str, index: ModuleIndex) -> list[cst.Name]:
-    # iter_nodes reads the tree; `scope.visit` would rebuild every node of the scope (often the module).
-    return [n for n in iter_nodes(scope) if type(n) is cst.Name and n.value == name]
-
-
-def _ancestors_in_statement(node: cst.CSTNode, index: ModuleIndex) -> Iterator[cst.CSTNode]:
+def _ancestors_in_statement(node: ast.AST, index: ModuleIndex) -> Iterator[ast.AST]:
     for ancestor in index.ancestors(node):
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(ancestor, ast.stmt):
             return
         yield ancestor
 
 
-def _in_test_double(node: cst.CSTNode, index: ModuleIndex) -> bool:
-    for ancestor in index.ancestors(node):
-        if isinstance(ancestor, (cst.ClassDef, cst.FunctionDef)) and \
-                has_word(ancestor.name.value, _TEST_DOUBLE_WORDS):
-            return True
-    return False
+def _in_test_double(node: ast.AST, index: ModuleIndex) -> bool:
+    return any(isinstance(ancestor, (ast.ClassDef, *FUNCTIONS)) and has_word(ancestor.name, _TEST_DOUBLE_WORDS)
+               for ancestor in index.ancestors(node))
 
 
-def find(index: ModuleIndex, path: str = "") -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex, path: str = "") -> Iterator[tuple[ast.AST, str]]:
     if has_word(path.replace("/", "_").replace("\\", "_").rsplit(".", 1)[0], _TEST_DOUBLE_WORDS):
         return
     for op in index.binops:
+        if not isinstance(op.op, (ast.Div, ast.FloorDiv, ast.Mult)):
+            continue  # cheap first: the context tests below walk ancestors
         if inside_display_call(op, index) or _in_test_double(op, index) or in_tokenizer_fallback(op, index) \
                 or _shown_only(op, index):
             continue
@@ -150,11 +167,10 @@ def find(index: ModuleIndex, path: str = "") -> Iterator[tuple[cst.CSTNode, str]
                          "(pytest_tokenbudget.count_tokens).")
 
 
-def _check_binop(op: cst.BinaryOperation, index: ModuleIndex) -> str | None:
+def _check_binop(op: ast.BinOp, index: ModuleIndex) -> str | None:
     scope = index.scope_of(op)
-    operator = op.operator
-    if isinstance(operator, (cst.Divide, cst.FloorDivide)):
-        len_call = _is_len_of_text(op.left, index)
+    if isinstance(op.op, (ast.Div, ast.FloorDiv)):
+        len_call = _is_len_of_text(op.left)
         if len_call is None:
             return None
         divisor = number_value(op.right)
@@ -164,34 +180,33 @@ def _check_binop(op: cst.BinaryOperation, index: ModuleIndex) -> str | None:
                 return None
         elif not named:
             return None
-        if tokenizer_used_on(index, scope, base_name(len_call.args[0].value)) and not behind_setting_switch(op, index):
+        if tokenizer_used_on(index, scope, base_name(len_call.args[0])) and not behind_setting_switch(op, index):
             return None
         if _is_word_split(len_call):
             return "a token count estimated from a word count; count with the model's tokenizer."
-        what = dotted(op.right) if named else index.code(op.right)
+        what = dotted(op.right) if named else _operand_code(op, op.right, index)
         return (f"token count estimated as characters / {what}: real text runs 1-4 characters "
                 "per token (code, JSON, non-English), so this undercounts by up to 3x. Count with "
                 "the model's tokenizer (pytest_tokenbudget.count_tokens).")
-    if isinstance(operator, cst.Multiply):
+    if isinstance(op.op, ast.Mult):
         for left, right in ((op.left, op.right), (op.right, op.left)):
-            len_call = _is_len_of_text(left, index)
+            len_call = _is_len_of_text(left)
             factor = number_value(right)
             if len_call is not None and factor is not None:
                 word = _is_word_split(len_call)
                 low, high = _WORD_FACTORS if word else _CHAR_FACTORS
                 if low <= factor <= high and _token_context(op, index) and \
-                        not tokenizer_used_on(index, scope, base_name(len_call.args[0].value)):
+                        not tokenizer_used_on(index, scope, base_name(len_call.args[0])):
                     unit = "words" if word else "characters"
-                    return (f"token count estimated as {unit} * {index.code(right)}; count with the "
-                            "model's tokenizer (pytest_tokenbudget.count_tokens).")
+                    return (f"token count estimated as {unit} * {_operand_code(op, right, index)}; count "
+                            "with the model's tokenizer (pytest_tokenbudget.count_tokens).")
             inverse = _inverse_limit(left, right, op, index, scope)
             if inverse is not None:
                 return inverse
     return None
 
 
-def _inverse_limit(tokens: cst.BaseExpression, factor: cst.BaseExpression, op: cst.BinaryOperation,
-                   index: ModuleIndex, scope) -> str | None:
+def _inverse_limit(tokens: ast.expr, factor: ast.expr, op: ast.BinOp, index: ModuleIndex, scope) -> str | None:
     """`max_tokens * 4` (or `* CHARS_PER_TOKEN`) used as a character limit."""
     name = last_name(tokens)
     if name is None or not has_word(name, _TOKEN_WORDS) or has_word(name, ("byte",)):
@@ -212,76 +227,69 @@ def _inverse_limit(tokens: cst.BaseExpression, factor: cst.BaseExpression, op: c
             "(encode, slice the token list, decode).")
 
 
-def _sliced_value(op: cst.BinaryOperation, index: ModuleIndex) -> cst.BaseExpression | None:
+def _sliced_value(op: ast.BinOp, index: ModuleIndex) -> ast.expr | None:
     """`text` in `text[: max_tokens * 4]`."""
-    for ancestor in index.ancestors(op):
-        if isinstance(ancestor, cst.Subscript):
+    for ancestor in _ancestors_in_statement(op, index):
+        if isinstance(ancestor, ast.Subscript):
             return ancestor.value
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-            return None
     return None
 
 
-def _used_as_char_limit(op: cst.BinaryOperation, index: ModuleIndex) -> bool:
+def _used_as_char_limit(op: ast.BinOp, index: ModuleIndex) -> bool:
+    child: ast.AST = op
     for ancestor in index.ancestors(op):
-        if isinstance(ancestor, cst.Slice) or isinstance(ancestor, cst.Comparison):
+        if isinstance(ancestor, (ast.Slice, ast.Compare)):
             return True
-        if isinstance(ancestor, (cst.Assign, cst.AnnAssign)):
-            targets = ancestor.targets if isinstance(ancestor, cst.Assign) else [ancestor]
-            return any(has_word(last_name(t.target), ("char", "len", "length", "size", "limit"))
-                       and not has_word(last_name(t.target), ("byte", "tok"))
-                       for t in targets)
-        if isinstance(ancestor, cst.Arg):
-            keyword = ancestor.keyword.value if ancestor.keyword else ""
-            return has_word(keyword, ("char", "chunk_size", "length", "size"))
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
+            targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
+            return any(has_word(last_name(t), ("char", "len", "length", "size", "limit"))
+                       and not has_word(last_name(t), ("byte", "tok")) for t in targets)
+        if isinstance(ancestor, ast.keyword):
+            return has_word(ancestor.arg or "", ("char", "chunk_size", "length", "size"))
+        if isinstance(ancestor, ast.Call) and child is not ancestor.func:
+            return False  # a positional argument
+        if isinstance(ancestor, ast.stmt):
             return False
+        child = ancestor
     return False
 
 
-def _word_counts(index: ModuleIndex) -> Iterator[cst.Call]:
+def _word_counts(index: ModuleIndex) -> Iterator[ast.Call]:
     """`len(text.split())` assigned to / returned as / compared with a token count (not
     divided or multiplied: those are reported with their operator above)."""
     for call in index.calls:
-        if not (isinstance(call.func, cst.Name) and call.func.value == "len" and len(call.args) == 1):
+        inner = _len_argument(call)
+        if not (isinstance(inner, ast.Call) and last_name(inner.func) == "split"):
             continue
-        inner = call.args[0].value
-        if not (isinstance(inner, cst.Call) and last_name(inner.func) == "split"):
-            continue
-        parent = index.parent(call)
-        if isinstance(parent, cst.BinaryOperation) or inside_display_call(call, index):
+        if isinstance(index.parent(call), ast.BinOp) or inside_display_call(call, index):
             continue
         if _word_count_is_token_count(call, index):
-            scope = index.scope_of(call)
-            if not tokenizer_used_on(index, scope, base_name(inner.func.value)
-                                     if isinstance(inner.func, cst.Attribute) else None):
+            receiver = base_name(inner.func.value) if isinstance(inner.func, ast.Attribute) else None
+            if not tokenizer_used_on(index, index.scope_of(call), receiver):
                 yield call
 
 
-def _word_count_is_token_count(call: cst.Call, index: ModuleIndex) -> bool:
+def _word_count_is_token_count(call: ast.Call, index: ModuleIndex) -> bool:
+    child: ast.AST = call
     for ancestor in index.ancestors(call):
-        if isinstance(ancestor, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            targets = ancestor.targets if isinstance(ancestor, cst.Assign) else [ancestor]
-            return any(has_word(last_name(t.target), _TOKEN_WORDS) for t in targets)
-        if isinstance(ancestor, cst.Comparison):
-            return any(has_word(last_name(c.comparator), _TOKEN_WORDS) for c in ancestor.comparisons) \
-                or has_word(last_name(ancestor.left), _TOKEN_WORDS)
-        if isinstance(ancestor, cst.Arg) and ancestor.keyword is not None:
-            return has_word(ancestor.keyword.value, _TOKEN_WORDS)
-        if isinstance(ancestor, cst.DictElement):
-            return has_word(last_name(ancestor.key) or _str(ancestor.key), _TOKEN_WORDS)
-        if isinstance(ancestor, cst.Return):
+        if isinstance(ancestor, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
+            return any(has_word(last_name(t), _TOKEN_WORDS) for t in targets)
+        if isinstance(ancestor, ast.Compare):
+            return any(has_word(last_name(c), _TOKEN_WORDS) for c in [ancestor.left, *ancestor.comparators])
+        if isinstance(ancestor, ast.keyword) and ancestor.arg is not None:
+            return has_word(ancestor.arg, _TOKEN_WORDS)
+        if isinstance(ancestor, ast.Dict):
+            for key, value in zip(ancestor.keys, ancestor.values):
+                if key is not None and (child is key or child is value):
+                    return has_word(last_name(key) or string_value(key), _TOKEN_WORDS)
+        if isinstance(ancestor, ast.Return):
             function = index.scope_of(ancestor)
-            return isinstance(function, cst.FunctionDef) and has_word(function.name.value, _TOKEN_WORDS)
-        if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return isinstance(function, FUNCTIONS) and has_word(function.name, _TOKEN_WORDS)
+        if isinstance(ancestor, ast.stmt):
             return False
+        child = ancestor
     return False
-
-
-def _str(node: cst.CSTNode) -> str | None:
-    from ._index import string_value
-
-    return string_value(node)
 
 
 VALID = [
@@ -513,83 +521,6 @@ INVALID = [
 ]
 
 
-def _ast_len_of_text(expr: ast.AST) -> ast.AST | None:
-    """`_is_len_of_text` on `ast`: the `x` of `len(x)` (through one-argument `float()`/`int()`)
-    unless `x` is surely not text (a name with a not-text word, `.encode(...)`). The tokenizer
-    call test is left out (a superset)."""
-    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in {"float", "int"}:
-        inner = single_argument(expr)
-        if inner is None:
-            break
-        expr = inner
-    inner = len_argument(expr)
-    if inner is None:
-        return None
-    if all(has_word(name, _NOT_TEXT_WORDS) for name in last_names(inner)):
-        return None
-    if isinstance(inner, ast.Call) and all(name == "encode" for name in last_names(inner.func)):
-        return None
-    return inner
-
-
-def _ast_is_split(inner: ast.AST) -> tuple[bool, bool]:
-    """(may be a word count, may be a character count): `_is_word_split` of `len(inner)`."""
-    split = isinstance(inner, ast.Call) and any(name == "split" for name in last_names(inner.func))
-    chars = not isinstance(inner, ast.Call) or any(name != "split" for name in last_names(inner.func))
-    return split, chars
-
-
-def _ast_chars_per_token_name(expr: ast.AST) -> bool:
-    """`_chars_per_token_constant` without its assignment test: a Name/Attribute whose last
-    name has a character word and a token word."""
-    return isinstance(expr, (ast.Name, ast.Attribute)) and any(
-        has_word(name, _CHAR_CONST_WORDS) and has_word(name, _TOKEN_WORDS) for name in last_names(expr))
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """A superset of `find`, shape by shape (context tests such as `_token_context`, display
-    calls, test doubles, tokenizer fallbacks and `tokenizer_used_on` are left out):
-    - `_check_binop` `/`, `//`: len of text divided by a literal in `_DIVISOR_RANGE` or by a
-      chars-per-token name;
-    - `_check_binop` `*`: len of text times a literal in `_CHAR_FACTORS` (or `_WORD_FACTORS` for
-      `len(x.split())`), or `_inverse_limit`: a token-named operand times a literal in [3, 5] or a
-      chars-per-token name;
-    - `_word_counts`: `len(<...>.split(...))`."""
-    for node in nodes:
-        if isinstance(node, ast.BinOp):
-            op = node.op
-            if isinstance(op, (ast.Div, ast.FloorDiv)):
-                if _ast_len_of_text(node.left) is None:
-                    continue
-                divisor = number(node.right)
-                if divisor is not None:
-                    if _DIVISOR_RANGE[0] <= divisor <= _DIVISOR_RANGE[1]:
-                        return True
-                elif _ast_chars_per_token_name(node.right):
-                    return True
-            elif isinstance(op, ast.Mult):
-                for left, right in ((node.left, node.right), (node.right, node.left)):
-                    factor = number(right)
-                    inner = _ast_len_of_text(left)
-                    if inner is not None and factor is not None:
-                        word, chars = _ast_is_split(inner)
-                        if (word and _WORD_FACTORS[0] <= factor <= _WORD_FACTORS[1]) or \
-                                (chars and _CHAR_FACTORS[0] <= factor <= _CHAR_FACTORS[1]):
-                            return True
-                    if any(has_word(name, _TOKEN_WORDS) and not has_word(name, ("byte",))
-                           for name in last_names(left)):
-                        if factor is not None:
-                            if 3 <= factor <= 5:
-                                return True
-                        elif _ast_chars_per_token_name(right):
-                            return True
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
-            inner = single_argument(node)
-            if isinstance(inner, ast.Call) and "split" in last_names(inner.func):
-                return True
-    return False
-
-
 class CharsAsTokens(Rule):
     """
     ## What it does
@@ -637,10 +568,9 @@ class CharsAsTokens(Rule):
                  r"(?:(?:int|float)\()?len\("),
                 # `len(text.split())`, also with `len(` ending its line.
                 (r"(?i)tok", r"len\([ \t]*(?:\\?\r?\n)?[^\n]*split\("))
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module), self.context.path):
+        for node, message in find(self.context.index, self.context.path):
             self.report(node, message)

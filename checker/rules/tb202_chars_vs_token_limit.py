@@ -9,14 +9,12 @@ import ast
 import textwrap
 from typing import Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, last_names, len_argument, libcst_scopes, may_call_llm, number
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
-from ._index import ModuleIndex, has_word, index_module, is_plural_collection, last_name, number_value, string_value, words
-from ._llm import inside_display_call, is_tokenizer_call
+from ._index import (ModuleIndex, dotted, has_word, is_plural_collection, keyword_arg, last_name, names_in,
+                     number_value, string_value, words)
+from ._llm import inside_display_call, is_llm_call, is_tokenizer_call
 
 CODE = "TB202"
 NAME = "chars-vs-token-limit"
@@ -32,39 +30,37 @@ _MIN_LITERAL_LIMIT = 1000
 # Below this a prompt-like name alone is not enough: the text must also reach a model in the same
 # function (`len(prompt) > 1000` also guards UI history, previews and logs).
 _NAME_ALONE_LITERAL_LIMIT = 8000
+_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
 
 
-def _len_argument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
-            and len(expr.args) == 1 and not expr.args[0].star:
-        return expr.args[0].value
+def _len_argument(expr: ast.AST | None) -> ast.expr | None:
+    """`x` in `len(x)` (one plain positional argument)."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
+            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
+        return expr.args[0]
     return None
 
 
-def _is_token_list(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+def _counts_tokens(call: ast.AST) -> bool:
+    return isinstance(call, ast.Call) and (is_tokenizer_call(call) or last_name(call.func) == "encode")
+
+
+def _is_token_list(expr: ast.expr, index: ModuleIndex, scope) -> bool:
     """`len(tokens)`, `len(enc.encode(x))`, `len(input_ids)`, or a name assigned from a
     tokenizer call: these lengths are already tokens."""
-    if isinstance(expr, cst.Call) and (is_tokenizer_call(expr) or last_name(expr.func) == "encode"):
+    if _counts_tokens(expr):
         return True
-    name = last_name(expr)
-    if has_word(name, ("tok", "ids", "encod", "byte", "enc", "bpe")):
+    if has_word(last_name(expr), ("tok", "ids", "encod", "byte", "enc", "bpe")):
         return True
-    from ._index import dotted
-
     text = dotted(expr)
-    if text:
-        for a in index.assignments_to(text, scope):
-            if isinstance(a.value, cst.Call) and (is_tokenizer_call(a.value)
-                                                  or last_name(a.value.func) == "encode"):
-                return True
-    return False
+    return bool(text) and any(_counts_tokens(a.value) for a in index.assignments_to(text, scope))
 
 
-def _is_list_like(expr: cst.BaseExpression) -> bool:
+def _is_list_like(expr: ast.expr) -> bool:
     """Plural collections whose length is a number of items, not characters."""
     name = last_name(expr) or ""
     lowered = name.lower()
-    if isinstance(expr, (cst.List, cst.ListComp, cst.Tuple, cst.Set, cst.Dict)):
+    if isinstance(expr, (ast.List, ast.ListComp, ast.Tuple, ast.Set, ast.Dict)):
         return True
     return lowered in {"messages", "history", "docs", "documents", "chunks", "items", "turns",
                        "results", "nodes", "rows", "lines", "records", "examples", "tools"} \
@@ -72,7 +68,7 @@ def _is_list_like(expr: cst.BaseExpression) -> bool:
         or is_plural_collection(name)
 
 
-def _token_limit(expr: cst.BaseExpression) -> str | None:
+def _token_limit(expr: ast.expr) -> str | None:
     """The limit's name if it is a named token limit (MAX_TOKENS, max_context, ctx_window)."""
     name = last_name(expr)
     if name is None:
@@ -85,36 +81,33 @@ def _token_limit(expr: cst.BaseExpression) -> str | None:
     return None
 
 
-def _measured_in_chars(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+def _measured_in_chars(expr: ast.expr, index: ModuleIndex, scope) -> bool:
     """A limit assigned from `len(...)` is itself a character count (`EMPTY = len(TEMPLATE)`)."""
-    from ._index import dotted
-
     text = dotted(expr)
     if not text:
         return False
-    for a in index.assignments_to(text, scope) + index.assignments_to(text, index.module):
-        if a.value is not None and _len_argument(a.value) is not None:
-            return True
-    return False
+    return any(_len_argument(a.value) is not None
+               for a in index.assignments_to(text, scope) + index.assignments_to(text, index.module))
 
 
 # LangChain's splitters that measure chunk_size with len() unless told otherwise.
 _CHAR_SPLITTERS = {"RecursiveCharacterTextSplitter", "CharacterTextSplitter"}
 
 
-def _char_splitter_sized_by_tokens(call: cst.Call) -> str | None:
+def _char_splitter_sized_by_tokens(call: ast.Call) -> str | None:
     """`RecursiveCharacterTextSplitter(chunk_size=MAX_TOKENS)`: the token limit's name when the
     splitter counts characters (no `length_function=`; `.from_tiktoken_encoder(...)` counts tokens
     and is another call)."""
     if last_name(call.func) not in _CHAR_SPLITTERS:
         return None
-    keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
-    if "length_function" in keywords or any(arg.star for arg in call.args) or "chunk_size" not in keywords:
+    size = keyword_arg(call, "chunk_size")
+    if size is None or keyword_arg(call, "length_function") is not None or \
+            any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
         return None
-    return _token_limit(keywords["chunk_size"])
+    return _token_limit(size.value)
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     for call in index.calls:
         limit = _char_splitter_sized_by_tokens(call)
         if limit is not None:
@@ -123,44 +116,43 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                          "text. Build it with `.from_tiktoken_encoder(chunk_size=...)` or pass a "
                          "token-counting length_function.")
     for comparison in index.comparisons:
-        operands = [comparison.left] + [t.comparator for t in comparison.comparisons]
-        ops = [t.operator for t in comparison.comparisons]
-        if not any(isinstance(op, (cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan, cst.LessThanEqual)) for op in ops):
+        if not any(isinstance(op, _ORDER_OPS) for op in comparison.ops):
             continue
         if inside_display_call(comparison, index) or in_tokenizer_fallback(comparison, index):
             continue
+        operands = [comparison.left, *comparison.comparators]
         scope = index.scope_of(comparison)
         for i, operand in enumerate(operands):
             text = _len_argument(operand)
             if text is None or _is_token_list(text, index, scope) or _is_list_like(text):
                 continue
-            others = [o for j, o in enumerate(operands) if j != i]
             message = None
-            for other in others:
-                message = _limit_message(other, text, comparison, index, scope)
-                if message:
-                    break
+            for j, other in enumerate(operands):
+                if j != i:
+                    message = _limit_message(other, text, index, scope)
+                    if message:
+                        break
             if message and not tokenizer_used_on(index, scope, base_name(text)):
                 yield comparison, message
                 break
         else:
-            message = _total_message(operands, comparison, index, scope)
+            message = _total_message(operands, index, scope)
             if message:
                 yield comparison, message
 
 
-def _char_total(expr: cst.BaseExpression, index: ModuleIndex, scope) -> list[cst.BaseExpression] | None:
+def _char_total(expr: ast.expr, index: ModuleIndex, scope) -> list[ast.expr] | None:
     """The texts a running total of character lengths measures (`total += len(a) + len(b)`,
     started at a number), or None when ``expr`` is no such total."""
-    if not isinstance(expr, cst.Name) or isinstance(scope, cst.Module):
+    if not isinstance(expr, ast.Name) or isinstance(scope, ast.Module):
         return None
-    texts: list[cst.BaseExpression] = []
-    for a in index.assignments_to(expr.value, scope):
+    texts: list[ast.expr] = []
+    for a in index.assignments_to(expr.id, scope):
         if not a.augmented:
             if number_value(a.value) is None:
                 return None  # assigned something else too: not only a sum of lengths
             continue
-        if not isinstance(a.node, cst.AugAssign) or not isinstance(a.node.operator, cst.AddAssign):
+        if not isinstance(a.node, ast.AugAssign) or not isinstance(a.node.op, ast.Add):
             return None
         lengths = _summed_lengths(a.value)
         if lengths is None:
@@ -169,33 +161,32 @@ def _char_total(expr: cst.BaseExpression, index: ModuleIndex, scope) -> list[cst
     return texts or None
 
 
-def _summed_lengths(value: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+def _summed_lengths(value: ast.expr | None) -> list[ast.expr] | None:
     """`len(a) + len(b)` -> [a, b]; None unless every term is a `len()` (or a number)."""
-    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
         left, right = _summed_lengths(value.left), _summed_lengths(value.right)
         return None if left is None or right is None else left + right
-    text = _len_argument(value) if value is not None else None
+    text = _len_argument(value)
     if text is not None:
         return [text]
     return [] if number_value(value) is not None else None
 
 
-def _in_message_content(text: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
+def _in_message_content(text: ast.expr, index: ModuleIndex, scope) -> bool:
     """The same text is the content of a role-tagged message built in the function
     (`{"role": "user", "content": parent.message}`): what is measured is what is sent."""
     code = index.code(text)
     for d in index.dicts:
         if index.scope_of(d) is not scope:
             continue
-        keys = {string_value(e.key): e.value for e in d.elements if isinstance(e, cst.DictElement)}
+        keys = {string_value(k): v for k, v in zip(d.keys, d.values) if k is not None}
         content = keys.get("content")
         if "role" in keys and content is not None and index.code(content) == code:
             return True
     return False
 
 
-def _total_message(operands: list[cst.BaseExpression], comparison: cst.Comparison, index: ModuleIndex,
-                   scope) -> str | None:
+def _total_message(operands: list[ast.expr], index: ModuleIndex, scope) -> str | None:
     """A running total of character lengths against a token limit: a context filled message by
     message until `total_length > 2048` (chatgpt-telegram's generate_prompt)."""
     for i, operand in enumerate(operands):
@@ -209,26 +200,24 @@ def _total_message(operands: list[cst.BaseExpression], comparison: cst.Compariso
             value = number_value(limit)
             literal = isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and any(
                 _in_message_content(t, index, scope) or _prompt_like(
-                    t, comparison, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT) for t in texts)
+                    t, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT) for t in texts)
             if (named or literal) and not any(tokenizer_used_on(index, scope, base_name(t)) for t in texts):
-                what = operand.value
-                return (f"`{what}` adds up character lengths (len({index.code(texts[0])}) ...) and is compared "
+                return (f"`{operand.id}` adds up character lengths (len({index.code(texts[0])}) ...) and is compared "
                         f"with {named and f'token limit `{named}`' or index.code(limit) + ', a token-sized limit'}: "
                         "characters are not tokens, so the context this fills is off by 1-4x. Add up token "
                         "counts instead: pytest_tokenbudget.count_tokens(text, model).")
     return None
 
 
-def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparison: cst.Comparison,
-                   index: ModuleIndex, scope) -> str | None:
+def _limit_message(limit: ast.expr, text: ast.expr, index: ModuleIndex, scope) -> str | None:
     what = index.code(text)
     if _measured_in_chars(limit, index, scope):
         return None
     named = _token_limit(limit)
-    if named is None and isinstance(limit, cst.BinaryOperation):
+    if named is None and isinstance(limit, ast.BinOp):
         # `max_context - reserved` or `self.max_tokens * 0.9`: still a number of tokens.
         named = _token_limit(limit.left) or _token_limit(limit.right)
-        if named and isinstance(limit.operator, cst.Multiply) and \
+        if named and isinstance(limit.op, ast.Mult) and \
                 any((number_value(x) or 0) >= 3 for x in (limit.left, limit.right)):
             return None  # `max_tokens * 4` is a converted character limit: TB201's business
     if named is not None:
@@ -237,15 +226,14 @@ def _limit_message(limit: cst.BaseExpression, text: cst.BaseExpression, comparis
                 "count: pytest_tokenbudget.count_tokens(text, model).")
     value = number_value(limit)
     if isinstance(value, int) and value >= _MIN_LITERAL_LIMIT and \
-            _prompt_like(text, comparison, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT):
+            _prompt_like(text, index, scope, name_suffices=value >= _NAME_ALONE_LITERAL_LIMIT):
         return (f"character length `len({what})` compared with {index.code(limit)}, a token-sized "
                 "limit: characters are not tokens, so this check is off by 1-4x. Compare a token "
                 "count: pytest_tokenbudget.count_tokens(text, model).")
     return None
 
 
-def _prompt_like(text: cst.BaseExpression, comparison: cst.Comparison, index: ModuleIndex, scope,
-                 *, name_suffices: bool = True) -> bool:
+def _prompt_like(text: ast.expr, index: ModuleIndex, scope, *, name_suffices: bool = True) -> bool:
     """A literal limit is taken for a token budget only for text that is plainly a prompt: its
     name says so (for large limits), or it is sent to a model in the same function."""
     name = last_name(text)
@@ -253,26 +241,20 @@ def _prompt_like(text: cst.BaseExpression, comparison: cst.Comparison, index: Mo
         return False
     if name_suffices and has_word(name, _PROMPTISH_WORDS):
         return True
-    if isinstance(text, (cst.Name, cst.Attribute)):
+    if isinstance(text, (ast.Name, ast.Attribute)):
         return flows_into_llm(index, scope, _first_binding(text, index, scope) or text) is not None \
             or _sent_directly(text, index, scope)
     return False
 
 
-def _first_binding(text: cst.BaseExpression, index: ModuleIndex, scope) -> cst.CSTNode | None:
-    from ._index import dotted
-
-    name = dotted(text)
-    for a in index.assignments_to(name or "", scope):
+def _first_binding(text: ast.expr, index: ModuleIndex, scope) -> ast.AST | None:
+    for a in index.assignments_to(dotted(text) or "", scope):
         if a.value is not None:
             return a.value
     return None
 
 
-def _sent_directly(text: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
-    from ._index import dotted, names_in
-    from ._llm import is_llm_call
-
+def _sent_directly(text: ast.expr, index: ModuleIndex, scope) -> bool:
     name = dotted(text)
     return any(index.scope_of(c) is scope and is_llm_call(c, index) and name in names_in(c)
                for c in index.calls)
@@ -527,111 +509,6 @@ INVALID = [
 
 
 
-def _ast_not_text(text: ast.AST) -> bool:
-    """`_is_token_list` (without its assignment test) or `_is_list_like`: `len(text)` is surely
-    not a number of characters."""
-    names = last_names(text)
-    if isinstance(text, ast.Call) and all(name == "encode" for name in names):
-        return True
-    if all(has_word(name, ("tok", "ids", "encod", "byte", "enc", "bpe")) for name in names):
-        return True
-    if isinstance(text, (ast.List, ast.ListComp, ast.Tuple, ast.Set, ast.Dict)):
-        return True
-    return all(_is_list_name(name or "") for name in names)
-
-
-def _is_list_name(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in {"messages", "history", "docs", "documents", "chunks", "items", "turns",
-                       "results", "nodes", "rows", "lines", "records", "examples", "tools"} \
-        or lowered.endswith(("_messages", "_list", "_docs", "_chunks", "_items", "_turns")) \
-        or is_plural_collection(name)
-
-
-def _ast_token_limit(expr: ast.AST) -> bool:
-    """`_token_limit` on any name `last_name` may give."""
-    return any(any(w.startswith("tok") or w in {"context", "ctx"} for w in words(name))
-               and not has_word(name, _NOT_TOKEN_WORDS) for name in last_names(expr))
-
-
-def _ast_limit(limit: ast.AST, text: ast.AST) -> str | None:
-    """`_limit_message` on `ast`: "named" for a token-limit name, "literal" for a literal limit
-    that `_prompt_like` may accept without an LLM call, "flow" for one that needs an LLM call in
-    the comparison's function (`flows_into_llm` / `_sent_directly`), None where it gives none.
-    `_measured_in_chars` is left out (a superset)."""
-    if _ast_token_limit(limit):
-        return "named"
-    if isinstance(limit, ast.BinOp) and (_ast_token_limit(limit.left) or _ast_token_limit(limit.right)):
-        if isinstance(limit.op, ast.Mult) and any((number(x) or 0) >= 3 for x in (limit.left, limit.right)):
-            return None
-        return "named"
-    value = number(limit)
-    if not isinstance(value, int) or value < _MIN_LITERAL_LIMIT:
-        return None
-    names = last_names(text)
-    if all(has_word(name, ("byte", "char", "payload", "file", "body", "url", "path", "html")) for name in names):
-        return None
-    if value >= _NAME_ALONE_LITERAL_LIMIT and any(has_word(name, _PROMPTISH_WORDS) for name in names):
-        return "literal"
-    return "flow" if isinstance(text, (ast.Name, ast.Attribute)) else None
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """An ordering comparison of `len(x)`, `x` maybe text, with a token-limit name, or with a
-    literal >= _MIN_LITERAL_LIMIT for prompt-like text or text in a function that may call a model
-    (a superset of `find`; display calls, tokenizer fallbacks and `tokenizer_used_on` left out);
-    or a character splitter whose chunk_size is a token-limit name."""
-    flows = []
-    totals = None
-    for node in nodes:
-        if isinstance(node, ast.Call) and any(name in _CHAR_SPLITTERS for name in last_names(node.func)) and any(
-                k.arg == "chunk_size" and _ast_token_limit(k.value) for k in node.keywords):
-            return True
-        if not isinstance(node, ast.Compare) or not any(isinstance(op, _AST_ORDER_OPS) for op in node.ops):
-            continue
-        operands = [node.left, *node.comparators]
-        for i, operand in enumerate(operands):
-            if isinstance(operand, ast.Name):
-                # A running total of lengths (`_total_message`): any limit `_ast_limit` takes.
-                if totals is None:
-                    totals = _ast_char_totals(nodes)
-                if operand.id in totals and any(_ast_limit(other, text) for j, other in enumerate(operands)
-                                                if j != i for text in totals[operand.id]):
-                    return True
-            text = len_argument(operand)
-            if text is None or _ast_not_text(text):
-                continue
-            for j, other in enumerate(operands):
-                if j == i:
-                    continue
-                kind = _ast_limit(other, text)
-                if kind == "flow":
-                    flows.append(node)
-                elif kind is not None:
-                    return True
-    if not flows or not may_call_llm(nodes):
-        return False
-    aliases = Aliases(nodes)
-    wanted = {id(node) for node in flows}
-    return any(any(id(n) in wanted for n in group) and may_call_llm(group, aliases) for group in libcst_scopes(nodes))
-
-
-_AST_ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
-
-
-def _ast_char_totals(nodes) -> dict[str, list]:
-    """`_char_total` on the ast form, for every scope (a superset): name -> the texts measured
-    by the `name += len(...)` of the module."""
-    found: dict[str, list] = {}
-    for node in nodes:
-        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name):
-            texts = [len_argument(n) for n in ast.walk(node.value)]
-            texts = [t for t in texts if t is not None and not _ast_not_text(t)]
-            if texts:
-                found.setdefault(node.target.id, []).extend(texts)
-    return found
-
-
 # Text triggers: a superset of `find` for comparisons whose `len(` and `)` are on one line (as
 # before). The limit is the operand next to the operator, so the triggers look there and only
 # there; an operand is what may stand in one (names, literals, arithmetic, brackets, line breaks),
@@ -728,10 +605,9 @@ class CharsVsTokenLimit(Rule):
     # `len(...)` in an order comparison whose other side is on the same line (or the line after /
     # before) and is a token-limit name or a literal that can be >= 1000 (see _TRIGGERS above).
     triggers = _TRIGGERS
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(self.context.index):
             self.report(node, message)

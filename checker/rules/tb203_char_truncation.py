@@ -9,15 +9,11 @@ import ast
 import textwrap
 from typing import Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, calls_named, dotted_name, last_names, libcst_scopes, may_call_llm, number, own_sink_names
-from ._llm import sent_to
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
-from ._index import ModuleIndex, dotted, has_word, index_module, is_plural_collection, last_name, number_value
-from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call
+from ._index import ModuleIndex, dotted, has_word, is_plural_collection, last_name, number_value
+from ._llm import SENDS_TRIGGER, inside_display_call, is_tokenizer_call, sent_to
 
 CODE = "TB203"
 NAME = "char-truncation"
@@ -37,31 +33,37 @@ _STRING_METHODS = {"read", "read_text", "strip", "lower", "upper", "format", "jo
                    "decode", "getvalue", "dumps", "get_text", "to_string", "render", "as_posix"}
 
 
-def _cut(subscript: cst.Subscript) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None] | None:
-    if len(subscript.slice) != 1 or not isinstance(subscript.slice[0].slice, cst.Slice):
-        return None
-    piece = subscript.slice[0].slice
-    if piece.step is not None:
+def _cut(subscript: ast.Subscript) -> tuple[ast.expr | None, ast.expr | None] | None:
+    """The bounds of `x[a:b]` (no step); `x[a:b,]` is one slice too."""
+    piece = subscript.slice
+    if isinstance(piece, ast.Tuple) and len(piece.elts) == 1:
+        piece = piece.elts[0]
+    if not isinstance(piece, ast.Slice) or piece.step is not None:
         return None
     return piece.lower, piece.upper
 
 
-def _bound_is_big(bound: cst.BaseExpression | None) -> bool | None:
+def _bound_is_big(bound: ast.expr | None) -> bool | None:
     """True for a context-sized cut, False for a field-sized one, None for no bound."""
     if bound is None:
         return None
     value = number_value(bound)
     if value is not None:
         return abs(value) >= _MIN_CUT
-    if isinstance(bound, cst.UnaryOperation):
-        return _bound_is_big(bound.expression)
+    if isinstance(bound, ast.UnaryOp):
+        return _bound_is_big(bound.operand)
     return True  # a name or expression: a configured limit
 
 
-def _looks_like_text(expr: cst.BaseExpression, index: ModuleIndex, scope) -> bool:
-    if isinstance(expr, (cst.FormattedString, cst.SimpleString, cst.ConcatenatedString)):
+def _is_string(expr: ast.expr | None) -> bool:
+    """A string literal, f-string or bytes literal."""
+    return isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Constant) and isinstance(expr.value, (str, bytes)))
+
+
+def _looks_like_text(expr: ast.expr, index: ModuleIndex, scope) -> bool:
+    if _is_string(expr):
         return True
-    if isinstance(expr, cst.Call):
+    if isinstance(expr, ast.Call):
         name = last_name(expr.func) or ""
         if name in _STRING_METHODS or name in {"str", "repr"} or name.endswith("_text"):
             return True
@@ -75,17 +77,17 @@ def _looks_like_text(expr: cst.BaseExpression, index: ModuleIndex, scope) -> boo
     if text:
         for a in index.assignments_to(text, scope):
             value = a.value
-            if isinstance(value, (cst.FormattedString, cst.SimpleString, cst.ConcatenatedString)):
+            if _is_string(value):
                 return True
-            if isinstance(value, (cst.List, cst.ListComp, cst.Tuple, cst.Dict)):
+            if isinstance(value, (ast.List, ast.ListComp, ast.Tuple, ast.Dict)):
                 return False
-            if isinstance(value, cst.Call) and (last_name(value.func) in _STRING_METHODS or
+            if isinstance(value, ast.Call) and (last_name(value.func) in _STRING_METHODS or
                                                 last_name(value.func) in {"str"}):
                 return True
     return has_word(name, _TEXT_WORDS)
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     for subscript in index.subscripts:
         cut = _cut(subscript)
         if cut is None:
@@ -114,13 +116,26 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                           f"({detail}); cut by tokens with the model's tokenizer instead.")
 
 
-def _is_token_slice(subscript: cst.Subscript, index: ModuleIndex) -> bool:
+def _is_token_slice(subscript: ast.Subscript, index: ModuleIndex) -> bool:
     """`enc.decode(enc.encode(text)[:n])`: the slice is of tokens."""
     value = subscript.value
-    if isinstance(value, cst.Call) and (is_tokenizer_call(value) or last_name(value.func) == "encode"):
+    if isinstance(value, ast.Call) and (is_tokenizer_call(value) or last_name(value.func) == "encode"):
         return True
-    parent = index.parent(index.parent(subscript) or subscript)
-    return isinstance(parent, cst.Call) and last_name(parent.func) == "decode"
+    call = _call_around(subscript, index)
+    return call is not None and last_name(call.func) == "decode"
+
+
+def _call_around(node: ast.expr, index: ModuleIndex) -> ast.Call | None:
+    """The call `node` is an argument of (`decode(x[:n])`, `decode(*x)`, `decode(k=x)`) or the
+    receiver of (`x[:n].decode()`): a cut of bytes or tokens being decoded."""
+    parent = index.parent(node)
+    if isinstance(parent, ast.Call) and parent.func is not node:
+        return parent
+    if isinstance(parent, (ast.Starred, ast.keyword, ast.Attribute)):
+        outer = index.parent(parent)
+        if isinstance(outer, ast.Call) and (outer.func is parent) == isinstance(parent, ast.Attribute):
+            return outer
+    return None
 
 
 VALID = [
@@ -287,7 +302,7 @@ INVALID = [
         return client.messages.create(model="claude-3-5-sonnet-latest", max_tokens=4096,
             system="Translate to French.", messages=[{"role": "user", "content": str(text)[:30000]}])
     """,
-    # A name without a text word, text because of what it is assigned (the ast gate follows it).
+    # A name without a text word, text because of what it is assigned.
     """
     def ask(client, blob):
         blob = blob.strip()
@@ -296,111 +311,6 @@ INVALID = [
 ]
 
 
-
-def _ast_target_texts(target: ast.AST) -> list[str]:
-    """`target_texts` for the targets `_looks_like_text` can ask about (no subscripts)."""
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [t for element in target.elts for t in _ast_target_texts(element)]
-    if isinstance(target, ast.Starred):
-        return _ast_target_texts(target.value)
-    text = dotted_name(target)
-    return [text] if text is not None else []
-
-
-def _ast_stringish(value: ast.AST | None) -> bool:
-    """A value that makes `_looks_like_text` say yes for the name assigned it."""
-    if isinstance(value, (ast.JoinedStr, ast.Constant)):
-        return isinstance(value, ast.JoinedStr) or isinstance(value.value, (str, bytes))
-    return isinstance(value, ast.Call) and any(name in _STRING_METHODS or name == "str"
-                                               for name in last_names(value.func))
-
-
-def _ast_may_be_text(expr: ast.AST, group: list[ast.AST]) -> bool:
-    """A superset of `_looks_like_text` (the list assignment that can make it say no is left out)."""
-    if isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Constant) and isinstance(expr.value, (str, bytes))):
-        return True  # SimpleString (bytes too), FormattedString, ConcatenatedString
-    if isinstance(expr, ast.Call):
-        return any(name in _STRING_METHODS or name in {"str", "repr"} or name.endswith("_text")
-                   or has_word(name, ("text", "prompt", "content", "str", "render", "format"))
-                   for name in (n or "" for n in last_names(expr.func)))
-    names = [n for n in last_names(expr) if n is not None and not has_word(n, _LIST_WORDS)
-             and not is_plural_collection(n)]
-    if not names:
-        return False
-    if any(has_word(name, _TEXT_WORDS) for name in names):
-        return True
-    text = dotted_name(expr)
-    if text is None:
-        return False
-    for node in group:  # `index.assignments_to(text, scope)` with a string value
-        if isinstance(node, ast.Assign):
-            if _ast_stringish(node.value) and any(text in _ast_target_texts(t) for t in node.targets):
-                return True
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            if _ast_stringish(node.value) and text in _ast_target_texts(node.target):
-                return True
-    return False
-
-
-def _ast_big_cuts(group: list[ast.AST]) -> list[ast.Subscript]:
-    """`_cut` + `_bound_is_big`: slices `x[a:b]` (no step) whose every bound is context-sized.
-    `x[a:b,]` is one slice to libcst too."""
-    found = []
-    for node in group:
-        if not isinstance(node, ast.Subscript):
-            continue
-        piece = node.slice
-        if isinstance(piece, ast.Tuple) and len(piece.elts) == 1:
-            piece = piece.elts[0]
-        if isinstance(piece, ast.Slice) and piece.step is None:
-            bounds = [b for b in (piece.lower, piece.upper) if b is not None]
-            if bounds and all(_ast_bound_is_big(b) for b in bounds):
-                found.append(node)
-    return found
-
-
-def _ast_bound_is_big(bound: ast.AST) -> bool:
-    value = number(bound)
-    if value is not None:
-        return abs(value) >= _MIN_CUT
-    if isinstance(bound, ast.UnaryOp):
-        return _ast_bound_is_big(bound.operand)
-    return True
-
-
-def _ast_token_slices(group: list[ast.AST]) -> set[int]:
-    """ids of slices that are surely `_is_token_slice`: an argument of a `decode(...)` call, or a
-    slice of `....encode(...)`."""
-    found: set[int] = set()
-    for node in group:
-        if isinstance(node, ast.Call) and all(name == "decode" for name in last_names(node.func)):
-            for arg in [*node.args, *(k.value for k in node.keywords)]:
-                found.add(id(arg.value if isinstance(arg, ast.Starred) else arg))
-        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and \
-                all(name == "encode" for name in last_names(node.value.func)):
-            found.add(id(node))
-    return found
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """In one libcst scope (`find` asks `flows_into_llm` about the slice's own scope): a
-    context-sized slice of something that may be text and is not surely a token slice, and a call
-    that may send to a model. Display calls, tokenizer fallbacks, `tokenizer_used_on` and the flow
-    itself are left out (a superset)."""
-    if not _ast_big_cuts(nodes):
-        return False
-    own = own_sink_names(nodes, settings)  # the file's own wrappers: `ask(text[:8000])`
-    if not (may_call_llm(nodes) or calls_named(nodes, own)):
-        return False
-    aliases = Aliases(nodes)
-    for group in libcst_scopes(nodes):
-        cuts = _ast_big_cuts(group)
-        if not cuts or not (may_call_llm(group, aliases) or calls_named(group, own)):
-            continue
-        token_slices = _ast_token_slices(group)
-        if any(id(cut) not in token_slices and _ast_may_be_text(cut.value, group) for cut in cuts):
-            return True
-    return False
 
 
 class CharTruncation(Rule):
@@ -440,10 +350,9 @@ class CharTruncation(Rule):
     message = "text cut by characters that is then sent to a model"
     # A slice with a bound in a file that sends to a model.
     triggers = ((SENDS_TRIGGER, r"\[[^\]\n]*:"),)
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(self.context.index):
             self.report(node, message)

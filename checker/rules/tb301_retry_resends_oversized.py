@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from typing import Iterator
-
-import libcst as cst
+from typing import Iterable, Iterator
 
 from checker.rule import Rule
 
-from ._ast_gate import (_SDK_LAST, Aliases, argument_values, dotted_name, identifier_of, import_origins, last_names,
-                        may_be_llm_call, qualified_names)
-from ._index import ModuleIndex, dotted, has_word, keyword_arg, last_name, names_in, positional_args, index_module
-from ._llm import _LITELLM_FUNCTIONS, SENDS_TRIGGER, is_llm_call, through_sink
+from ._index import FUNCTIONS, LOOPS, ModuleIndex, dotted, has_word, iter_nodes, keyword_arg, last_name, names_in, \
+    positional_args
+from ._llm import SENDS_TRIGGER, is_llm_call, through_sink
 
 CODE = "TB301"
 NAME = "retry-resends-oversized"
@@ -36,15 +33,36 @@ _STOP_TESTS = ("context", "length", "400", "badrequest", "bad_request", "invalid
                "transient", "should_retry", "isinstance")
 _SHRINK_WORDS = ("trim", "truncat", "shrink", "summar", "compress", "prune", "reduce", "shorten",
                  "cut", "fit", "clip", "pop")
+_STOPS = (ast.Raise, ast.Return, ast.Break)
+_FOR = (ast.For, ast.AsyncFor)
 
 
-def _exception_names(handler: cst.ExceptHandler) -> list[str] | None:
+def _walk(statements: Iterable[ast.AST], stop: tuple[type, ...] = ()) -> Iterator[ast.AST]:
+    """Every node under ``statements`` (in no particular order), not entering nodes of the
+    ``stop`` kinds (which are themselves yielded)."""
+    stack = list(statements)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, stop):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _calls_in(statements: Iterable[ast.AST]) -> list[ast.Call]:
+    """The calls under ``statements`` (a block's statement list), in pre-order."""
+    return [node for statement in statements for node in iter_nodes(statement) if isinstance(node, ast.Call)]
+
+
+def _exception_names(handler: ast.ExceptHandler) -> list[str] | None:
     """Last identifiers of the caught types; None for a bare `except:`."""
     if handler.type is None:
         return None
-    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else None
-    exprs = [e.value for e in types] if types is not None else [handler.type]
-    return [last_name(e) or "?" for e in exprs]
+    exprs = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [last_name(_unstarred(e)) or "?" for e in exprs]
+
+
+def _unstarred(expr: ast.expr) -> ast.expr:
+    return expr.value if isinstance(expr, ast.Starred) else expr
 
 
 def _is_transient(name: str) -> bool:
@@ -58,48 +76,22 @@ def _broad_names(names: list[str] | None) -> list[str]:
     return [n for n in names if n in _BROAD and not _is_transient(n)]
 
 
-def _contains_stop(node: cst.CSTNode) -> bool:
-    """Does `node` contain a raise / return / break that is not inside a nested function?"""
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_FunctionDef(self, n):
-            return False
-
-        def visit_Lambda(self, n):
-            return False
-
-        def visit_Raise(self, n):
-            nonlocal found
-            found = True
-
-        def visit_Return(self, n):
-            nonlocal found
-            found = True
-
-        def visit_Break(self, n):
-            nonlocal found
-            found = True
-
-    node.visit(_V())
-    return found
+def _contains_stop(statements: list[ast.stmt]) -> bool:
+    """Is there a raise / return / break in ``statements`` that is not inside a nested function?"""
+    return any(isinstance(n, _STOPS) for n in _walk(statements, (*FUNCTIONS, ast.Lambda)))
 
 
-def _unconditional_stop(body: cst.BaseSuite) -> bool:
+def _unconditional_stop(body: list[ast.stmt]) -> bool:
     """The handler's top level always leaves the loop (`raise`, `return`, `break`)."""
-    statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
-    for statement in statements:
-        small = statement.body if isinstance(statement, cst.SimpleStatementLine) else []
-        for s in small:
-            if isinstance(s, (cst.Raise, cst.Return, cst.Break)):
-                return True
-    return False
+    return any(isinstance(statement, _STOPS) for statement in body)
 
 
-def _guarded_stop(handler: cst.ExceptHandler, index: ModuleIndex) -> bool:
+def _guarded_stop(handler: ast.ExceptHandler, index: ModuleIndex) -> bool:
     """An `if <test about status/context length/retryability>: raise|return|break` in the
     handler (or a call to a function whose name says it decides retryability)."""
-    for statement in _walk_ifs(handler.body):
+    for statement in _walk(handler.body, FUNCTIONS):
+        if not isinstance(statement, ast.If):
+            continue
         test_code = index.code(statement.test).lower()
         if any(w in test_code for w in _STOP_TESTS) and _contains_stop(statement.body):
             if "attempt" in test_code and not any(w in test_code for w in ("context", "400", "status", "badrequest")):
@@ -108,76 +100,60 @@ def _guarded_stop(handler: cst.ExceptHandler, index: ModuleIndex) -> bool:
     return False
 
 
-def _walk_ifs(node: cst.CSTNode) -> Iterator[cst.If]:
-    found: list[cst.If] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_If(self, n):
-            found.append(n)
-
-        def visit_FunctionDef(self, n):
-            return False
-
-    node.visit(_V())
-    return iter(found)
-
-
-def _shrinks(handler_or_body: cst.CSTNode, request_names: set[str], index: ModuleIndex) -> bool:
+def _shrinks(statements: list[ast.stmt], request_names: set[str]) -> bool:
     """The retry changes what it sends: reassigns/mutates a name the request reads, or calls a
     trimming helper."""
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_Assign(self, n):
-            nonlocal found
-            for t in n.targets:
-                if (dotted(t.target) or "") in request_names or _subscript_of(t.target, request_names):
-                    found = True
-
-        def visit_AugAssign(self, n):
-            nonlocal found
-            if (dotted(n.target) or "") in request_names:
-                found = True
-
-        def visit_Del(self, n):
-            nonlocal found
-            if names_in(n) & request_names:
-                found = True
-
-        def visit_Call(self, n):
-            nonlocal found
-            if has_word(last_name(n.func), _SHRINK_WORDS):
-                found = True
-
-    handler_or_body.visit(_V())
-    return found
+    for node in _walk(statements):
+        if isinstance(node, ast.Assign):
+            if any((dotted(t) or "") in request_names or _subscript_of(t, request_names) for t in node.targets):
+                return True
+        elif isinstance(node, ast.AugAssign):
+            if (dotted(node.target) or "") in request_names:
+                return True
+        elif isinstance(node, ast.Delete):
+            if names_in(node) & request_names:
+                return True
+        elif isinstance(node, ast.Call) and has_word(last_name(node.func), _SHRINK_WORDS):
+            return True
+    return False
 
 
-def _subscript_of(target: cst.BaseExpression, names: set[str]) -> bool:
-    return isinstance(target, cst.Subscript) and (dotted(target.value) or "") in names
+def _subscript_of(target: ast.expr, names: set[str]) -> bool:
+    return isinstance(target, ast.Subscript) and (dotted(target.value) or "") in names
 
 
 _CONTENT_KEYWORDS = {"messages", "prompt", "input", "contents", "system", "instructions", "tools"}
 
 
-def _constant_content(call: cst.Call) -> bool:
+def _constant_content(call: ast.Call) -> bool:
     """Every argument that carries content (messages, prompt, input...) is a literal with no
-    variable in it, and nothing arrives through `*args` / `**kwargs`."""
-    content = [a for a in call.args if a.keyword is not None and a.keyword.value in _CONTENT_KEYWORDS]
-    if not content or any(a.star for a in call.args) or \
-            any(a.keyword is None for a in call.args):
+    identifier in it, and every argument is a keyword (nothing positional, no `*args` / `**kwargs`)."""
+    content = [k.value for k in call.keywords if k.arg in _CONTENT_KEYWORDS]
+    if not content or call.args or any(k.arg is None for k in call.keywords):
         return False
-    return all(not names_in(a.value) for a in content)
+    return all(_has_no_identifier(value) for value in content)
 
 
-def _request_names(call: cst.Call) -> set[str]:
+def _has_no_identifier(expr: ast.expr) -> bool:
+    """No name, attribute, keyword, lambda parameter or True / False / None anywhere in ``expr``:
+    only literal data, so nothing the program computes can make the request grow."""
+    for node in ast.walk(expr):
+        if isinstance(node, (ast.Name, ast.Attribute, ast.arg)) or (isinstance(node, ast.keyword) and node.arg) or \
+                (isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool))):
+            return False
+    return True
+
+
+def _request_names(call: ast.Call) -> set[str]:
     names: set[str] = set()
     for arg in call.args:
-        names |= names_in(arg.value)
+        names |= names_in(arg)
+    for keyword in call.keywords:
+        names |= names_in(keyword.value)
     return names
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     yield from _loop_retries(index)
     yield from _decorator_retries(index)
     yield from _retrying_objects(index)
@@ -185,22 +161,26 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
 
 # ---- hand-written retry loops ----------------------------------------------------------------
 
-def _loop_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def _is_send(call: ast.Call, index: ModuleIndex) -> bool:
+    """A request to a model: an SDK / LiteLLM call or a project sink, or a framework verb
+    (`llm.invoke(prompt)`) that is also a send in the broad sense."""
+    return is_llm_call(call, index, broad=False) or (is_llm_call(call, index) and _is_framework_send(call))
+
+
+def _loop_retries(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     for loop in index.loops:
         if not _is_retry_loop(loop, index):
             continue
         for try_node in _direct_trys(loop):
-            llm_calls = [c for c in index.calls_in(try_node.body) if is_llm_call(c, index, broad=False)
-                         or is_llm_call(c, index) and _is_framework_send(c)]
-            if not llm_calls:
+            call = next((c for c in _calls_in(try_node.body) if _is_send(c, index)), None)
+            if call is None:
                 continue
-            call = llm_calls[0]
-            if isinstance(loop, cst.For) and names_in(loop.target) & _request_names(call):
+            request = _request_names(call)
+            if isinstance(loop, _FOR) and names_in(loop.target) & request:
                 continue  # each iteration sends a different item: a batch loop, not a retry
             if _constant_content(call):
                 continue  # a fixed probe ("hi", max_tokens=1) cannot be oversized
-            request = _request_names(call)
-            if _shrinks(loop.body, request, index):
+            if _shrinks(loop.body, request):
                 continue  # the prompt is re-built or re-checked on each attempt
             handled_narrowly = False
             for handler in try_node.handlers:
@@ -216,7 +196,7 @@ def _loop_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                     break
                 if _unconditional_stop(handler.body) or _guarded_stop(handler, index):
                     break
-                if _shrinks(handler.body, request, index):
+                if _shrinks(handler.body, request):
                     break
                 yield handler, (f"retry loop catches {', '.join(broad)} around an LLM call{through_sink(call)} and sends the same "
                                 "request again: a prompt over the context window fails with a 400 on every "
@@ -225,90 +205,115 @@ def _loop_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                 break
 
 
-def _is_framework_send(call: cst.Call) -> bool:
+def _is_framework_send(call: ast.Call) -> bool:
     return last_name(call.func) in {"invoke", "ainvoke", "complete", "acomplete", "chat", "achat"}
 
 
-def _is_retry_loop(loop: cst.CSTNode, index: ModuleIndex) -> bool:
-    if isinstance(loop, cst.For):
+def _is_retry_loop(loop: ast.stmt, index: ModuleIndex) -> bool:
+    if isinstance(loop, _FOR):
         iterator = loop.iter
-        if isinstance(iterator, cst.Call) and last_name(iterator.func) == "range":
-            return True
-        return False
-    if isinstance(loop, cst.While):
-        test = index.code(loop.test).lower()
+        return isinstance(iterator, ast.Call) and last_name(iterator.func) == "range"
+    if isinstance(loop, ast.While):
+        test, body = _while_texts(loop, index)
+        test = test.lower()
         if any(w in test for w in ("retr", "attempt", "tries", "try")):
             return True
-        if test.strip() == "true":
+        if test == "true":
             # `while True:` is a retry only if success leaves the loop right after the call
             # (a chat REPL that reads input each turn is TB401's business).
-            body_code = index.code(loop.body)
-            return "input(" not in body_code and _success_exits(loop)
+            return "input(" not in body and _success_exits(loop)
     return False
 
 
-def _success_exits(loop: cst.While) -> bool:
-    for try_node in _direct_trys(loop):
-        if _contains_stop(try_node.body) or (try_node.orelse is not None and _contains_stop(try_node.orelse)):
-            return True
-    return False
+def _while_texts(loop: ast.While, index: ModuleIndex) -> tuple[str, str]:
+    """The source of a `while` loop's test as written between `while` and `:` (with its
+    parentheses and any comment inside them, which name retries as often as the code does),
+    and of its body from just after the `:` (the header's comment included)."""
+    test, first, last = loop.test, loop.body[0], loop.body[-1]
+    before = index.code(_span(loop.lineno, loop.col_offset, test.lineno, test.col_offset))[len("while"):]
+    after = index.code(_span(test.end_lineno, test.end_col_offset, first.lineno, first.col_offset))
+    colon = _header_colon(after)
+    body = after[colon + 1:] + index.code(_span(first.lineno, first.col_offset, last.end_lineno, last.end_col_offset))
+    return (before + index.code(test) + after[:colon]).strip(), body
 
 
-def _direct_trys(loop: cst.CSTNode) -> list[cst.Try]:
+def _span(lineno: int, col_offset: int, end_lineno: int | None, end_col_offset: int | None) -> ast.AST:
+    """A node-less source range, for `index.code` of text between two nodes."""
+    span = ast.AST()
+    span.lineno, span.col_offset, span.end_lineno, span.end_col_offset = lineno, col_offset, end_lineno, end_col_offset
+    return span
+
+
+def _header_colon(text: str) -> int:
+    """Offset of the `:` that ends a compound statement's header in ``text`` (what follows its
+    test: closing parentheses, whitespace, comments), or len(text)."""
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == ":":
+            return position
+        if char == "#":
+            newline = text.find("\n", position)
+            position = len(text) if newline < 0 else newline
+        position += 1
+    return len(text)
+
+
+def _success_exits(loop: ast.While) -> bool:
+    return any(_contains_stop(t.body) or _contains_stop(t.orelse) for t in _direct_trys(loop))
+
+
+def _direct_trys(loop: ast.stmt) -> list[ast.Try]:
     """`try` statements in the loop body, not inside a nested loop or function."""
-    found: list[cst.Try] = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Try(self, n):
-            found.append(n)
-
-        def visit_For(self, n):
-            return False
-
-        def visit_While(self, n):
-            return False
-
-        def visit_FunctionDef(self, n):
-            return False
-
-    loop.body.visit(_V())
-    return found
+    return [n for n in _walk(loop.body, (*LOOPS, *FUNCTIONS)) if isinstance(n, ast.Try)]
 
 
 # ---- tenacity / backoff decorators -----------------------------------------------------------
 
-def _function_send(function: cst.FunctionDef, index: ModuleIndex) -> cst.Call | None:
+def _function_send(function: ast.FunctionDef | ast.AsyncFunctionDef, index: ModuleIndex) -> ast.Call | None:
     """The first LLM request the function itself makes, if any."""
-    return next((c for c in index.calls_in(function.body) if index.scope_of(c) is function
-                 and (is_llm_call(c, index, broad=False) or (is_llm_call(c, index) and _is_framework_send(c)))), None)
+    return next((c for c in _calls_in(function.body) if index.scope_of(c) is function and _is_send(c, index)), None)
 
 
-def _decorator_retries(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def _decorator_retries(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     for function in index.functions:
-        for decorator in function.decorators:
-            expr = decorator.decorator
-            call = expr if isinstance(expr, cst.Call) else None
+        for expr in function.decorator_list:
+            call = expr if isinstance(expr, ast.Call) else None
             target = index.qualified(call.func if call else expr) or ""
             if target == "tenacity.retry":
-                message = _tenacity_problem(call, index)
+                message = _tenacity_problem(call)
             elif target.endswith("on_exception") and "backoff" in target:
-                message = _backoff_problem(call, index)
+                message = _backoff_problem(call)
             else:
                 continue
             send = _function_send(function, index) if message else None
             if send is not None:
                 through = through_sink(send)
-                yield decorator, message + (f" The request is sent{through.rstrip(')').replace(' (', ' ', 1)}." if through else "")
+                yield _decorator(expr, index), \
+                    message + (f" The request is sent{through.rstrip(')').replace(' (', ' ', 1)}." if through else "")
 
 
-def _tenacity_problem(call: cst.Call | None, index: ModuleIndex) -> str | None:
+def _decorator(expr: ast.expr, index: ModuleIndex) -> ast.AST:
+    """The range of the whole decorator, from its `@` (the diagnostic's column, as before the
+    rule was on ast) to the end of the expression; the expression itself when the `@` is not
+    on its line."""
+    line = index.line_text(expr).split("\n", 1)[0]
+    # Before the expression on its line: indentation, `@`, blanks and parentheses, all ASCII, so
+    # the byte offset is the character offset.
+    at = line[:expr.col_offset].rfind("@")
+    if at < 0:
+        return expr
+    return _span(expr.lineno, at, expr.end_lineno, expr.end_col_offset)
+
+
+def _tenacity_problem(call: ast.Call | None) -> str | None:
     retry_arg = keyword_arg(call, "retry") if call is not None else None
     if retry_arg is None:
         return ("tenacity retry without a `retry=` filter retries every exception, including the 400 a "
                 "prompt over the context window gets, and re-sends the same request each time. Add "
                 "retry=retry_if_exception_type((RateLimitError, APIConnectionError, APITimeoutError, "
                 "InternalServerError)).")
-    broad = _broad_in_retry_filter(retry_arg.value, index)
+    broad = _broad_in_retry_filter(retry_arg.value)
     if broad:
         return (f"tenacity `retry=` admits {', '.join(broad)}, which includes the 400 a prompt over the "
                 "context window gets; the same request is re-sent each attempt. Retry only transient "
@@ -316,49 +321,57 @@ def _tenacity_problem(call: cst.Call | None, index: ModuleIndex) -> str | None:
     return None
 
 
-def _broad_in_retry_filter(expr: cst.BaseExpression, index: ModuleIndex) -> list[str]:
+def _argument_values(call: ast.Call) -> list[ast.expr]:
+    """Every argument's expression, positional (what a `*` stars) then keyword (what a `**` unpacks)."""
+    return [_unstarred(a) for a in call.args] + [k.value for k in call.keywords]
+
+
+def _broad_in_retry_filter(expr: ast.expr) -> list[str]:
     """Broad exception types admitted by a tenacity retry condition (`|` / `&` combined)."""
-    if isinstance(expr, cst.BinaryOperation):
-        if isinstance(expr.operator, cst.BitAnd):
-            left = _broad_in_retry_filter(expr.left, index)
-            right = _broad_in_retry_filter(expr.right, index)
+    if isinstance(expr, ast.BinOp):
+        if isinstance(expr.op, ast.BitAnd):
+            left = _broad_in_retry_filter(expr.left)
+            right = _broad_in_retry_filter(expr.right)
             return left if left and right else []
-        return _broad_in_retry_filter(expr.left, index) + _broad_in_retry_filter(expr.right, index)
-    if not isinstance(expr, cst.Call):
+        return _broad_in_retry_filter(expr.left) + _broad_in_retry_filter(expr.right)
+    if not isinstance(expr, ast.Call):
         return []
     name = last_name(expr.func) or ""
+    values = _argument_values(expr)
     if name == "retry_if_exception_type":
-        if not expr.args:
+        if not values:
             return ["Exception"]
-        return _broad_types(expr.args[0].value)
-    if name in {"retry_any"}:
+        return _broad_types(values[0])
+    if name == "retry_any":
         out: list[str] = []
-        for arg in expr.args:
-            out += _broad_in_retry_filter(arg.value, index)
+        for value in values:
+            out += _broad_in_retry_filter(value)
         return out
     if name == "retry_all":
-        results = [_broad_in_retry_filter(a.value, index) for a in expr.args]
+        results = [_broad_in_retry_filter(value) for value in values]
         return results[0] if results and all(results) else []
     return []  # retry_if_not_exception_type, retry_if_exception(pred), retry_if_result: filtered
 
 
-def _broad_types(expr: cst.BaseExpression) -> list[str]:
-    exprs = [e.value for e in expr.elements] if isinstance(expr, (cst.Tuple, cst.List)) else [expr]
-    return [n for n in (last_name(e) or "" for e in exprs) if n in _BROAD and not _is_transient(n)]
+def _broad_types(expr: ast.expr) -> list[str]:
+    exprs = expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]
+    return [n for n in (last_name(_unstarred(e)) or "" for e in exprs) if n in _BROAD and not _is_transient(n)]
 
 
-def _backoff_problem(call: cst.Call | None, index: ModuleIndex) -> str | None:
+def _backoff_problem(call: ast.Call | None) -> str | None:
     if call is None:
         return None
     if keyword_arg(call, "giveup") is not None:
         return None
     exception_arg = keyword_arg(call, "exception")
-    if exception_arg is None:
+    if exception_arg is not None:
+        exceptions = exception_arg.value
+    else:
         positional = positional_args(call)
         if len(positional) < 2:
             return None
-        exception_arg = positional[1]
-    broad = _broad_types(exception_arg.value)
+        exceptions = positional[1]
+    broad = _broad_types(exceptions)
     if not broad:
         return None
     return (f"backoff.on_exception retries on {', '.join(broad)} without a `giveup=`, so a 400 for a "
@@ -366,17 +379,17 @@ def _backoff_problem(call: cst.Call | None, index: ModuleIndex) -> str | None:
             "add giveup=lambda e: getattr(e, 'status_code', None) == 400.")
 
 
-def _retrying_objects(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def _retrying_objects(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     """`for attempt in Retrying(...): with attempt: client....create(...)`."""
     for loop in index.loops:
-        if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
+        if not isinstance(loop, _FOR) or not isinstance(loop.iter, ast.Call):
             continue
         target = index.qualified(loop.iter.func) or ""
         if not target.endswith(("Retrying", "AsyncRetrying")):
             continue
-        if not any(is_llm_call(c, index) for c in index.calls_in(loop.body)):
+        if not any(is_llm_call(c, index) for c in _calls_in(loop.body)):
             continue
-        message = _tenacity_problem(loop.iter, index)
+        message = _tenacity_problem(loop.iter)
         if message:
             yield loop.iter, message.replace("tenacity retry", "tenacity Retrying()")
 
@@ -662,246 +675,6 @@ INVALID = [
 ]
 
 
-
-# ---- ast prefilter: `find`'s three shapes on CPython's ast --------------------------------------
-
-_FRAMEWORK_SENDS = frozenset({"invoke", "ainvoke", "complete", "acomplete", "chat", "achat"})  # `_is_framework_send`
-_STRICT_LAST = _SDK_LAST | frozenset(_LITELLM_FUNCTIONS)
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
-
-
-class _Module:
-    """What the gate's tests share: the module's import origins, read once when first needed."""
-
-    def __init__(self, nodes) -> None:
-        self.nodes = nodes
-        self._origins = None
-        self.aliases = Aliases(nodes)
-
-    def origins(self, name: str) -> set[str]:
-        if self._origins is None:
-            self._origins = import_origins(self.nodes)
-        return self._origins.get(name, set())
-
-    def last_of_origins(self, name: str) -> set[str]:
-        return {origin.rsplit(".", 1)[-1] for origin in self.origins(name)}
-
-    def strict_send(self, call: ast.Call) -> bool:
-        """A superset of `is_llm_call(c, broad=False) or (is_llm_call(c) and _is_framework_send(c))`:
-        an SDK / LiteLLM method name, or a framework verb called on something with arguments."""
-        func = call.func
-        if isinstance(func, ast.Attribute):
-            return func.attr in _STRICT_LAST or (func.attr in _FRAMEWORK_SENDS and bool(call.args or call.keywords))
-        if isinstance(func, ast.Name):
-            return func.id in _STRICT_LAST or not _STRICT_LAST.isdisjoint(self.last_of_origins(func.id))
-        return False
-
-    def qualified(self, expr) -> set[str]:
-        """Every value `index.qualified(expr)` may have."""
-        if self._origins is None:
-            self._origins = import_origins(self.nodes)
-        return qualified_names(expr, self._origins)
-
-
-def _walk(statements, stop=()):
-    """Every node under ``statements``, not entering nodes of the ``stop`` kinds."""
-    stack = list(statements)
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, stop):
-            stack.extend(ast.iter_child_nodes(node))
-
-
-def _ast_names(exprs) -> set[str]:
-    """A subset of `names_in`: names and dotted attribute chains (libcst also adds attribute and
-    keyword names), so an overlap found here is one the rule finds too."""
-    found: set[str] = set()
-    for expr in exprs:
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Name):
-                found.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                text = dotted_name(node)
-                if text is not None:
-                    found.add(text)
-    return found
-
-
-def _has_no_names(expr) -> bool:
-    """`not names_in(expr)`: libcst has a Name for every name, attribute, keyword, lambda
-    parameter and True / False / None."""
-    for node in ast.walk(expr):
-        if isinstance(node, (ast.Name, ast.Attribute, ast.arg)) or (isinstance(node, ast.keyword) and node.arg) or \
-                (isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool))):
-            return False
-    return True
-
-
-def _constant_content_ast(call: ast.Call) -> bool:
-    """`_constant_content`: only keyword arguments, no `**`, content keywords all literals."""
-    content = [k.value for k in call.keywords if k.arg in _CONTENT_KEYWORDS]
-    if not content or call.args or any(k.arg is None for k in call.keywords):
-        return False
-    return all(_has_no_names(value) for value in content)
-
-
-def _is_broad_type(expr) -> bool:
-    return any(name in _BROAD and not _is_transient(name) for name in last_names(expr) if name)
-
-
-def _broad_types_ast(expr) -> bool:
-    """`_broad_types(expr)` is not empty."""
-    exprs = expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]
-    return any(_is_broad_type(e.value if isinstance(e, ast.Starred) else e) for e in exprs)
-
-
-def _broad_filter(expr) -> bool:
-    """`_broad_in_retry_filter(expr)` is not empty (any argument where the rule reads the first)."""
-    if isinstance(expr, ast.BinOp):
-        if isinstance(expr.op, ast.BitAnd):
-            return _broad_filter(expr.left) and _broad_filter(expr.right)
-        return _broad_filter(expr.left) or _broad_filter(expr.right)
-    if not isinstance(expr, ast.Call):
-        return False
-    values = argument_values(expr)
-    names = last_names(expr.func)
-    if "retry_if_exception_type" in names and (not values or any(_broad_types_ast(v) for v in values)):
-        return True
-    if "retry_any" in names and any(_broad_filter(v) for v in values):
-        return True
-    return "retry_all" in names and bool(values) and all(_broad_filter(v) for v in values)
-
-
-def _tenacity_may_complain(call) -> bool:
-    """`_tenacity_problem(call)` may give a message."""
-    if call is None:
-        return True
-    retry = [k.value for k in call.keywords if k.arg == "retry"]
-    return not retry or _broad_filter(retry[0])
-
-
-def _backoff_may_complain(call) -> bool:
-    """`_backoff_problem(call)` may give a message."""
-    if call is None or any(k.arg == "giveup" for k in call.keywords):
-        return False
-    exception = [k.value for k in call.keywords if k.arg == "exception"]
-    if not exception:
-        positional = [a for a in call.args if not isinstance(a, ast.Starred)]
-        if len(positional) < 2:
-            return False
-        exception = [positional[1]]
-    return _broad_types_ast(exception[0])
-
-
-def _contains_stop_ast(statements) -> bool:
-    return any(isinstance(n, (ast.Raise, ast.Return, ast.Break))
-               for n in _walk(statements, (*_DEFS, ast.Lambda)))
-
-
-def _direct_trys_ast(loop) -> list:
-    """`_direct_trys`: `try` statements in the loop body, not inside a nested loop or function."""
-    return [n for n in _walk(loop.body, (*_LOOPS, *_DEFS)) if isinstance(n, ast.Try)]
-
-
-def _test_may_name_retries(test) -> bool:
-    """`any(w in index.code(loop.test).lower() for w in ("retr", "attempt", "tries", "try"))`.
-    A one-line test without strings holds only identifiers, keywords, numbers and operators; a
-    test over several lines may hold a comment, and a literal's code may differ from its value."""
-    if getattr(test, "end_lineno", test.lineno) != test.lineno:
-        return True
-    words = []
-    for node in ast.walk(test):
-        if isinstance(node, (ast.JoinedStr, ast.Constant)) and isinstance(getattr(node, "value", ""), (str, bytes)):
-            return True
-        name = identifier_of(node)
-        if name:
-            words.append(name)
-    text = " ".join(words).lower()
-    return any(w in text for w in ("retr", "attempt", "tries", "try"))
-
-
-def _is_retry_loop_ast(loop) -> bool:
-    """`_is_retry_loop` (the `input(` test of a `while True` body left out)."""
-    if isinstance(loop, (ast.For, ast.AsyncFor)):
-        return isinstance(loop.iter, ast.Call) and "range" in last_names(loop.iter.func)
-    if _test_may_name_retries(loop.test):
-        return True
-    test = loop.test
-    if (isinstance(test, ast.Constant) and test.value is True) or (isinstance(test, ast.Name) and test.id.lower() == "true"):
-        return any(_contains_stop_ast(t.body) or _contains_stop_ast(t.orelse) for t in _direct_trys_ast(loop))
-    return False
-
-
-def _loop_may_report(loop, module: _Module) -> bool:
-    """`_loop_retries` for one loop, without the handler's guarded-stop test."""
-    body = list(_walk(loop.body))
-    if any(isinstance(n, ast.Call) and all(has_word(name, _SHRINK_WORDS) for name in last_names(n.func)) for n in body):
-        return False  # `_shrinks(loop.body, ...)` by a trimming call, whatever the request
-    changed: set[str] = set()  # names `_shrinks` sees reassigned, mutated or deleted
-    for n in body:
-        if isinstance(n, ast.Assign):
-            for target in n.targets:
-                changed.add(dotted_name(target) or "")
-                if isinstance(target, ast.Subscript):
-                    changed.add(dotted_name(target.value) or "")
-        elif isinstance(n, ast.AugAssign):
-            changed.add(dotted_name(n.target) or "")
-        elif isinstance(n, ast.Delete):
-            changed |= _ast_names(n.targets)
-    changed.discard("")
-    loop_names = _ast_names([loop.target]) if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
-    for try_node in _direct_trys_ast(loop):
-        viable = False
-        for call in _walk(try_node.body):
-            if not isinstance(call, ast.Call) or not module.strict_send(call):
-                continue
-            request = _ast_names(argument_values(call))
-            if request & loop_names or request & changed or _constant_content_ast(call):
-                continue  # a batch loop, a re-built prompt, a fixed probe
-            viable = True
-            break
-        if not viable:
-            continue
-        for handler in try_node.handlers:
-            if handler.type is None or _broad_types_ast(handler.type):
-                # The first broad handler: `_unconditional_stop` ends the rule's look at this try.
-                if not any(isinstance(s, (ast.Raise, ast.Return, ast.Break)) for s in handler.body):
-                    return True
-                break
-    return False
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """One of `find`'s three shapes, each around a call that may send to a model: a retry loop
-    (`for ... in range(...)`, a `while` whose test names retries or is `True`) whose direct `try`
-    has a broad first-reached handler that does not stop; a function under a tenacity `retry` /
-    `backoff.on_exception` decorator that may retry a 400; a loop over a `Retrying(...)` object
-    that may retry a 400."""
-    module = _Module(nodes)
-    for node in nodes:
-        if isinstance(node, _LOOPS):
-            if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Call) and \
-                    any(q.endswith("Retrying") for q in module.qualified(node.iter.func)) and _tenacity_may_complain(node.iter) and \
-                    any(isinstance(n, ast.Call) and may_be_llm_call(n, module.aliases) for n in _walk(node.body)):
-                return True
-            if _is_retry_loop_ast(node) and _loop_may_report(node, module):
-                return True
-        elif isinstance(node, _DEFS) and node.decorator_list:
-            for decorator in node.decorator_list:
-                call = decorator if isinstance(decorator, ast.Call) else None
-                target = call.func if call is not None else decorator
-                qualified = module.qualified(target)
-                tenacity = "tenacity.retry" in qualified and _tenacity_may_complain(call)
-                backoff = any(q.endswith("on_exception") and "backoff" in q for q in qualified) and \
-                    _backoff_may_complain(call)
-                if (tenacity or backoff) and any(isinstance(n, ast.Call) and module.strict_send(n)
-                                                 for n in _walk(node.body, _DEFS)):
-                    return True
-    return False
-
-
 class RetryResendsOversized(Rule):
     """
     ## What it does
@@ -954,10 +727,9 @@ class RetryResendsOversized(Rule):
     # SENDS_TRIGGER first: rarer than the others, and already searched for TB203 in the same file.
     triggers = ((SENDS_TRIGGER, r"except", r"range|while"), (SENDS_TRIGGER, r"tenacity|Retrying"),
                 (SENDS_TRIGGER, r"on_exception", r"backoff"))
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(self.context.index):
             self.report(node, message)

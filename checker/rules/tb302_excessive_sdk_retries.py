@@ -9,12 +9,9 @@ import ast
 import textwrap
 from typing import Iterator
 
-import libcst as cst
-
 from checker.rule import Invalid, Rule, Valid
 
-from ._ast_gate import dotted_name, last_names, number
-from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value, index_module
+from ._index import ModuleIndex, dotted, keyword_arg, last_name, number_value
 
 CODE = "TB302"
 NAME = "excessive-sdk-retries"
@@ -32,7 +29,7 @@ _CLIENT_CLASSES = {
 _CLIENT_MODULES = ("openai", "anthropic", "langchain", "llama_index", "litellm")
 
 
-def _is_client_constructor(call: cst.Call, index: ModuleIndex) -> bool:
+def _is_client_constructor(call: ast.Call, index: ModuleIndex) -> bool:
     name = last_name(call.func)
     if name == "with_options":
         return True
@@ -45,13 +42,14 @@ def _is_client_constructor(call: cst.Call, index: ModuleIndex) -> bool:
         any(m in qualified for m in _CLIENT_MODULES)
 
 
-def _resolved_count(expr: cst.BaseExpression, index: ModuleIndex) -> float | None:
+def _resolved_count(expr: ast.expr, index: ModuleIndex) -> float | None:
     value = number_value(expr)
     if value is not None:
         return value
-    if isinstance(expr, cst.Call) and last_name(expr.func) == "float" and expr.args:
-        text = expr.args[0].value
-        if isinstance(text, cst.SimpleString) and "inf" in text.value.lower():
+    if isinstance(expr, ast.Call) and last_name(expr.func) == "float" and (expr.args or expr.keywords):
+        text = expr.args[0] if expr.args else expr.keywords[0].value
+        # The literal as written (`float("inf")`, `float("-INF")`), one string token.
+        if isinstance(text, ast.Constant) and isinstance(text.value, (str, bytes)) and "inf" in index.code(text).lower():
             return float("inf")
     text = dotted(expr)
     if text in {"sys.maxsize", "math.inf"}:
@@ -63,7 +61,7 @@ def _resolved_count(expr: cst.BaseExpression, index: ModuleIndex) -> float | Non
     return None
 
 
-def find(index: ModuleIndex, threshold: int = DEFAULT_MAX_RETRIES) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex, threshold: int = DEFAULT_MAX_RETRIES) -> Iterator[tuple[ast.AST, str]]:
     for call in index.calls:
         arg = keyword_arg(call, "max_retries")
         if arg is None or not _is_client_constructor(call, index):
@@ -215,76 +213,6 @@ INVALID = [
 ]
 
 
-
-def _ast_may_report(nodes, settings) -> bool:
-    """A call `find` takes for a client constructor (`_is_client_constructor`) given a
-    `max_retries=` that `_resolved_count` may resolve to more than the threshold."""
-    try:
-        threshold = max_retries_threshold(settings.options)
-    except ValueError:
-        return True  # let the rule report the bad setting
-    imported: set[str] | None = None
-    for node in nodes:
-        if not isinstance(node, ast.Call) or not node.keywords:
-            continue
-        value = next((k.value for k in node.keywords if k.arg == "max_retries"), None)
-        if value is None:
-            continue
-        names = last_names(node.func)  # `last_name` (looks through `make()(...)` too)
-        if "with_options" not in names:
-            if not any(name in _CLIENT_CLASSES for name in names):
-                continue
-            text = dotted_name(node.func)
-            if text is not None and "." in text and not any(m in text for m in _CLIENT_MODULES):
-                # `qualified` of `x.OpenAI` is `x.OpenAI` (no LLM module: not a client) unless `x`
-                # is an import alias, which may expand to one.
-                if imported is None:
-                    imported = _bound_by_imports(nodes)
-                if text.split(".", 1)[0] not in imported:
-                    continue
-        if _may_exceed(value, nodes, threshold):
-            return True
-    return False
-
-
-def _bound_by_imports(nodes) -> set[str]:
-    bound = set()
-    for node in nodes:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bound.add(alias.asname or alias.name.split(".")[0])
-    return bound
-
-
-def _may_exceed(value, nodes, threshold) -> bool:
-    """Could `_resolved_count(value)` be a number above ``threshold``?"""
-    count = number(value)
-    if count is not None:
-        return count > threshold
-    if isinstance(value, ast.Call):
-        # `float("inf")`: any `float(...)` with an argument (the rule reads the literal's text).
-        return "float" in last_names(value.func) and bool(value.args or value.keywords)
-    text = dotted_name(value)
-    if text in {"sys.maxsize", "math.inf"}:
-        return True
-    if text is None or "." in text:
-        return False  # `self.max_retries`, `cfg["retries"]`: not resolved, not reported
-    # A module-level constant: its one assignment's value must be a number above the threshold
-    # (any assignment of the name to such a number, in any scope, is a superset).
-    for node in nodes:
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets = [node.target]
-        else:
-            continue
-        if node.value is not None and any(isinstance(t, ast.Name) and t.id == text for t in targets):
-            count = number(node.value)
-            if count is not None and count > threshold:
-                return True
-    return False
-
-
 class ExcessiveSdkRetries(Rule):
     """
     ## What it does
@@ -321,7 +249,6 @@ class ExcessiveSdkRetries(Rule):
     # `max_retries=` on a call whose last name is a client class or `with_options` (`find` reads
     # both from the source text).
     triggers = ((r"max_retries", r"with_options|OpenAI|Anthropic|ChatLiteLLM"),)
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID] + [
         # The threshold is configurable: [tool.tokenbudget.check] max-sdk-retries = 10
         Valid("from openai import OpenAI\nclient = OpenAI(max_retries=10)\n", config={"max-sdk-retries": 10}),
@@ -333,7 +260,7 @@ class ExcessiveSdkRetries(Rule):
 
     def finish(self) -> None:
         threshold = max_retries_threshold(self.context.settings.options)
-        for node, message in find(index_module(self.context.module), threshold):
+        for node, message in find(self.context.index, threshold):
             self.report(node, message)
 
 

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from typing import Iterator
-
-import libcst as cst
+from collections.abc import Iterator
 
 from checker.rule import Rule
 
-from ._ast_gate import Aliases, argument_values, dotted_name, identifier_of, last_names, may_be_llm_call, subscript_key
-from ._index import ModuleIndex, children_of, dotted, has_word, last_name, string_value, index_module, iter_nodes
+from ._index import (
+    FUNCTIONS,
+    LOOPS,
+    ModuleIndex,
+    children_of,
+    has_word,
+    iter_nodes,
+    keyword_arg,
+    last_name,
+    string_value,
+)
 from ._llm import SENDS_TRIGGER, is_llm_call, sent_to
 
 CODE = "TB401"
@@ -30,449 +37,230 @@ _WHOLE_WRAPPERS = {"list", "tuple", "copy", "deepcopy", "dict", "iter", "reverse
 # Names of lists that hold a conversation.
 _HISTORY_WORDS = ("message", "msg", "history", "conversation", "chat", "dialog", "turn", "context",
                   "memory", "transcript", "thread", "prompt", "convo")
+_CONTAINER_CALLS = ("dict", "defaultdict", "list", "OrderedDict")
 
 
-def path(expr: cst.CSTNode | None) -> str | None:
+def path(expr: ast.AST | None) -> str | None:
     """`messages`, `self.messages`, `st.session_state.messages` (also written
     `st.session_state["messages"]`)."""
-    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and \
-            isinstance(expr.slice[0].slice, cst.Index):
-        key = string_value(expr.slice[0].slice.value)
-        base = path(expr.value)
-        if key is not None and base is not None:
-            return f"{base}.{key}"
-        if base is not None and isinstance(expr.slice[0].slice.value, (cst.Name, cst.Attribute, cst.Call)) and "[]" not in base:
-            return f"{base}[]"  # `self.histories[chat_id]`: one list per key (`_keyed_region`)
-        return None
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
-            expr.func.attr.value == "setdefault" and expr.args:
-        base = path(expr.func.value)
-        return f"{base}[]" if base is not None and "[]" not in base else None
-    if isinstance(expr, cst.Attribute):
-        base = path(expr.value)
-        return f"{base}.{expr.attr.value}" if base is not None else None
-    return dotted(expr)
-
-
-def _references(node: cst.CSTNode, name: str) -> list[cst.CSTNode]:
-    """The outermost expressions under `node` that denote `name` (`self.messages`, not its
-    inner `self`)."""
-    found: list[cst.CSTNode] = []
-    stack = [node]
-    dotted_name = "." in name or "[" in name
-    while stack:
-        current = stack.pop()
-        kind = type(current)
-        if kind is cst.Name and current.value == name:
-            found.append(current)
-            continue
-        if dotted_name and kind in (cst.Attribute, cst.Subscript, cst.Call) and path(current) == name:
-            found.append(current)
-            continue
-        stack.extend(reversed(children_of(current)))
-    return found
-
-
-
-def _ast_path(expr) -> str | None:
-    """`path` on the ast form. libcst keys `x["k",]` by "k" (a one-element slice) where ast sees a
-    tuple, so that form is keyed too (a superset)."""
     if isinstance(expr, ast.Name):
         return expr.id
     if isinstance(expr, ast.Attribute):
-        base = _ast_path(expr.value)
+        base = path(expr.value)
         return f"{base}.{expr.attr}" if base is not None else None
     if isinstance(expr, ast.Subscript):
-        key = subscript_key(expr.slice)
-        base = _ast_path(expr.value)
-        if base is not None and key is None and isinstance(expr.slice, (ast.Name, ast.Attribute, ast.Call)) \
-                and "[]" not in base:
-            return f"{base}[]"
-        return f"{base}.{key}" if key is not None and base is not None else None
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "setdefault" \
-            and expr.args:
-        base = _ast_path(expr.func.value)
+        index = expr.slice
+        if isinstance(index, ast.Tuple):
+            # `x["k",]` is one subscript element (keyed by "k"), `x[("k",)]` one tuple: only the
+            # first starts where its element does.
+            if len(index.elts) != 1 or (index.lineno, index.col_offset) != (index.elts[0].lineno, index.elts[0].col_offset):
+                return None
+            index = index.elts[0]
+        elif isinstance(index, ast.Slice):
+            return None
+        key = string_value(index)
+        base = path(expr.value)
+        if key is not None and base is not None:
+            return f"{base}.{key}"
+        if base is not None and isinstance(index, (ast.Name, ast.Attribute, ast.Call)) and "[]" not in base:
+            return f"{base}[]"  # `self.histories[chat_id]`: one list per key (`_keyed_region`)
+        return None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+            expr.func.attr == "setdefault" and (expr.args or expr.keywords):
+        base = path(expr.func.value)
         return f"{base}[]" if base is not None and "[]" not in base else None
     return None
 
 
-# `_is_list_growth` (libcst's Name also covers True / False / None).
-_AST_LIST_GROWTH = (ast.List, ast.ListComp, ast.Name, ast.Attribute, ast.Call, ast.Subscript)
+class _Identifier:
+    """A reference that is an identifier held as a string by ``owner`` (`x.messages`'s attribute,
+    a keyword argument's or a parameter's name, a `def` / `global` / `import` name): what
+    `_references` of a plain name also finds. Walking up from it starts at ``owner``."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: ast.AST) -> None:
+        self.owner = owner
 
 
-def _is_ast_list_growth(value) -> bool:
-    return isinstance(value, _AST_LIST_GROWTH) or (isinstance(value, ast.Constant) and (value.value is None or isinstance(value.value, bool)))
+def _identifiers_of(node: ast.AST) -> tuple[str, ...]:
+    """The identifiers ``node`` holds as strings (each a name in a concrete syntax tree)."""
+    kind = type(node)
+    if kind is ast.Attribute:
+        return (node.attr,)
+    if kind is ast.keyword or kind is ast.arg:
+        return (node.arg,) if node.arg else ()
+    if kind in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+        return (node.name,)
+    if kind is ast.alias:
+        return (*node.name.split("."), *((node.asname,) if node.asname else ()))
+    if kind is ast.ImportFrom:
+        return tuple(node.module.split(".")) if node.module else ()
+    if kind in (ast.Global, ast.Nonlocal):
+        return tuple(node.names)
+    if kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+        return (node.name,) if node.name else ()
+    if kind is ast.MatchMapping:
+        return (node.rest,) if node.rest else ()
+    if kind is ast.MatchClass:
+        return tuple(node.kwd_attrs)
+    return ()
 
 
-def _flat_targets(targets):
-    for target in targets:
-        if isinstance(target, (ast.Tuple, ast.List)):
-            yield from _flat_targets(target.elts)
-        elif isinstance(target, ast.Starred):
-            yield from _flat_targets([target.value])
-        else:
-            yield target
-
-
-def _ast_growth(nodes) -> dict[str, list]:
-    """`_collect_growth`: history path -> its growth nodes."""
-    grown: dict[str, list] = {}
-    for node in nodes:
-        name = None
-        if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute) and node.func.attr in _GROW_METHODS:
-                name = _ast_path(node.func.value)
-        elif isinstance(node, ast.AugAssign):
-            if isinstance(node.op, ast.Add) and _is_ast_list_growth(node.value):
-                name = _ast_path(node.target)
-        elif isinstance(node, ast.Assign):
-            value = node.value
-            if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and _is_ast_list_growth(value.right):
-                left = _ast_path(value.left)
-                if left is not None and any(dotted_name(t) == left for t in _flat_targets(node.targets)):
-                    name = left
-        if name:
-            grown.setdefault(name, []).append(node)
-    return grown
-
-
-def _identifiers(exprs) -> set[str]:
-    """Every identifier libcst holds as a `Name` under ``exprs`` (names, attributes, keyword
-    names of inner calls, lambda parameters: what `_references` of a plain name can find), and
-    string subscript keys (the last segment of a dotted path like `st.session_state["messages"]`)."""
-    found: set[str] = set()
-    for expr in exprs:
-        for node in ast.walk(expr):
-            name = identifier_of(node)
-            if name:
-                found.add(name)
-            elif isinstance(node, ast.Subscript):
-                key = subscript_key(node.slice)
-                if key is not None:
-                    found.add(key)  # the last segment of a dotted history's path
-    return found
-
-
-def _whole_identifiers(call: ast.Call) -> set[str]:
-    """Last segments of the references `_is_whole` may accept in ``call``'s arguments: anything
-    not under an attribute's or subscript's base or inside a call other than a whole-list wrapper
-    (`list(x)`, `copy(x)`, `x.copy(...)`'s arguments). Subscript indexes are not barriers there."""
-    found: set[str] = set()
-    stack = argument_values(call)
+def _references(node: ast.AST | list | None, name: str) -> list:
+    """The outermost expressions under ``node`` (a node or a statement list) that denote `name`
+    (`self.messages`, not its inner `self`); for a plain name also the identifiers equal to it
+    (`_Identifier`), as a concrete tree holds them as names."""
+    if node is None:
+        return []
+    found: list = []
+    stack = list(reversed(node)) if isinstance(node, list) else [node]
+    dotted_name = "." in name or "[" in name
     while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)  # `x.messages`, or its `messages` as a reference to a plain name
-        elif isinstance(node, ast.Subscript):
-            key = subscript_key(node.slice)
-            if key is not None:
-                found.add(key)  # `st.session_state["messages"]`
-            else:
-                keyed = _ast_path(node)
-                if keyed is not None and keyed.endswith("[]"):
-                    found.add(keyed.split(".")[-1])  # `self.histories[chat_id]`
-            stack.append(node.slice)
-        elif isinstance(node, ast.Call):
-            names = last_names(node.func)
-            if any(n in _WHOLE_WRAPPERS for n in names) or \
-                    (isinstance(node.func, ast.Attribute) and node.func.attr in _AST_KEEP_WHOLE):
-                stack.append(node.func)
-                stack.extend(argument_values(node))
-                found.update(k.arg for k in node.keywords if k.arg)
-        elif isinstance(node, ast.arg):
-            found.add(node.arg)
-        else:
-            stack.extend(ast.iter_child_nodes(node))
-    return found
-
-
-# `x.copy()`, and the calls `_keeps_text_whole` lets through (`sep.join(x)`, `t.format(...)`).
-_AST_KEEP_WHOLE = {"copy", "join", "format", "strip", "lstrip", "rstrip", "replace"}
-
-
-def _ast_joins(nodes) -> dict[str, list]:
-    """The `sep.join(x)` calls by the path of `x` (`_is_joined`)."""
-    found: dict[str, list] = {}
-    for n in nodes:
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "join" and len(n.args) == 1:
-            joined = _ast_path(n.args[0])
-            if joined is not None:
-                found.setdefault(joined, []).append(n)
-    return found
-
-
-def _ast_joined_texts(nodes, joins) -> set[str]:
-    """Names assigned a value holding one of ``joins`` (`_joined_whole`, a superset)."""
-    if not joins:
-        return set()
-    wanted = {id(j) for j in joins}
-    found: set[str] = set()
-    for node in nodes:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
-                any(id(n) in wanted for n in ast.walk(node.value)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            found.update(t.id for t in _flat_targets(targets) if isinstance(t, ast.Name))
-    return found
-
-
-def _has_role_text(grow) -> bool:
-    """`'"role"' in index.code(grow)`: a string holding `role`, or a node over several lines
-    (a comment there is in its code too)."""
-    if getattr(grow, "end_lineno", grow.lineno) != grow.lineno:
-        return True
-    for node in ast.walk(grow):
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            if isinstance(value, str) and "role" in value:
-                return True
-    return False
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """`find`'s first conditions: a list that grows (`_collect_growth`), holds a conversation
-    (`_is_conversation`) and is referenced whole (`_whole_reference`) in the arguments of a call
-    that may send to a model, or of a function of this module that sends one of its parameters
-    (`_sends` / `_local_senders`)."""
-    grown = _ast_growth(nodes)
-    if not grown:
-        return False
-    aliases = Aliases(nodes)
-    llm_calls = [n for n in nodes if isinstance(n, ast.Call) and may_be_llm_call(n, aliases)]
-    if not llm_calls:
-        return False
-    senders = set()
-    call_positions = [(call.lineno, call.col_offset) for call in llm_calls]
-    for node in nodes:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            params = {a.arg for a in node.args.args}
-            # Only functions with an LLM call within their body's span are walked.
-            start, end = (node.body[0].lineno, node.body[0].col_offset), (node.end_lineno, node.end_col_offset)
-            if params and any(start <= position <= end for position in call_positions) \
-                    and any(isinstance(n, ast.Call) and may_be_llm_call(n, aliases)
-                              and not params.isdisjoint(_identifiers(argument_values(n)))
-                              for statement in node.body for n in ast.walk(statement)):
-                senders.add(node.name)
-    if senders:
-        # `send = retry(commit, times=3)` (`_local_senders`).
-        senders |= {node.targets[0].id for node in nodes if isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name) and _ast_wrapped_name(node.value) in senders}
-    sends = llm_calls
-    if senders:
-        sends = llm_calls + [n for n in nodes if isinstance(n, ast.Call) and not senders.isdisjoint(last_names(n.func))]
-    whole = [(call, _whole_identifiers(call)) for call in sends]
-    keyed = None
-    tree = None
-    joined = None
-    for name, grows in grown.items():
-        segment = name.split(".")[-1]
-        if joined is None:
-            joined = _ast_joins(nodes)
-        joins = joined.get(name, ())
-        copies = _ast_snapshots(nodes, name) | _ast_joined_texts(nodes, joins)
-        calls = [call for call, names in whole if segment in names or not copies.isdisjoint(names)]
-        if not calls:
+        current = stack.pop()
+        kind = type(current)
+        if kind is ast.Name:
+            if current.id == name:
+                found.append(current)
             continue
-        if not (has_word(segment, _HISTORY_WORDS) or any(_has_role_text(g) for g in grows) or joins):
-            # Named in a request's `messages=` / `input=` / `contents=`.
-            if keyed is None:
-                keyed = _identifiers(k.value for call in sends for k in call.keywords
-                                     if k.arg in {"messages", "input", "contents"})
-            if segment not in keyed:
+        if dotted_name:
+            if kind in (ast.Attribute, ast.Subscript, ast.Call) and path(current) == name:
+                found.append(current)
                 continue
-        tree = tree or _Tree(nodes)
-        if any(_may_have_region(call, name, grows, tree) for call in calls):
-            return True
-    return False
-
-
-def _ast_snapshots(nodes, name: str) -> set[str]:
-    """`_snapshots` on the ast form (every scope: a superset)."""
-    found = set()
-    for node in nodes:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            continue
-        value = node.value
-        if isinstance(value, ast.Call):
-            func = value.func
-            if isinstance(func, ast.Attribute) and func.attr == "copy" and not value.args:
-                source = func.value
-            elif len(value.args) == 1 and any(n in _WHOLE_WRAPPERS for n in last_names(func)):
-                source = value.args[0]
-            else:
-                continue
-        elif isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice) and \
-                value.slice.lower is None and value.slice.upper is None and value.slice.step is None:
-            source = value.value
-        else:
-            continue
-        if _ast_path(source) == name:
-            found.add(node.targets[0].id)
+        elif name in _identifiers_of(current):
+            found.append(_Identifier(current))
+        stack.extend(reversed(children_of(current)))
     return found
 
 
-class _Tree:
-    """Parents of the module's ast nodes, built only for files that get this far."""
-
-    def __init__(self, nodes) -> None:
-        self.nodes = nodes
-        self.parents = {id(child): node for node in nodes for child in ast.iter_child_nodes(node)}
-
-    def ancestors(self, node):
-        parents = self.parents
-        while id(node) in parents:
-            node = parents[id(node)]
-            yield node
-
-    def scope_of(self, node):
-        """`ModuleIndex.scope_of`: the nearest function, or None for the module."""
-        return next((a for a in self.ancestors(node) if isinstance(a, _AST_FUNCTIONS)), None)
-
-    def contains(self, outer, inner) -> bool:
-        return any(a is outer for a in self.ancestors(inner))
-
-    def container_assignments(self, name: str):
-        """Assignments of ``name`` a dict or list (`_initialised_as_container`)."""
-        for node in self.nodes:
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and (
-                    isinstance(node.value, (ast.Dict, ast.DictComp, ast.List, ast.ListComp))
-                    or isinstance(node.value, ast.Call) and not _CONTAINER_CALLS.isdisjoint(last_names(node.value.func))):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any(dotted_name(t) == name for t in _flat_targets(targets)):
-                    yield node
-
-    def list_assignments(self, name: str, values: tuple):
-        """Assignments (`index.assignments`: plain, annotated, augmented) of ``name`` whose value
-        is one of ``values``; a `list(...)` call counts when ``values`` has ast.Call."""
-        for node in self.nodes:
-            if isinstance(node, ast.Assign):
-                targets = _flat_targets(node.targets)
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-                targets = _flat_targets([node.target])
-            else:
-                continue
-            value = node.value
-            if isinstance(node, ast.AnnAssign) and ast.Call in values and _ast_is_list_annotation(node.annotation):
-                pass  # `self.messages: List[Message] = make()` (`_initialised_as_list`)
-            elif not isinstance(value, values) or (isinstance(value, ast.Call) and "list" not in last_names(value.func)):
-                continue
-            if any(dotted_name(t) == name for t in targets):
-                yield node
+def _mentions(node: ast.AST | list | None, name: str) -> bool:
+    return bool(_references(node, name))
 
 
-_AST_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_CONTAINER_CALLS = frozenset({"dict", "defaultdict", "list", "OrderedDict"})
+def _climb(ref, index: ModuleIndex):
+    """(the node walked up from, the ancestors above it) for a `_references` result."""
+    if isinstance(ref, _Identifier):
+        owner = ref.owner
+        return ref, _with_first(owner, index.ancestors(owner))
+    return ref, index.ancestors(ref)
 
 
-def _may_have_region(call, name: str, grows, tree: _Tree) -> bool:
-    """`_growth_region` without its trimming tests."""
-    scope = tree.scope_of(call)
-    if name.endswith("[]"):
-        base = name[:-2]
-        if base.startswith("self."):
-            cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
-            return cls is not None and any(tree.contains(cls, g) for g in grows) and \
-                any(tree.contains(cls, a) for a in tree.container_assignments(base))
-        return scope is not None and any(tree.scope_of(a) is None for a in tree.container_assignments(base))
-    if name.startswith("self."):
-        cls = next((a for a in tree.ancestors(call) if isinstance(a, ast.ClassDef)), None)
-        return cls is not None and any(tree.contains(cls, g) for g in grows) and \
-            any(tree.contains(cls, a) for a in tree.list_assignments(name, (ast.List, ast.ListComp, ast.Call)))
-    if "session_state" in name:
-        return True
-    # A loop between the call and its scope that holds a growth of the same scope.
-    for loop in tree.ancestors(call):
-        if loop is scope:
-            break
-        if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and \
-                any(tree.contains(loop, g) and tree.scope_of(g) is scope for g in grows):
-            return True
-    # A method's local taken from a container the object keeps (`_held_by_instance`, without
-    # its test of how the class starts the container).
-    if scope is not None and "." not in name and any(
-            isinstance(node, ast.Assign) and tree.scope_of(node) is scope and _ast_held_from(node.value)
-            and any(dotted_name(t) == name for t in _flat_targets(node.targets)) for node in tree.nodes):
-        return True
-    # A module-level list sent from a function.
-    return scope is not None and any(tree.scope_of(a) is None
-                                     for a in tree.list_assignments(name, (ast.List, ast.ListComp)))
+def _with_first(first, rest):
+    yield first
+    yield from rest
 
 
-def _ast_held_from(value) -> bool:
-    """`_held_from` on the ast form."""
-    if isinstance(value, ast.Subscript):
-        base = value.value
-    elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
-            value.func.attr in ("get", "setdefault") and value.args:
-        base = value.func.value
-    else:
-        return False
-    found = _ast_path(base)
-    return found is not None and found.startswith("self.")
+def _arguments(call: ast.Call) -> list[tuple[ast.AST, ast.AST]]:
+    """(argument, its value) for each argument of ``call`` in source order: a positional value is
+    its own argument, `*x` is the Starred, a keyword (and `**x`) its `ast.keyword`."""
+    out: list[tuple[ast.AST, ast.AST]] = [(a, a.value if isinstance(a, ast.Starred) else a) for a in call.args]
+    out.extend((k, k.value) for k in call.keywords)
+    if call.keywords and call.args:
+        out.sort(key=lambda pair: (pair[0].lineno, pair[0].col_offset))
+    return out
+
+
+def _argument_count(call: ast.Call) -> int:
+    return len(call.args) + len(call.keywords)
+
+
+def _single_value(call: ast.Call) -> ast.AST | None:
+    """The value of the first argument (a Starred's value) when ``call`` has exactly one."""
+    if _argument_count(call) != 1:
+        return None
+    return _arguments(call)[0][1]
+
+
+def _in_body(function: ast.AST, node: ast.AST, index: ModuleIndex) -> bool:
+    """Whether ``node`` is in the body of ``function`` (not its decorators, defaults or annotations)."""
+    return any(index.contains(statement, node) for statement in function.body)
 
 
 class _History:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.grows: list[cst.CSTNode] = []
+        self.grows: list[ast.AST] = []
+
+
+def _is_list_growth(value: ast.AST | None) -> bool:
+    # A concrete tree's Name also covers True / False / None.
+    return isinstance(value, (ast.List, ast.ListComp, ast.Name, ast.Attribute, ast.Call, ast.Subscript)) or (
+        isinstance(value, ast.Constant) and (value.value is None or isinstance(value.value, bool)))
 
 
 def _collect_growth(index: ModuleIndex) -> dict[str, _History]:
     histories: dict[str, _History] = {}
     for call in index.calls:
-        if isinstance(call.func, cst.Attribute) and call.func.attr.value in _GROW_METHODS:
+        if isinstance(call.func, ast.Attribute) and call.func.attr in _GROW_METHODS:
             name = path(call.func.value)
             if name:
                 histories.setdefault(name, _History(name)).grows.append(call)
     for a in index.assignments:
-        if a.augmented and isinstance(a.node, cst.AugAssign) and isinstance(a.node.operator, cst.AddAssign):
+        if a.augmented and isinstance(a.node, ast.AugAssign) and isinstance(a.node.op, ast.Add):
             name = path(a.node.target)
             if name and _is_list_growth(a.node.value):
                 histories.setdefault(name, _History(name)).grows.append(a.node)
-        elif isinstance(a.node, cst.Assign) and isinstance(a.value, cst.BinaryOperation) and \
-                isinstance(a.value.operator, cst.Add) and path(a.value.left) == a.target and \
+        elif isinstance(a.node, ast.Assign) and isinstance(a.value, ast.BinOp) and \
+                isinstance(a.value.op, ast.Add) and path(a.value.left) == a.target and \
                 _is_list_growth(a.value.right):
             histories.setdefault(a.target, _History(a.target)).grows.append(a.node)
     return histories
 
 
-def _is_conversation(history: _History, sends: list[cst.Call], index: ModuleIndex) -> bool:
+class _Module:
+    """What `find` asks more than once about the module: its senders, and the joined lists."""
+
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self.senders = _local_senders(index)
+        self.joined: dict[str, bool] = {}
+
+    def is_joined(self, name: str) -> bool:
+        """`sep.join(name)` somewhere in the module: the list's items are put together as text."""
+        found = self.joined.get(name)
+        if found is None:
+            found = self.joined[name] = any(
+                isinstance(c.func, ast.Attribute) and c.func.attr == "join" and _argument_count(c) == 1
+                and path(_single_value(c)) == name for c in self.index.calls)
+        return found
+
+
+def _is_conversation(history: _History, sends: list[ast.Call], module: _Module) -> bool:
     """Its name says it holds a conversation, it grows by role-tagged messages, or it is what a
     request's `messages=` / `input=` / `contents=` is built from."""
+    index = module.index
     if has_word(history.name.split(".")[-1], _HISTORY_WORDS):
         return True
     for grow in history.grows:
-        if '"role"' in index.code(grow) or "'role'" in index.code(grow):
+        code = index.code(grow)
+        if '"role"' in code or "'role'" in code:
             return True
     # Steps or replies put together into the prompt (an agent's scratchpad): found below only
     # when the text is sent whole.
-    if _is_joined(history.name, index):
+    if module.is_joined(history.name):
         return True
     for call in sends:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value in {"messages", "input", "contents"} and \
-                    _references(arg.value, history.name):
+        for keyword in call.keywords:
+            if keyword.arg in {"messages", "input", "contents"} and _mentions(keyword.value, history.name):
                 return True
     return False
-
-
-def _is_list_growth(value: cst.BaseExpression) -> bool:
-    return isinstance(value, (cst.List, cst.ListComp, cst.Name, cst.Attribute, cst.Call, cst.Subscript))
 
 
 def _local_senders(index: ModuleIndex) -> set[str]:
     """Functions of this module that send one of their parameters to a model: calling them is
     sending (`def chat(messages): return client.chat.completions.create(messages=messages)`)."""
     senders: set[str] = set()
+    by_function: dict[int, list[ast.Call]] = {}
+    for call in index.calls:
+        scope = index.scope_of(call)
+        if scope is not index.module:
+            by_function.setdefault(id(scope), []).append(call)
     for function in index.functions:
-        params = {p.name.value for p in function.params.params}
-        for call in index.calls_in(function.body):
-            if index.scope_of(call) is function and is_llm_call(call, index) and any(
-                    _references(arg.value, p) for arg in call.args for p in params):
-                senders.add(function.name.value)
+        params = {p.arg for p in function.args.args}
+        for call in by_function.get(id(function), ()):
+            if _in_body(function, call, index) and is_llm_call(call, index) and any(
+                    _mentions(value, p) for _, value in _arguments(call) for p in params):
+                senders.add(function.name)
                 break
     # `send = retry(pipeline(commit, parse), times=3)` at module level sends as `commit` does.
     for a in index.assignments:
@@ -482,21 +270,9 @@ def _local_senders(index: ModuleIndex) -> set[str]:
     return senders
 
 
-def _wrapped_name(value: cst.BaseExpression | None) -> str | None:
+def _wrapped_name(value: ast.AST | None) -> str | None:
     """`commit` for `retry(pipeline(commit, parse), times=3)`: the function a chain of wrapping
     calls holds as its first positional argument (checker.summaries._wrapped_function)."""
-    for _ in range(4):
-        if not isinstance(value, cst.Call) or not value.args or value.args[0].keyword is not None \
-                or value.args[0].star:
-            return None
-        value = value.args[0].value
-        if isinstance(value, cst.Name):
-            return value.value
-    return None
-
-
-def _ast_wrapped_name(value) -> str | None:
-    """`_wrapped_name` on the ast form."""
     for _ in range(4):
         if not isinstance(value, ast.Call) or not value.args or isinstance(value.args[0], ast.Starred):
             return None
@@ -506,42 +282,39 @@ def _ast_wrapped_name(value) -> str | None:
     return None
 
 
-def _sends(index: ModuleIndex, senders: set[str]) -> list[cst.Call]:
-    out = []
-    for call in index.calls:
-        if is_llm_call(call, index):
-            out.append(call)
-        elif last_name(call.func) in senders:
-            out.append(call)
-    return out
+def _sends(index: ModuleIndex, senders: set[str]) -> list[ast.Call]:
+    return [call for call in index.calls if is_llm_call(call, index) or last_name(call.func) in senders]
 
 
-def _whole_reference(call: cst.Call, name: str, index: ModuleIndex) -> bool:
+def _whole_reference(call: ast.Call, name: str, index: ModuleIndex) -> bool:
     """Is `name` passed to `call` as the whole list (not a slice, not through a helper that may
     trim it)?"""
-    for arg in call.args:
-        for ref in _references(arg.value, name):
-            if _is_whole(ref, arg, index):
+    for _, value in _arguments(call):
+        for ref in _references(value, name):
+            if _is_whole(ref, value, index):
                 return True
     return False
 
 
-def _is_whole(ref: cst.CSTNode, arg: cst.Arg, index: ModuleIndex) -> bool:
-    child: cst.CSTNode = ref
-    for ancestor in index.ancestors(ref):
-        if ancestor is arg:
-            return True
-        if isinstance(ancestor, cst.Subscript) and ancestor.value is child:
+def _is_whole(ref, value: ast.AST, index: ModuleIndex) -> bool:
+    """Whether the walk up from ``ref`` reaches the argument's ``value`` through whole-list
+    wrappers only."""
+    child, ancestors = _climb(ref, index)
+    if child is value:
+        return True
+    for ancestor in ancestors:
+        if isinstance(ancestor, ast.Subscript) and ancestor.value is child:
             return False  # messages[-10:] or messages[0]
-        if isinstance(ancestor, cst.Attribute) and ancestor.value is child:
-            return False  # messages.copy() handled below; other attributes are not the list
-        if isinstance(ancestor, cst.Call):
-            func = last_name(ancestor.func)
-            if func not in _WHOLE_WRAPPERS and not (isinstance(ancestor.func, cst.Attribute)
-                                                   and ancestor.func.attr.value == "copy") \
+        if isinstance(ancestor, ast.Attribute) and ancestor.value is child:
+            return False  # other attributes are not the list
+        if isinstance(ancestor, ast.Call):
+            if last_name(ancestor.func) not in _WHOLE_WRAPPERS and not (
+                    isinstance(ancestor.func, ast.Attribute) and ancestor.func.attr == "copy") \
                     and not _keeps_text_whole(ancestor, child):
                 return False
         child = ancestor
+        if child is value:
+            return True
     return False
 
 
@@ -549,116 +322,112 @@ def _is_whole(ref: cst.CSTNode, arg: cst.Arg, index: ModuleIndex) -> bool:
 _TEXT_METHODS = {"format", "strip", "lstrip", "rstrip", "replace"}
 
 
-def _keeps_text_whole(call: cst.Call, child: cst.CSTNode) -> bool:
+def _keeps_text_whole(call: ast.Call, child) -> bool:
     """`sep.join(<child>)`, or a string method / `str.format` applied to text holding it:
-    everything the list holds is in the result."""
+    everything the list holds is in the result. ``child``: the call's func or one of its
+    arguments (`_arguments`)."""
     func = call.func
-    if not isinstance(func, cst.Attribute):
+    if not isinstance(func, ast.Attribute):
         return False
-    if func.attr.value == "join":
-        return len(call.args) == 1 and call.args[0] is child
-    return func.attr.value in _TEXT_METHODS and (func is child or any(a is child for a in call.args))
+    if func.attr == "join":
+        return _argument_count(call) == 1 and _arguments(call)[0][0] is child
+    return func.attr in _TEXT_METHODS and (func is child or any(a is child for a, _ in _arguments(call)))
 
 
-def _trimmed_in(region: cst.CSTNode, name: str, index: ModuleIndex, *, fresh_resets: bool) -> bool:
+def _trimmed_in(region: ast.AST, name: str, module: _Module, *, fresh_resets: bool) -> bool:
     """Anything in `region` that bounds `name`."""
+    index = module.index
     for call in index.calls_in(region):
         func = call.func
-        if isinstance(func, cst.Attribute) and path(func.value) == name and func.attr.value in _TRIM_METHODS:
+        if isinstance(func, ast.Attribute) and path(func.value) == name and func.attr in _TRIM_METHODS:
             return True
-        if any(_references(arg.value, name) for arg in call.args) and \
+        if any(_mentions(value, name) for _, value in _arguments(call)) and \
                 has_word(last_name(func), _TRIM_WORDS):
             return True
-        if last_name(func) == "deque" and any(a.keyword and a.keyword.value == "maxlen" for a in call.args):
+        if last_name(func) == "deque" and keyword_arg(call, "maxlen") is not None:
             return True
     for a in index.assignments:
-        if not index.contains(region, a.node):
+        if not isinstance(a.node, ast.Assign) or not index.contains(region, a.node):
             continue
-        if isinstance(a.node, cst.Assign):
-            for t in a.node.targets:
-                target = t.target
-                if isinstance(target, cst.Subscript) and path(target.value) == name:
-                    return True  # messages[:] = ...
-            # a.target also names the parts of `prompt, history = build(...)`
-            if a.target == name and not (isinstance(a.value, cst.BinaryOperation) and path(a.value.left) == name) \
-                    and not _drops_last(a.value, name) and not _started_when_empty(a.node, name, index) \
-                    and not (isinstance(a.value, cst.Call) and _sends_and_returns(a.value, index)):
-                if fresh_resets or _references(a.value, name):
-                    return True
+        for target in a.node.targets:
+            if isinstance(target, ast.Subscript) and path(target.value) == name:
+                return True  # messages[:] = ...
+        # a.target also names the parts of `prompt, history = build(...)`
+        if a.target == name and not (isinstance(a.value, ast.BinOp) and path(a.value.left) == name) \
+                and not _drops_last(a.value, name) and not _started_when_empty(a.node, name, index) \
+                and not (isinstance(a.value, ast.Call) and _sends_and_returns(a.value, module)):
+            if fresh_resets or _mentions(a.value, name):
+                return True
     if name.endswith("[]") and _keyed_assignment_trims(region, name, fresh_resets):
         return True
     for node in _dels_and_tests(region):
-        if isinstance(node, cst.Del):
-            if _references(node, name):
+        if isinstance(node, ast.Delete):
+            if _mentions(node, name):
                 return True
         elif _len_check(node, name):
             return True
     return False
 
 
-def _keyed_assignment_trims(region: cst.CSTNode, name: str, fresh_resets: bool) -> bool:
+def _keyed_assignment_trims(region: ast.AST, name: str, fresh_resets: bool) -> bool:
     """`self.histories[chat_id] = self.histories[chat_id][-10:]` (the index keeps no assignment
     to a variable key): a new value made from the old bounds it, a fresh one only ``fresh_resets``."""
     for node in iter_nodes(region):
-        if type(node) is cst.Assign and any(path(t.target) == name for t in node.targets):
+        if type(node) is ast.Assign and any(path(t) == name for t in node.targets):
             value = node.value
-            if isinstance(value, cst.BinaryOperation) and path(value.left) == name or _drops_last(value, name):
+            if isinstance(value, ast.BinOp) and path(value.left) == name or _drops_last(value, name):
                 continue
-            if fresh_resets or _references(value, name):
+            if fresh_resets or _mentions(value, name):
                 return True
     return False
 
 
-def _sends_and_returns(call: cst.Call, index: ModuleIndex) -> bool:
+def _sends_and_returns(call: ast.Call, module: _Module) -> bool:
     """`messages = fetch_and_cache(messages, params)`: what a sending call returns is the list it
     sent, grown by the reply, not a cut of it."""
-    return is_llm_call(call, index) or last_name(call.func) in _local_senders(index)
+    return is_llm_call(call, module.index) or last_name(call.func) in module.senders
 
 
-def _started_when_empty(node: cst.CSTNode, name: str, index: ModuleIndex) -> bool:
+def _started_when_empty(node: ast.AST, name: str, index: ModuleIndex) -> bool:
     """`if not messages: messages = start(query)`: the list is only begun when there is none,
     which bounds nothing."""
     parent = index.parent(node)
-    while parent is not None and not isinstance(parent, (cst.If, cst.FunctionDef, cst.ClassDef, cst.Module)):
+    while parent is not None and not isinstance(parent, (ast.If, *FUNCTIONS, ast.ClassDef, ast.Module)):
         parent = index.parent(parent)
-    if not isinstance(parent, cst.If) or not index.contains(parent.body, node):
+    if not isinstance(parent, ast.If) or not any(index.contains(s, node) for s in parent.body):
         return False
     test = parent.test
-    return isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and path(test.expression) == name
+    return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and path(test.operand) == name
 
 
-def _drops_last(value: cst.BaseExpression | None, name: str) -> bool:
+def _drops_last(value: ast.AST | None, name: str) -> bool:
     """`messages[:-1]`: takes back the last turn (a rollback, a re-run), which bounds nothing."""
-    if not (isinstance(value, cst.Subscript) and path(value.value) == name and len(value.slice) == 1):
+    if not (isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice) and path(value.value) == name):
         return False
-    part = value.slice[0].slice
-    return isinstance(part, cst.Slice) and part.lower is None and part.step is None and \
-        isinstance(part.upper, cst.UnaryOperation) and isinstance(part.upper.operator, cst.Minus) and \
-        isinstance(part.upper.expression, cst.Integer)
+    part = value.slice
+    return part.lower is None and part.step is None and isinstance(part.upper, ast.UnaryOp) and \
+        isinstance(part.upper.op, ast.USub) and isinstance(part.upper.operand, ast.Constant) and \
+        type(part.upper.operand.value) is int
 
 
-def _dels_and_tests(region: cst.CSTNode) -> list[cst.CSTNode]:
-    # iter_nodes reads the tree; `region.visit` would rebuild every node of the region.
-    found: list[cst.CSTNode] = []
+def _dels_and_tests(region: ast.AST) -> list[ast.AST]:
+    found: list[ast.AST] = []
     for n in iter_nodes(region):
-        if type(n) is cst.Del:
+        if type(n) is ast.Delete:
             found.append(n)
-        elif type(n) in (cst.If, cst.While):
+        elif type(n) in (ast.If, ast.While):
             found.append(n.test)
     return found
 
 
-def _len_check(test: cst.CSTNode, name: str) -> bool:
+def _len_check(test: ast.AST, name: str) -> bool:
     """`len(messages) > N`, `count_tokens(messages) > N`: the code looks at the size."""
-    for comparison in _comparisons(test):
-        for operand in [comparison.left] + [c.comparator for c in comparison.comparisons]:
-            if isinstance(operand, cst.Call) and _references(operand, name):
-                return True
+    for comparison in iter_nodes(test):
+        if type(comparison) is ast.Compare:
+            for operand in (comparison.left, *comparison.comparators):
+                if isinstance(operand, ast.Call) and _mentions(operand, name):
+                    return True
     return False
-
-
-def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
-    return [n for n in iter_nodes(node) if type(n) is cst.Comparison]
 
 
 # A loop of at most this many turns keeps a conversation small (a two-agent chat of 8 rounds):
@@ -666,46 +435,57 @@ def _comparisons(node: cst.CSTNode) -> list[cst.Comparison]:
 _FEW_TURNS = 10
 
 
-def _few_turns(loop: cst.CSTNode, scope: cst.CSTNode) -> bool:
+def _few_turns(loop: ast.AST, scope: ast.AST) -> bool:
     """`for i in range(8)`, or `range(rounds)` with `rounds: int = 8` a parameter of the function."""
-    if not (isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call) and last_name(loop.iter.func) == "range"
-            and len(loop.iter.args) == 1):
+    if not (isinstance(loop, (ast.For, ast.AsyncFor)) and isinstance(loop.iter, ast.Call)
+            and last_name(loop.iter.func) == "range" and _argument_count(loop.iter) == 1):
         return False
-    bound = loop.iter.args[0].value
-    if isinstance(bound, cst.Name) and isinstance(scope, cst.FunctionDef):
-        bound = next((p.default for p in (*scope.params.params, *scope.params.kwonly_params)
-                      if p.name.value == bound.value and p.default is not None), bound)
-    return isinstance(bound, cst.Integer) and int(bound.value, 0) <= _FEW_TURNS
+    bound = _single_value(loop.iter)
+    if isinstance(bound, ast.Name) and isinstance(scope, FUNCTIONS):
+        bound = next((default for param, default in _param_defaults(scope.args)
+                      if param.arg == bound.id and default is not None), bound)
+    return isinstance(bound, ast.Constant) and type(bound.value) is int and bound.value <= _FEW_TURNS
 
 
-def _loops_between(node: cst.CSTNode, scope: cst.CSTNode, index: ModuleIndex) -> list[cst.CSTNode]:
+def _param_defaults(arguments: ast.arguments):
+    """(parameter, default or None) for the plain and keyword-only parameters."""
+    positional = [*arguments.posonlyargs, *arguments.args]
+    first = len(positional) - len(arguments.defaults)
+    for i, param in enumerate(arguments.args, start=len(arguments.posonlyargs)):
+        yield param, arguments.defaults[i - first] if i >= first else None
+    yield from zip(arguments.kwonlyargs, arguments.kw_defaults)
+
+
+def _loops_between(node: ast.AST, scope: ast.AST, index: ModuleIndex) -> list[ast.AST]:
     out = []
     for ancestor in index.ancestors(node):
         if ancestor is scope:
             break
-        if isinstance(ancestor, (cst.For, cst.While)):
+        if isinstance(ancestor, LOOPS):
             out.append(ancestor)
     return out
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex) -> Iterator[tuple[ast.Call, str]]:
     histories = _collect_growth(index)
     if not histories:
         return
-    senders = _local_senders(index)
-    sends = _sends(index, senders)
+    module = _Module(index)
+    sends = _sends(index, module.senders)
+    if not sends:
+        return
     reported: set[int] = set()
     for name, history in histories.items():
-        if not _is_conversation(history, sends, index):
+        if not _is_conversation(history, sends, module):
             continue
-        snapshots = _snapshots(name, index)
+        snapshots = _snapshots(name, module)
         for call in sends:
             if id(call) in reported or not (_whole_reference(call, name, index) or any(
                     scope is index.scope_of(call) and _whole_reference(call, local, index)
-                    and not _trimmed_in(scope, local, index, fresh_resets=False)
+                    and not _trimmed_in(scope, local, module, fresh_resets=False)
                     for local, scope in snapshots)):
                 continue
-            region = _growth_region(call, history, index)
+            region = _growth_region(call, history, module)
             if region is None:
                 continue
             reported.add(id(call))
@@ -716,43 +496,44 @@ def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
                          "or send a slice.")
 
 
-def _snapshot_of(value: cst.BaseExpression | None, name: str) -> bool:
+def _snapshot_of(value: ast.AST | None, name: str) -> bool:
     """`name.copy()`, `list(name)`, `copy.deepcopy(name)`, `name[:]`: the whole list, as sent."""
-    if isinstance(value, cst.Call):
+    if isinstance(value, ast.Call):
         func = value.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "copy" and not value.args:
+        if isinstance(func, ast.Attribute) and func.attr == "copy" and not _argument_count(value):
             return path(func.value) == name
-        return last_name(func) in _WHOLE_WRAPPERS and len(value.args) == 1 and path(value.args[0].value) == name
-    if isinstance(value, cst.Subscript) and len(value.slice) == 1 and isinstance(value.slice[0].slice, cst.Slice):
-        whole = value.slice[0].slice
+        return last_name(func) in _WHOLE_WRAPPERS and _argument_count(value) == 1 and path(_single_value(value)) == name
+    if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice):
+        whole = value.slice
         return whole.lower is None and whole.upper is None and whole.step is None and path(value.value) == name
     return False
 
 
-def _snapshots(name: str, index: ModuleIndex) -> list[tuple[str, object]]:
+def _snapshots(name: str, module: _Module) -> list[tuple[str, object]]:
     """Locals holding a copy of the whole history (`messages = self.conversation.copy()`), or a
     text made of all of it (`prompt = template.format(steps="\n".join(steps))`), with their
     scope: sending the copy sends the history."""
+    index = module.index
     return [(a.target, a.scope) for a in index.assignments
             if not a.augmented and "." not in a.target and a.scope is not index.module
-            and (_snapshot_of(a.value, name) or _joined_whole(a.value, name, index))]
+            and (_snapshot_of(a.value, name) or _joined_whole(a.value, name, module))]
 
 
-def _joined_whole(value: cst.BaseExpression | None, name: str, index: ModuleIndex) -> bool:
+def _joined_whole(value: ast.AST | None, name: str, module: _Module) -> bool:
     """Whether ``value`` is text holding all of `name`: a `sep.join(name)` reaching it through
     text methods, templates, f-strings and concatenation only (`_keeps_text_whole`)."""
-    if value is None or not _is_joined(name, index):
+    if value is None or not module.is_joined(name):
         return False
     for ref in _references(value, name):
-        child: cst.CSTNode = ref
+        child, ancestors = _climb(ref, module.index)
         joined = False
-        for ancestor in index.ancestors(ref):
-            if isinstance(ancestor, cst.Subscript) and ancestor.value is child:
+        for ancestor in ancestors:
+            if isinstance(ancestor, ast.Subscript) and ancestor.value is child:
                 break
-            if isinstance(ancestor, cst.Attribute) and ancestor.value is child and \
-                    ancestor.attr.value not in _TEXT_METHODS:
+            if isinstance(ancestor, ast.Attribute) and ancestor.value is child and \
+                    ancestor.attr not in _TEXT_METHODS:
                 break
-            if isinstance(ancestor, cst.Call):
+            if isinstance(ancestor, ast.Call):
                 if not _keeps_text_whole(ancestor, child):
                     break
                 joined = joined or last_name(ancestor.func) == "join"
@@ -764,29 +545,24 @@ def _joined_whole(value: cst.BaseExpression | None, name: str, index: ModuleInde
     return False
 
 
-def _is_joined(name: str, index: ModuleIndex) -> bool:
-    """`sep.join(name)` somewhere in the module: the list's items are put together as text."""
-    return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "join" and len(c.args) == 1
-               and path(c.args[0].value) == name for c in index.calls)
-
-
-def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
+def _growth_region(call: ast.Call, history: _History, module: _Module) -> ast.AST | None:
     """The region over which `history` accumulates between sends, if it is never bounded there."""
+    index = module.index
     name = history.name
     scope = index.scope_of(call)
     if name.endswith("[]"):
-        return _keyed_region(call, history, index)
+        return _keyed_region(call, history, module)
     if name.startswith("self."):
-        cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
+        cls = index.enclosing(call, (ast.ClassDef,), stop_at_scope=False)
         if cls is None or not _initialised_as_list(name, cls, index):
             return None
         if not any(index.contains(cls, g) for g in history.grows):
             return None
-        if _trimmed_in(cls, name, index, fresh_resets=False) or _class_has_trim_method(cls, name, index):
+        if _trimmed_in(cls, name, module, fresh_resets=False) or _class_has_trim_method(cls, name, index):
             return None
         return cls
     if "session_state" in name:
-        if _trimmed_in(index.module, name, index, fresh_resets=False):
+        if _trimmed_in(index.module, name, module, fresh_resets=False):
             return None
         return index.module
     # A local (or module-level) list grown in a loop that also sends it.
@@ -794,51 +570,52 @@ def _growth_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst
         if _few_turns(loop, scope):
             continue
         grows = [g for g in history.grows if index.contains(loop, g) and index.scope_of(g) is scope]
-        if grows and not _trimmed_in(loop, name, index, fresh_resets=True) and \
-                not _trimmed_in(scope, name, index, fresh_resets=False):
+        if grows and not _trimmed_in(loop, name, module, fresh_resets=True) and \
+                not _trimmed_in(scope, name, module, fresh_resets=False):
             return loop
     # A list the object keeps by key (`task, messages, model = self.agents[key]`), grown and
     # sent by a method: it grows on every call of the method.
     if "." not in name and _held_by_instance(name, scope, index) and \
             any(index.scope_of(g) is scope for g in history.grows) and \
-            not _trimmed_in(scope, name, index, fresh_resets=False):
+            not _trimmed_in(scope, name, module, fresh_resets=False):
         return scope
     # A module-level list grown and sent by functions: it grows on every call.
     if scope is not index.module and _module_list(name, index):
         if any(index.scope_of(g) is not index.module for g in history.grows) and \
-                not _trimmed_in(index.module, name, index, fresh_resets=False) and \
+                not _trimmed_in(index.module, name, module, fresh_resets=False) and \
                 not _assigned_in_function(name, index):
             return index.module
     return None
 
 
-def _keyed_region(call: cst.Call, history: _History, index: ModuleIndex) -> cst.CSTNode | None:
+def _keyed_region(call: ast.Call, history: _History, module: _Module) -> ast.AST | None:
     """`self.histories[chat_id].append(...)` / `histories[chat_id]` of a module-level dict: each
     key's list lives as long as the object (or the process) and grows on every call."""
+    index = module.index
     name, base = history.name, history.name[:-2]
     if base.startswith("self."):
-        cls = index.enclosing(call, (cst.ClassDef,), stop_at_scope=False)
+        cls = index.enclosing(call, (ast.ClassDef,), stop_at_scope=False)
         if cls is None or not _initialised_as_container(base, cls, index) or \
                 not any(index.contains(cls, g) for g in history.grows):
             return None
-        if _trimmed_in(cls, name, index, fresh_resets=False) or _class_has_trim_method(cls, name, index):
+        if _trimmed_in(cls, name, module, fresh_resets=False) or _class_has_trim_method(cls, name, index):
             return None
         return cls
     if index.scope_of(call) is index.module or not _initialised_as_container(base, index.module, index, scope=index.module):
         return None
     if any(index.scope_of(g) is not index.module for g in history.grows) and \
-            not _trimmed_in(index.module, name, index, fresh_resets=False):
+            not _trimmed_in(index.module, name, module, fresh_resets=False):
         return index.module
     return None
 
 
-def _held_from(value: cst.BaseExpression | None) -> str | None:
+def _held_from(value: ast.AST | None) -> str | None:
     """`self.agents` for `self.agents[key]`, `self.agents.get(key)`, `self.agents.setdefault(key, [])`:
     the container an element is taken from itself (not a copy of it)."""
-    if isinstance(value, cst.Subscript):
+    if isinstance(value, ast.Subscript):
         base = value.value
-    elif isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
-            value.func.attr.value in ("get", "setdefault") and value.args:
+    elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
+            value.func.attr in ("get", "setdefault") and _argument_count(value):
         base = value.func.value
     else:
         return None
@@ -849,9 +626,9 @@ def _held_from(value: cst.BaseExpression | None) -> str | None:
 def _held_by_instance(name: str, scope, index: ModuleIndex) -> bool:
     """Whether the method's local `name` is taken from a container the object keeps
     (`_held_from`), one the class starts as a dict or list."""
-    if not isinstance(scope, cst.FunctionDef):
+    if not isinstance(scope, FUNCTIONS):
         return False
-    cls = index.enclosing(scope, (cst.ClassDef,), stop_at_scope=False)
+    cls = index.enclosing(scope, (ast.ClassDef,), stop_at_scope=False)
     if cls is None:
         return False
     for a in index.assignments_to(name, scope):
@@ -861,78 +638,73 @@ def _held_by_instance(name: str, scope, index: ModuleIndex) -> bool:
     return False
 
 
-def _initialised_as_container(name: str, cls: cst.CSTNode, index: ModuleIndex, scope=None) -> bool:
+def _initialised_as_container(name: str, cls: ast.AST, index: ModuleIndex, scope=None) -> bool:
     """Whether ``name`` is assigned a dict or list in ``cls`` (in ``scope`` itself when given)."""
     for a in index.assignments:
         if a.target == name and not a.augmented and index.contains(cls, a.node) and \
                 (scope is None or a.scope is scope) and (
-                isinstance(a.value, (cst.Dict, cst.DictComp, cst.List, cst.ListComp))
-                or isinstance(a.value, cst.Call) and last_name(a.value.func) in ("dict", "defaultdict", "list", "OrderedDict")):
+                isinstance(a.value, (ast.Dict, ast.DictComp, ast.List, ast.ListComp))
+                or isinstance(a.value, ast.Call) and last_name(a.value.func) in _CONTAINER_CALLS):
             return True
     return False
 
 
-def _initialised_as_list(name: str, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+def _initialised_as_list(name: str, cls: ast.ClassDef, index: ModuleIndex) -> bool:
     for a in index.assignments:
-        if a.target == name and index.contains(cls, a.node) and isinstance(a.value, (cst.List, cst.ListComp)) \
-                or (a.target == name and index.contains(cls, a.node) and isinstance(a.value, cst.Call)
-                    and last_name(a.value.func) == "list"):
+        if a.target != name or not index.contains(cls, a.node):
+            continue
+        if isinstance(a.value, (ast.List, ast.ListComp)) or \
+                isinstance(a.value, ast.Call) and last_name(a.value.func) == "list":
             return True
         # `self.messages: List[Message] = assistant.init_messages()`: declared a list.
-        if a.target == name and isinstance(a.node, cst.AnnAssign) and index.contains(cls, a.node) and \
-                _is_list_annotation(a.node.annotation.annotation):
+        if isinstance(a.node, ast.AnnAssign) and _is_list_annotation(a.node.annotation):
             return True
     return False
 
 
-def _is_list_annotation(annotation: cst.BaseExpression) -> bool:
-    if isinstance(annotation, cst.Subscript):
+def _is_list_annotation(annotation: ast.AST) -> bool:
+    if isinstance(annotation, ast.Subscript):
         annotation = annotation.value
     return last_name(annotation) in ("list", "List")
 
 
-def _ast_is_list_annotation(annotation) -> bool:
-    """`_is_list_annotation` on the ast form."""
-    if isinstance(annotation, ast.Subscript):
-        annotation = annotation.value
-    return any(name in ("list", "List") for name in last_names(annotation))
-
-
-def _class_has_trim_method(cls: cst.ClassDef, name: str, index: ModuleIndex) -> bool:
+def _class_has_trim_method(cls: ast.ClassDef, name: str, index: ModuleIndex) -> bool:
     for function in index.functions:
-        if index.contains(cls, function) and has_word(function.name.value, _TRIM_WORDS) and \
-                _references(function.body, name) and not (
+        if index.contains(cls, function) and has_word(function.name, _TRIM_WORDS) and \
+                _mentions(function.body, name) and not (
                     _only_starts_afresh(function, name, index) and not _called_unconditionally(function, cls, index)):
             return True
     return False
 
 
-def _only_starts_afresh(function: cst.FunctionDef, name: str, index: ModuleIndex) -> bool:
+def _only_starts_afresh(function: ast.AST, name: str, index: ModuleIndex) -> bool:
     """`def _clear(self): self.messages = self.assistant.init_messages()`: the method only
     starts the history anew (each reference to it is an assignment target of a value that does
     not read it)."""
     for ref in _references(function.body, name):
+        if isinstance(ref, _Identifier):
+            return False
         parent = index.parent(ref)
-        if not (isinstance(parent, cst.AssignTarget) and isinstance(index.parent(parent), cst.Assign)
-                and not _references(index.parent(parent).value, name)):
+        if not (isinstance(parent, ast.Assign) and any(t is ref for t in parent.targets)
+                and not _mentions(parent.value, name)):
             return False
     return True
 
 
-def _called_unconditionally(function: cst.FunctionDef, cls: cst.ClassDef, index: ModuleIndex) -> bool:
+def _called_unconditionally(function: ast.AST, cls: ast.ClassDef, index: ModuleIndex) -> bool:
     """A call `self.<method>()` in the class outside any `if`: a reset after every exchange
     bounds the history; one behind a user's `:clear` command does not."""
-    method = function.name.value
+    method = function.name
     for call in index.calls:
-        if isinstance(call.func, cst.Attribute) and call.func.attr.value == method and index.contains(cls, call) \
+        if isinstance(call.func, ast.Attribute) and call.func.attr == method and index.contains(cls, call) \
                 and not index.contains(function, call):
             scope = index.scope_of(call)
-            if not any(isinstance(a, (cst.If, cst.IfExp)) for a in _ancestors_until(call, scope, index)):
+            if not any(isinstance(a, (ast.If, ast.IfExp)) for a in _ancestors_until(call, scope, index)):
                 return True
     return False
 
 
-def _ancestors_until(node: cst.CSTNode, scope, index: ModuleIndex) -> list[cst.CSTNode]:
+def _ancestors_until(node: ast.AST, scope, index: ModuleIndex) -> list[ast.AST]:
     out = []
     for ancestor in index.ancestors(node):
         if ancestor is scope:
@@ -942,7 +714,7 @@ def _ancestors_until(node: cst.CSTNode, scope, index: ModuleIndex) -> list[cst.C
 
 
 def _module_list(name: str, index: ModuleIndex) -> bool:
-    return any(isinstance(a.value, (cst.List, cst.ListComp)) for a in index.assignments_to(name, index.module))
+    return any(isinstance(a.value, (ast.List, ast.ListComp)) for a in index.assignments_to(name, index.module))
 
 
 def _assigned_in_function(name: str, index: ModuleIndex) -> bool:
@@ -1528,10 +1300,9 @@ class UnboundedHistory(Rule):
     # `+=`, or `x = x + [...]`: hence the bare `+`) in a file that sends to a model.
     # SENDS_TRIGGER first: rarer, and already searched for TB203 in the same file.
     triggers = ((SENDS_TRIGGER, r"append|extend|insert|\+"),)
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(self.context.index):
             self.report(node, message)

@@ -9,27 +9,23 @@ import ast
 import textwrap
 from typing import Callable, Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import import_origins, qualified_names, string_constant, target_texts
-from ._index import ModuleIndex, positional_args, string_value, index_module
-from ._models import (_MODEL_KEYWORDS, project_lookup, is_claude, is_model_name_key, last_name_of_target, lookup,
-                      model_uses, same_tokenizer)
+from ._index import ModuleIndex, positional_args, string_value
+from ._models import is_claude, lookup, model_uses, project_lookup, same_tokenizer
 
 CODE = "TB501"
 NAME = "encoding-model-mismatch"
 
 
-def _encodings(index: ModuleIndex, lookup_model) -> Iterator[tuple[cst.Call, str, str]]:
+def _encodings(index: ModuleIndex, lookup_model) -> Iterator[tuple[ast.Call, str, str]]:
     """(call, encoding name, how it was written) for each fixed tiktoken encoding."""
     for call in index.calls:
         qualified = index.qualified(call.func) or ""
         if not qualified.startswith("tiktoken."):
             continue
         args = positional_args(call)
-        literal = string_value(args[0].value) if args else None
+        literal = string_value(args[0]) if args else None
         if literal is None:
             continue
         if qualified == "tiktoken.get_encoding":
@@ -40,11 +36,12 @@ def _encodings(index: ModuleIndex, lookup_model) -> Iterator[tuple[cst.Call, str
                 yield call, info.tokenizer, f'encoding_for_model("{literal}")'
 
 
-def _is_fallback(call: cst.Call, index: ModuleIndex) -> bool:
-    return index.enclosing(call, (cst.ExceptHandler,)) is not None
+def _is_fallback(call: ast.Call, index: ModuleIndex) -> bool:
+    # `except*` too (its handlers are ast.ExceptHandler): `except* KeyError` catches a bare KeyError.
+    return index.enclosing(call, (ast.ExceptHandler,)) is not None
 
 
-def find(index: ModuleIndex, lookup_model: Callable[[str], object] = lookup) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex, lookup_model: Callable[[str], object] = lookup) -> Iterator[tuple[ast.AST, str]]:
     encodings = [e for e in _encodings(index, lookup_model) if not _is_fallback(e[0], index)]
     if not encodings:
         return
@@ -143,7 +140,7 @@ VALID = [
     def ask(client, prompt):
         return client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": prompt}])
     """,
-    # The ast gate rejects these: an f-string is not a fixed encoding, and an `except` fallback.
+    # An f-string is not a fixed encoding; a fixed encoding in an `except` is the fallback.
     """
     import tiktoken
     MODEL = "gpt-4o"
@@ -244,8 +241,8 @@ INVALID = [
     settings["model"] = "gpt-4o"
     ENC = load("cl100k_base")
     """,
-    # libcst's parameters leave positional-only ones out, so gpt-4 below is no use of a model and
-    # does not excuse cl100k_base (the ast gate must not let it).
+    # A positional-only parameter's default is not counted as a model use (model_uses reads the
+    # other parameters only), so gpt-4 below does not excuse cl100k_base.
     """
     import tiktoken
     MODEL = "gpt-4o"
@@ -253,7 +250,7 @@ INVALID = [
     def count(text, model="gpt-4", /):
         return len(ENC.encode(text))
     """,
-    # A function defined in an `except` block is not the fallback (the ast gate stops at defs too).
+    # A function defined in an `except` block is not the fallback.
     """
     import tiktoken
     try:
@@ -273,121 +270,6 @@ INVALID = [
     """,
 ]
 
-
-_ENCODING_FUNCTIONS = {"tiktoken.get_encoding": "get_encoding", "tiktoken.encoding_for_model": "encoding_for_model"}
-_STOP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _fallback_calls(nodes) -> set[int]:
-    """ids of the calls `_is_fallback` sees in an `except` block: under an `except` handler of a
-    `try` (libcst gives `except*` another node type) with no def or class in between."""
-    found: set[int] = set()
-    for node in nodes:
-        if isinstance(node, ast.Try):
-            stack: list[ast.AST] = list(node.handlers)
-            while stack:
-                current = stack.pop()
-                if isinstance(current, _STOP):
-                    continue
-                if isinstance(current, ast.Call):
-                    found.add(id(current))
-                stack.extend(ast.iter_child_nodes(current))
-    return found
-
-
-def _ast_encodings(nodes, lookup_model) -> list[str]:
-    """The tokenizer names `_encodings` yields, less the fallbacks `find` drops."""
-    origins = fallbacks = None
-    encodings: list[str] = []
-    for node in nodes:
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        # The qualified name ends with the attribute, or with the origin of an imported name.
-        if isinstance(func, ast.Attribute):
-            if func.attr not in ("get_encoding", "encoding_for_model"):
-                continue
-        elif not isinstance(func, ast.Name):
-            continue
-        args = [a for a in node.args if not isinstance(a, ast.Starred)]
-        literal = string_constant(args[0]) if args else None
-        if literal is None:
-            continue
-        if origins is None:
-            origins = import_origins(nodes)
-        kinds = {_ENCODING_FUNCTIONS[q] for q in qualified_names(func, origins) if q in _ENCODING_FUNCTIONS}
-        if not kinds:
-            continue
-        if fallbacks is None:
-            fallbacks = _fallback_calls(nodes)
-        if id(node) in fallbacks:
-            continue
-        if "get_encoding" in kinds:
-            encodings.append(literal)
-        if "encoding_for_model" in kinds:
-            info = lookup_model(literal)
-            if info is not None:
-                encodings.append(info.tokenizer)
-    return encodings
-
-
-def _ast_model_literals(nodes):
-    """(literal, certain) for `_models._model_literals` on ast: model keywords, `{"model": ...}`
-    entries, model-named parameter defaults and assignments to model-named targets. `certain` is
-    False where ast cannot tell whether libcst counts it: positional-only defaults (libcst leaves
-    them out) and `x["model",]` targets (libcst names `x[("model",)]` by nothing)."""
-    for node in nodes:
-        if isinstance(node, ast.Call):
-            for keyword in node.keywords:
-                if keyword.arg in _MODEL_KEYWORDS:
-                    yield string_constant(keyword.value), True
-        elif isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if string_constant(key) in _MODEL_KEYWORDS:
-                    yield string_constant(value), True
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            args = node.args
-            positional = [*args.posonlyargs, *args.args]
-            defaults = zip(positional[len(positional) - len(args.defaults):], args.defaults)
-            for arg, default in [*defaults, *zip(args.kwonlyargs, args.kw_defaults)]:
-                if default is not None and is_model_name_key(arg.arg):
-                    yield string_constant(default), arg not in args.posonlyargs
-    for node in nodes:
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
-        literal = string_constant(value)
-        if not literal:
-            continue
-        for target in targets:
-            for text in target_texts(target):
-                if is_model_name_key(last_name_of_target(text)):
-                    yield literal, "[" not in text or not _has_one_tuple_key(target)
-
-
-def _has_one_tuple_key(target) -> bool:
-    return any(isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Tuple) and len(n.slice.elts) == 1
-               for n in ast.walk(target))
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """`find` on CPython's ast, with the same registry lookups: a fixed tiktoken encoding outside
-    an `except` fallback, and a model the module uses whose tokenizer matches none of them.
-    More encodings only add reports, but more model uses can also remove them (a matching one),
-    so the uses ast is unsure of only count towards "the module uses a model"."""
-    lookup_model = project_lookup(settings.project_root)
-    encodings = _ast_encodings(nodes, lookup_model)
-    if not encodings:
-        return False
-    certain, possible = set(), set()
-    for literal, is_certain in _ast_model_literals(nodes):
-        info = lookup_model(literal) if literal else None
-        if info is not None:
-            (certain if is_certain else possible).add(info.tokenizer)
-    return bool(certain or possible) and any(not any(same_tokenizer(e, t) for t in certain) for e in encodings)
 
 
 class EncodingModelMismatch(Rule):
@@ -426,10 +308,9 @@ class EncodingModelMismatch(Rule):
     message = "a tokenizer encoding that does not match the model the module uses"
     # A tiktoken factory called by name (or imported under its name), and a model-ish name.
     triggers = ((r"tiktoken", r"get_encoding|encoding_for_model", r"(?i)model|engine|deployment"),)
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module), project_lookup(self.context.settings.project_root)):
+        for node, message in find(self.context.index, project_lookup(self.context.settings.project_root)):
             self.report(node, message)

@@ -9,12 +9,9 @@ import ast
 import textwrap
 from typing import Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import assignments, dotted_name, import_origins, qualified_names
-from ._index import ModuleIndex, dotted, keyword_arg, positional_args, string_value, index_module
+from ._index import ModuleIndex, dotted, keyword_arg, positional_args, string_value
 
 CODE = "TB502"
 NAME = "special-tokens-raise"
@@ -22,13 +19,15 @@ NAME = "special-tokens-raise"
 _ENCODING_FACTORIES = {"tiktoken.get_encoding", "tiktoken.encoding_for_model", "tiktoken.Encoding",
                        "tiktoken.core.Encoding", "tiktoken.registry.get_encoding",
                        "tiktoken.model.encoding_for_model"}
-
-
-def _is_factory(expr: cst.BaseExpression | None, index: ModuleIndex) -> bool:
-    return isinstance(expr, cst.Call) and (index.qualified(expr.func) or "") in _ENCODING_FACTORIES
-
-
 _ENCODING_TYPES = {"tiktoken.Encoding", "tiktoken.core.Encoding"}
+
+
+def _is_factory(expr: ast.expr | None, index: ModuleIndex) -> bool:
+    return isinstance(expr, ast.Call) and (index.qualified(expr.func) or "") in _ENCODING_FACTORIES
+
+
+def _is_encoding_type(annotation: ast.expr | None, index: ModuleIndex) -> bool:
+    return annotation is not None and (index.qualified(annotation) or "") in _ENCODING_TYPES
 
 
 def _encoding_names(index: ModuleIndex) -> set[str]:
@@ -38,27 +37,24 @@ def _encoding_names(index: ModuleIndex) -> set[str]:
     for function in index.functions:
         returns = _returns(function, index)
         if returns and all(_is_factory(r.value, index) or (dotted(r.value) in names) for r in returns):
-            names.add(function.name.value + "()")
-        annotation = function.returns.annotation if function.returns is not None else None
-        if annotation is not None and (index.qualified(annotation) or "") in {"tiktoken.Encoding",
-                                                                             "tiktoken.core.Encoding"}:
-            names.add(function.name.value + "()")
-        for param in function.params.params:
-            if param.annotation is not None and (index.qualified(param.annotation.annotation) or "") in {
-                    "tiktoken.Encoding", "tiktoken.core.Encoding"}:
-                names.add(param.name.value)
-    # functools.lru_cache-style getters assigned as attributes keep their call form.
+            names.add(function.name + "()")
+        if _is_encoding_type(function.returns, index):
+            names.add(function.name + "()")
+        # Positional-or-keyword parameters only, as the libcst rule read them (findings unchanged).
+        for param in function.args.args:
+            if _is_encoding_type(param.annotation, index):
+                names.add(param.arg)
     return names
 
 
-def _returns(function: cst.FunctionDef, index: ModuleIndex) -> list[cst.Return]:
+def _returns(function: ast.FunctionDef | ast.AsyncFunctionDef, index: ModuleIndex) -> list[ast.Return]:
     return [r for r in index.returns if r.value is not None and index.scope_of(r) is function]
 
 
-def _receiver_is_encoding(receiver: cst.BaseExpression, names: set[str], index: ModuleIndex) -> bool:
+def _receiver_is_encoding(receiver: ast.expr, names: set[str], index: ModuleIndex) -> bool:
     if _is_factory(receiver, index):
         return True
-    if isinstance(receiver, cst.Call):
+    if isinstance(receiver, ast.Call):
         func = dotted(receiver.func)
         return func is not None and (func + "()") in names or \
             (func or "").replace("self.", "") + "()" in names
@@ -68,32 +64,32 @@ def _receiver_is_encoding(receiver: cst.BaseExpression, names: set[str], index: 
     return text in names or ("self." + text.split(".", 1)[-1]) in names and text.startswith("self.")
 
 
-def _may_hold_special_text(arg: cst.BaseExpression) -> bool:
+def _may_hold_special_text(arg: ast.expr) -> bool:
     value = string_value(arg)
     if value is not None:
         return "<|" in value
-    return not isinstance(arg, (cst.Integer, cst.Float))
+    # `True` is an ast.Constant too, but not a number here
+    return not (isinstance(arg, ast.Constant) and type(arg.value) in (int, float))
 
 
-def find(index: ModuleIndex) -> Iterator[tuple[cst.CSTNode, str]]:
+def find(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
     if "tiktoken" not in index.imports.values() and not any(v.startswith("tiktoken.") for v in index.imports.values()):
         return
     names = _encoding_names(index)
     for call in index.calls:
         func = call.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in {"encode", "encode_batch"}:
+        if not isinstance(func, ast.Attribute) or func.attr not in {"encode", "encode_batch"}:
             continue
         if keyword_arg(call, "disallowed_special") is not None or keyword_arg(call, "allowed_special") is not None \
-                or any(arg.star == "**" for arg in call.args):
+                or any(k.arg is None for k in call.keywords):
             continue  # set explicitly, or possibly through **kwargs
         if not _receiver_is_encoding(func.value, names, index):
             continue
         args = positional_args(call)
-        if not args or not _may_hold_special_text(args[0].value):
+        if not args or not _may_hold_special_text(args[0]):
             continue
-        method = func.attr.value
-        yield call, (f"tiktoken `{method}()` raises ValueError when the text contains a special-token string such as "
-                     "'<|endoftext|>' (user input, scraped pages and chat logs do). Pass "
+        yield call, (f"tiktoken `{func.attr}()` raises ValueError when the text contains a special-token string "
+                     "such as '<|endoftext|>' (user input, scraped pages and chat logs do). Pass "
                      "disallowed_special=() or use encode_ordinary().")
 
 
@@ -170,7 +166,7 @@ VALID = [
     def n(text, model):
         return len(tiktoken.encoding_for_model(model).encode(text, disallowed_special=()))
     """,
-    # The ast gate rejects these: receivers that are not known encodings, numbers, plain literals.
+    # Receivers that are not known encodings.
     """
     import tiktoken
     from transformers import AutoTokenizer
@@ -290,101 +286,6 @@ INVALID = [
 
 
 
-def _imports_tiktoken(nodes) -> bool:
-    """A superset of `find`'s first test (an import binding some name to tiktoken or a submodule)."""
-    return any(
-        isinstance(n, ast.Import) and any(a.name == "tiktoken" or a.name.startswith("tiktoken.") for a in n.names)
-        or isinstance(n, ast.ImportFrom) and n.module is not None
-        and (n.module == "tiktoken" or n.module.startswith("tiktoken."))
-        or isinstance(n, ast.ImportFrom) and n.module is None and any(a.name == "tiktoken" for a in n.names)
-        for n in nodes)
-
-
-def _encode_calls(nodes) -> list[ast.Call]:
-    """`x.encode(text)` / `x.encode_batch(texts)` calls `find` goes on to check the receiver of:
-    neither special-token argument nor `**kwargs`, and a first positional argument that may hold
-    special text (`_may_hold_special_text`: a str literal only with "<|", never an int/float)."""
-    calls = []
-    for node in nodes:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in ("encode", "encode_batch") and node.args \
-                and not any(k.arg in (None, "disallowed_special", "allowed_special") for k in node.keywords):
-            args = [a for a in node.args if not isinstance(a, ast.Starred)]
-            if not args:
-                continue
-            first = args[0]
-            if isinstance(first, ast.Constant) and (type(first.value) in (int, float) or
-                                                    isinstance(first.value, str) and "<|" not in first.value):
-                continue
-            calls.append(node)
-    return calls
-
-
-def _returns_by_function(nodes) -> dict[int, list[ast.Return]]:
-    """id(function) -> the `return <value>` statements whose nearest enclosing def it is."""
-    found: dict[int, list[ast.Return]] = {}
-    for node in nodes:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            returns = found[id(node)] = []
-            stack = list(node.body)
-            while stack:
-                current = stack.pop()
-                if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    continue  # its returns are its own (decorators and defaults hold none)
-                if isinstance(current, ast.Return) and current.value is not None:
-                    returns.append(current)
-                stack.extend(ast.iter_child_nodes(current))
-    return found
-
-
-def _ast_encoding_names(nodes, is_factory, is_encoding_type) -> set[str]:
-    """A superset of `_encoding_names`: the functions' returns are checked against every name the
-    rule can collect (it checks them against the names collected so far)."""
-    names = {target for target, value in assignments(nodes) if is_factory(value)}
-    functions = [n for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    for function in functions:
-        args = function.args
-        for param in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
-            if param.annotation is not None and is_encoding_type(param.annotation):
-                names.add(param.arg)
-    returns = _returns_by_function(nodes) if functions else {}
-    for function in functions:
-        found = returns[id(function)]
-        if found and all(is_factory(r.value) or dotted_name(r.value) in names for r in found) \
-                or function.returns is not None and is_encoding_type(function.returns):
-            names.add(function.name + "()")
-    return names
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """`find` on CPython's ast: tiktoken imported, and an encode call as `_encode_calls` says
-    whose receiver `_receiver_is_encoding` accepts (names and qualified names as supersets)."""
-    if not _imports_tiktoken(nodes):
-        return False
-    calls = _encode_calls(nodes)
-    if not calls:
-        return False
-    origins = import_origins(nodes)
-
-    def is_factory(expr) -> bool:
-        return isinstance(expr, ast.Call) and not _ENCODING_FACTORIES.isdisjoint(qualified_names(expr.func, origins))
-
-    def is_encoding_type(expr) -> bool:
-        return not _ENCODING_TYPES.isdisjoint(qualified_names(expr, origins))
-
-    names = _ast_encoding_names(nodes, is_factory, is_encoding_type)
-    for call in calls:
-        receiver = call.func.value
-        if is_factory(receiver):
-            return True
-        if isinstance(receiver, ast.Call):
-            func = dotted_name(receiver.func)
-            if func is not None and (func + "()" in names or func.replace("self.", "") + "()" in names):
-                return True
-        elif dotted_name(receiver) in names:
-            return True
-    return False
-
 
 class SpecialTokensRaise(Rule):
     """
@@ -425,10 +326,9 @@ class SpecialTokensRaise(Rule):
     # comment may sit between the dot and the name inside brackets; written so that each text has
     # one way to match, to keep the regex linear).
     triggers = ((r"tiktoken", r"\.(?:[ \t\f\r\n\\]|#[^\n]*\n)*encode(?:_batch)?\b"),)
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
-        for node, message in find(index_module(self.context.module)):
+        for node, message in find(self.context.index):
             self.report(node, message)

@@ -12,12 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-import libcst as cst
-
 from checker.rule import Rule
 
-from ._ast_gate import last_names, number, string_constant
-from ._index import ModuleIndex, has_word, last_name, number_value, string_value, index_module
+from ._index import ModuleIndex, has_word, last_name, number_value, string_value
 from ._models import project_lookup, is_model_name_key, lookup
 
 CODE = "TB503"
@@ -59,7 +56,7 @@ def _windowish_name(name: str | None, *, ambiguous_ok: bool) -> bool:
 
 
 def find(index: ModuleIndex, lookup_model: Callable[[str], object] = lookup,
-         known_windows: frozenset[int] | None = None) -> Iterator[tuple[cst.CSTNode, str]]:
+         known_windows: frozenset[int] | None = None) -> Iterator[tuple[ast.expr, str]]:
     if known_windows is None:
         known_windows = _registry_windows()
     yield from _tables(index, lookup_model, known_windows)
@@ -96,24 +93,35 @@ def _check(value: int, model: str, info, known_windows: frozenset[int], *, expli
     return None
 
 
-def _int(expr: cst.BaseExpression | None) -> int | None:
+def _int(expr: ast.expr | None) -> int | None:
     value = number_value(expr)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value if isinstance(value, int) and value >= _MIN_WINDOW else None
 
 
-def _table_name(d: cst.Dict, index: ModuleIndex) -> str | None:
+def _table_name(d: ast.Dict, index: ModuleIndex) -> str | None:
+    """The name the table is bound to: an assignment's target, a keyword argument, or the key
+    of the record holding it."""
     parent = index.parent(d)
-    if isinstance(parent, cst.Assign):
-        return last_name(parent.targets[0].target)
-    if isinstance(parent, cst.AnnAssign):
+    if isinstance(parent, ast.Assign):
+        return last_name(parent.targets[0])
+    if isinstance(parent, ast.AnnAssign):
         return last_name(parent.target)
-    if isinstance(parent, cst.Arg) and parent.keyword is not None:
-        return parent.keyword.value
-    if isinstance(parent, cst.DictElement):
-        return string_value(parent.key)
+    if isinstance(parent, ast.keyword):
+        return parent.arg
+    if isinstance(parent, ast.Dict):
+        for key, value in zip(parent.keys, parent.values):
+            if value is d:
+                return string_value(key)
     return None
+
+
+def _elements(d: ast.Dict) -> Iterator[tuple[ast.expr, ast.expr]]:
+    """(key, value) of the dict's entries (`**other` left out)."""
+    for key, value in zip(d.keys, d.values):
+        if key is not None:
+            yield key, value
 
 
 def _tables(index, lookup_model, known_windows):
@@ -123,16 +131,14 @@ def _tables(index, lookup_model, known_windows):
     for d in index.dicts:
         table = _table_name(d, index)
         table_is_windows = _windowish_name(table, ambiguous_ok=True)
-        for element in d.elements:
-            if not isinstance(element, cst.DictElement):
-                continue
-            value = _int(element.value)
-            records = [inner for inner in element.value.elements
-                       if isinstance(inner, cst.DictElement) and _windowish_name(string_value(inner.key), ambiguous_ok=False)
-                       and _int(inner.value) is not None] if isinstance(element.value, cst.Dict) else []
+        for key, element in _elements(d):
+            value = _int(element)
+            records = [inner for inner_key, inner in _elements(element)
+                       if _windowish_name(string_value(inner_key), ambiguous_ok=False)
+                       and _int(inner) is not None] if isinstance(element, ast.Dict) else []
             if not ((value is not None and table_is_windows) or records):
                 continue
-            model = string_value(element.key)
+            model = string_value(key)
             info = lookup_model(model) if model else None
             if info is None:
                 continue
@@ -140,33 +146,33 @@ def _tables(index, lookup_model, known_windows):
                 explicit = _windowish_name(table, ambiguous_ok=False)
                 message = _check(value, model, info, known_windows, explicit=explicit)
                 if message:
-                    yield element.value, message
+                    yield element, message
             for inner in records:
-                message = _check(_int(inner.value), model, info, known_windows)
+                message = _check(_int(inner), model, info, known_windows)
                 if message:
-                    yield inner.value, message
+                    yield inner, message
 
 
 def _keyword_pairs(index, lookup_model, known_windows):
     """`Config(model="gpt-4o", context_window=8192)` and `{"model": ..., "max_context": ...}`."""
     for call in index.calls:
         model = None
-        for arg in call.args:
-            if arg.keyword is not None and is_model_name_key(arg.keyword.value):
-                model = string_value(arg.value) or model
+        for keyword in call.keywords:
+            if keyword.arg is not None and is_model_name_key(keyword.arg):
+                model = string_value(keyword.value) or model
         if not model:
             continue
         info = lookup_model(model)
         if info is None:
             continue
-        for arg in call.args:
-            if arg.keyword is not None and _windowish_name(arg.keyword.value, ambiguous_ok=False):
-                value = _int(arg.value)
+        for keyword in call.keywords:
+            if keyword.arg is not None and _windowish_name(keyword.arg, ambiguous_ok=False):
+                value = _int(keyword.value)
                 message = _check(value, model, info, known_windows) if value is not None else None
                 if message:
-                    yield arg.value, message
+                    yield keyword.value, message
     for d in index.dicts:
-        entries = {string_value(e.key): e.value for e in d.elements if isinstance(e, cst.DictElement)}
+        entries = {string_value(key): value for key, value in _elements(d)}
         model = next((string_value(v) for k, v in entries.items() if is_model_name_key(k) and string_value(v)), None)
         info = lookup_model(model) if model else None
         if info is None:
@@ -182,13 +188,13 @@ def _keyword_pairs(index, lookup_model, known_windows):
 def _neighbour_constants(index, lookup_model, known_windows):
     """`MODEL = "gpt-4o"` followed (within a few statements of the same block) by
     `MAX_CONTEXT_TOKENS = 8192`, at module level or in a class body."""
-    blocks: list[list[cst.CSTNode]] = [list(index.module.body)]
+    blocks: list[list[ast.stmt]] = [index.module.body]
     for cls in index.classes:
-        if isinstance(cls.body, cst.IndentedBlock):
-            blocks.append(list(cls.body.body))
+        if _indented(cls.body[0], index):
+            blocks.append(cls.body)
     for block in blocks:
         last_model: tuple[int, str, object] | None = None
-        for position, statement in enumerate(block):
+        for position, statement in _lines(block):
             for target, value in _simple_assignments(statement):
                 text = string_value(value)
                 if text and is_model_name_key(target):
@@ -205,18 +211,33 @@ def _neighbour_constants(index, lookup_model, known_windows):
                         yield value, message
 
 
-def _simple_assignments(statement: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
-    if not isinstance(statement, cst.SimpleStatementLine):
-        return
-    for small in statement.body:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            name = last_name(small.targets[0].target)
-            if name:
-                yield name, small.value
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            name = last_name(small.target)
-            if name:
-                yield name, small.value
+def _indented(first: ast.stmt, index: ModuleIndex) -> bool:
+    """Whether a body starts on a line of its own (an indented block), not after the colon
+    (`class A: x = 1`, which the lookback leaves alone)."""
+    line = index.line_text(first).split("\n", 1)[0].encode("utf-8")
+    return not line[: first.col_offset].strip()
+
+
+def _lines(block: list[ast.stmt]) -> Iterator[tuple[int, ast.stmt]]:
+    """(position, statement): statements sharing a line (`a = 1; b = 2`) share a position, a
+    statement line being the unit of the lookback."""
+    position, end_line = -1, None
+    for statement in block:
+        if statement.lineno != end_line:
+            position += 1
+        end_line = statement.end_lineno
+        yield position, statement
+
+
+def _simple_assignments(statement: ast.stmt) -> Iterator[tuple[str, ast.expr]]:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        name = last_name(statement.targets[0])
+        if name:
+            yield name, statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        name = last_name(statement.target)
+        if name:
+            yield name, statement.value
 
 
 VALID = [
@@ -286,8 +307,8 @@ VALID = [
     """
     PROFILES = {"text-embedding-ada-002": {"max_input_tokens": 8192, "dimensions": 1536}}
     """,
-    # The ast gate rejects these: too far apart (positions, not lines), a one-line class body
-    # (libcst's neighbour check reads indented class bodies only), an unknown model.
+    # Too far apart (statement lines, not physical lines), a one-line class body (the lookback
+    # reads indented class bodies only), an unknown model.
     """
     MODEL = "gpt-4o"
     A = 1
@@ -353,14 +374,14 @@ INVALID = [
     MODEL = "GPT-4o"
     MAX_CONTEXT_TOKENS = 64 * 64
     """,
-    # Statements of one line are one position for the lookback (the ast gate groups them too).
+    # Statements of one line are one position for the lookback.
     """
     MODEL = "o3-mini"; A = 1; B = 2; C = 3
     D = 4
     E = 5
     CTX_WINDOW = 8192
     """,
-    # A provider-prefixed name; a table named by a one-element tuple subscript (libcst keys it).
+    # A provider-prefixed name; a table named by a one-element tuple subscript (keyed by its string).
     """
     cfg = Config(model="openai/o3", context_window=1_000_000)
     limits = {}
@@ -368,141 +389,6 @@ INVALID = [
     """,
 ]
 
-
-
-def _ast_int(expr) -> int | None:
-    """`_int` on ast (`number` mirrors `number_value`)."""
-    value = number(expr)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and value >= _MIN_WINDOW else None
-
-
-def _windowish_any(names, *, ambiguous_ok: bool) -> bool:
-    return any(_windowish_name(name, ambiguous_ok=ambiguous_ok) for name in names)
-
-
-def _ast_table_names(nodes) -> dict[int, tuple]:
-    """id(dict) -> what `_table_name` may give for it (`last_names`: candidates, see there)."""
-    names: dict[int, tuple] = {}
-    for node in nodes:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
-            names[id(node.value)] = last_names(node.targets[0])
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Dict):
-            names[id(node.value)] = last_names(node.target)
-        elif isinstance(node, ast.keyword) and node.arg is not None and isinstance(node.value, ast.Dict):
-            names[id(node.value)] = (node.arg,)
-        elif isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if key is not None and isinstance(value, ast.Dict):
-                    names[id(value)] = (string_constant(key),)
-    return names
-
-
-def _ast_tables(dicts, table_names, check) -> bool:
-    """`_tables` (an ambiguous table name counts as windowish, and as explicit, if any candidate is)."""
-    for d in dicts:
-        table = table_names.get(id(d), (None,))
-        table_is_windows = _windowish_any(table, ambiguous_ok=True)
-        for key, element in zip(d.keys, d.values):
-            if key is None:
-                continue
-            value = _ast_int(element)
-            records = [inner for inner_key, inner in zip(element.keys, element.values)
-                       if inner_key is not None and _windowish_name(string_constant(inner_key), ambiguous_ok=False)
-                       and _ast_int(inner) is not None] if isinstance(element, ast.Dict) else []
-            if not ((value is not None and table_is_windows) or records):
-                continue
-            model = string_constant(key)
-            if value is not None and check(value, model, explicit=_windowish_any(table, ambiguous_ok=False)):
-                return True
-            if any(check(_ast_int(inner), model) for inner in records):
-                return True
-    return False
-
-
-def _ast_keyword_pairs(calls, dicts, check) -> bool:
-    """`_keyword_pairs`: a model keyword and a window keyword in one call, or the same keys in
-    one dict (built as the rule builds `entries`: later duplicates win, first position kept)."""
-    for call in calls:
-        model = None
-        for keyword in call.keywords:
-            if keyword.arg is not None and is_model_name_key(keyword.arg):
-                model = string_constant(keyword.value) or model
-        if model and any(keyword.arg is not None and _windowish_name(keyword.arg, ambiguous_ok=False)
-                         and check(_ast_int(keyword.value), model) for keyword in call.keywords):
-            return True
-    for d in dicts:
-        entries = {string_constant(k): v for k, v in zip(d.keys, d.values) if k is not None}
-        model = next((string_constant(v) for k, v in entries.items() if is_model_name_key(k) and string_constant(v)), None)
-        if model and any(_windowish_name(k, ambiguous_ok=False) and check(_ast_int(v), model)
-                         for k, v in entries.items()):
-            return True
-    return False
-
-
-def _ast_blocks(nodes):
-    """The module body and every indented class body (a one-line `class A: x = 1` has its body
-    on the `class` line; with a header over several lines it is kept, which only adds), as lists
-    of positions: the statements of one line (`a = 1; b = 2`) share one, as in a
-    SimpleStatementLine."""
-    bodies = [n.body for n in nodes if isinstance(n, ast.Module)
-              or isinstance(n, ast.ClassDef) and n.body[0].lineno != n.lineno]
-    for body in bodies:
-        block: list[list[ast.stmt]] = []
-        last_line = None
-        for statement in body:
-            if statement.lineno == last_line:
-                block[-1].append(statement)
-            else:
-                block.append([statement])
-                last_line = statement.lineno
-        yield block
-
-
-def _ast_neighbour_constants(nodes, lookup_model, check) -> bool:
-    """`_neighbour_constants`, checking a window constant against every known model assigned
-    within `_MAX_LOOKBACK` positions before it (the rule's last one is among them)."""
-    for block in _ast_blocks(nodes):
-        models: list[tuple[int, str]] = []
-        for position, statements in enumerate(block):
-            for statement in statements:
-                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-                    target, value = statement.targets[0], statement.value
-                elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-                    target, value = statement.target, statement.value
-                else:
-                    continue
-                names = [name for name in last_names(target) if name]
-                if not names:
-                    continue
-                text = string_constant(value)
-                if text and any(is_model_name_key(name) for name in names):
-                    if lookup_model(text) is not None:
-                        models.append((position, text))
-                    continue
-                number_ = _ast_int(value)
-                if number_ is not None and _windowish_any(names, ambiguous_ok=False) and any(
-                        check(number_, model) for at, model in models if position - at <= _MAX_LOOKBACK):
-                    return True
-    return False
-
-
-def _ast_may_report(nodes, settings) -> bool:
-    """`find` on CPython's ast with the same registry answers: literals, names and keys as the
-    rule reads them (`last_names` gives every candidate where ast is ambiguous), and `_check`."""
-    lookup_model = project_lookup(settings.project_root)
-    known_windows = _registry_windows(settings.project_root)
-
-    def check(value, model, *, explicit: bool = True) -> bool:
-        info = lookup_model(model) if model and value is not None else None
-        return info is not None and _check(value, model, info, known_windows, explicit=explicit) is not None
-
-    dicts = [n for n in nodes if isinstance(n, ast.Dict)]
-    calls = [n for n in nodes if isinstance(n, ast.Call) and n.keywords]
-    return (bool(dicts) and _ast_tables(dicts, _ast_table_names(nodes), check)
-            or _ast_keyword_pairs(calls, dicts, check)
-            or _ast_neighbour_constants(nodes, lookup_model, check))
 
 
 class WrongContextWindow(Rule):
@@ -556,11 +442,10 @@ class WrongContextWindow(Rule):
                 (r"(?i)model", r"(?i)context_window|context_length|context_size|context_tokens|max_context|"
                                r"ctx_len|ctx_window|n_ctx|max_input|input_tokens|prompt_tokens|token_limit",
                  _NUMBER_TEXT))
-    ast_may_report = staticmethod(_ast_may_report)
     VALID = [textwrap.dedent(example) for example in VALID]
     INVALID = [textwrap.dedent(example) for example in INVALID]
 
     def finish(self) -> None:
         windows = _registry_windows(self.context.settings.project_root)
-        for node, message in find(index_module(self.context.module), project_lookup(self.context.settings.project_root), windows):
+        for node, message in find(self.context.index, project_lookup(self.context.settings.project_root), windows):
             self.report(node, message)
