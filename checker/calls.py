@@ -1073,7 +1073,7 @@ def ast_llm_calls(tree_or_nodes: Union[ast.AST, Iterable[ast.AST]]) -> list[tupl
     ``with_raw_response``, ``with_streaming_response``), ``langchain``, ``litellm``, or ``name``
     (a name imported from an LLM package or a bound method stored from an API resource).
     A superset of the finder's calls; takes a tree or all of its nodes (the engine's list, whose
-    last answer is kept: several rules' gates ask about the same file in a row).
+    last answer is kept: the engine and the summaries ask about the same file in a row).
     """
     global _last_asked
     if _last_asked is not None and _last_asked[0] is tree_or_nodes:

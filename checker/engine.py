@@ -332,7 +332,7 @@ def check_bytes(
     if file_noqa is not None and not file_noqa:
         return []
     # A LangChain model made and called in a function of this file sends without SDK text, and
-    # the file's own wrappers are known only once it is summarised: the `ast` gates decide.
+    # the file's own wrappers are known only once it is summarised: the rules on its tree decide.
     langchain_model = facts is not None and _LANGCHAIN_MODEL_IMPORT.search(data) is not None
     rules = rule_set.applicable(data, sends=sink_caller or langchain_model)
     # A file calling a sink method by name (`self.llm.aask(`) is summarised: its class may be

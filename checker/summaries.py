@@ -1126,10 +1126,10 @@ def with_local_sinks(table: "SinkTable", summary: Optional[dict], filename: str,
     if not local and not inherited and not table:
         return table, False
     merged = SinkTable({**table.sinks, **inherited, **local.sinks}) if local or inherited else table
-    # A call of the file's own wrapper is worth the libcst rules (which the `ast` gates, knowing
-    # only SDK calls, would keep from running) where one of them can report it: no cap passed to
-    # a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local calls are
-    # left to the gates: checking every file that wraps its own SDK call costs more than it finds.
+    # A call of the file's own wrapper lets the rules that need an LLM call run (the shared
+    # `requires_llm_calls` pass knows only SDK calls) where one of them can report it: no cap
+    # passed to a wrapper forwarding **kwargs (TB101), or a retry around it (TB301). Other local
+    # calls are left to that pass: checking every file that wraps its own SDK call costs more than it finds.
     calls_own = False
     for function in summary["functions"].values():
         spots = function[6] if len(function) > 6 else ()

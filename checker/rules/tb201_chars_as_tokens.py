@@ -513,7 +513,7 @@ INVALID = [
         n_tokens = len(line.split(" "))
         return n_tokens
     """,
-    # Through float(): the ast gate unwraps one-argument float()/int() as the rule does.
+    # Through float(): one-argument float()/int() is unwrapped.
     """
     def approx_tokens(text):
         return float(len(text)) / 3.5

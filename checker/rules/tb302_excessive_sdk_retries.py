@@ -195,7 +195,7 @@ INVALID = [
     from anthropic import AnthropicBedrock
     client = AnthropicBedrock(aws_region="us-east-1", max_retries=15)
     """,
-    # An import alias of the SDK module (the ast gate must expand `oa`).
+    # An import alias of the SDK module (`oa` is expanded).
     """
     import openai as oa
     client = oa.OpenAI(max_retries=9)
