@@ -126,13 +126,11 @@ def file_sites(data: bytes, filename: str) -> tuple[tuple[tuple, ...], Optional[
     if not ast_may_call_llm(tree):
         return (), None
     from checker.calls import find_llm_calls
-    from checker.source import SourceLines
 
     try:
         calls = find_llm_calls(tree)
     except RecursionError:
         return (), "nested too deeply to be parsed"
-    text = SourceLines(source)
     lines = source.splitlines()
 
     def no_cover(start: int, end: int) -> bool:
@@ -144,7 +142,7 @@ def file_sites(data: bytes, filename: str) -> tuple[tuple[tuple, ...], Optional[
             continue
         start, end = call.node.lineno, call.node.end_lineno or call.node.lineno
         found.append((start, end, call.api, call.provider, call.method, call.model_literal,
-                      _cap_text(call, text), no_cover(start, end)))
+                      _cap_text(call, source), no_cover(start, end)))
     # The finder leaves `self.client.messages.create(...)` unresolved when nothing in the file names
     # the SDK (Twilio has `messages.create` too); the wrappers' summaries count such calls by their
     # shape, and so does coverage: a missed site would hide an unbudgeted prompt.
@@ -194,11 +192,11 @@ def _ast_cap(node: ast.Call) -> str:
     return "unknown (**kwargs)" if any(k.arg is None for k in node.keywords) else "none"
 
 
-def _cap_text(call: Any, source: Any) -> str:
+def _cap_text(call: Any, source: str) -> str:
     cap = call.cap
     if cap is not None:
         name, value = cap
-        return f"{name}={source.text(value)}"
+        return f"{name}={ast.get_source_segment(source, value)}"
     return "unknown (**kwargs)" if call.has_unknown_star_kwargs else "none"
 
 

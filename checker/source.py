@@ -1,8 +1,9 @@
-"""A module's text as the rules and the engine address it: lines, node spans, node text.
+"""A module's text as the engine and the fixes address it: lines, node spans, character offsets.
 
 CPython's ``ast`` gives each node ``lineno``/``end_lineno`` (1-based) and ``col_offset``/
 ``end_col_offset`` in UTF-8 *bytes*; diagnostics, fixes and editors count *characters*. Lines are
-numbered as tokenize and libcst number them (:func:`checker.noqa.physical_lines`).
+numbered as tokenize and libcst number them (:func:`checker.noqa.physical_lines`). A node's source
+text is the shared index's (``ModuleIndex.code`` / ``line_text``).
 """
 
 from __future__ import annotations
@@ -47,21 +48,6 @@ class SourceLines:
         end_column = node.end_col_offset if node.end_col_offset is not None else node.col_offset  # type: ignore[attr-defined]
         return Span(line, self.column(line, node.col_offset), end_line,  # type: ignore[attr-defined]
                     self.column(end_line, end_column))
-
-    def text(self, node: ast.AST) -> str:
-        """The node's exact source text (what ``ast.get_source_segment`` gives, without
-        re-splitting the whole source at each call)."""
-        span = self.span(node)
-        if span.line == span.end_line:
-            return self.lines[span.line - 1][span.column:span.end_column]
-        first = self.lines[span.line - 1][span.column:]
-        middle = self.lines[span.line:span.end_line - 1]
-        last = self.lines[span.end_line - 1][:span.end_column]
-        return "".join([first, *middle, last])
-
-    def line_text(self, node: ast.AST) -> str:
-        """The whole lines ``node`` spans, comments included (ast has none of them)."""
-        return "".join(self.lines[node.lineno - 1:(node.end_lineno or node.lineno)])  # type: ignore[attr-defined]
 
     def offset(self, line: int, column: int) -> int:
         """Character offset in the source of (1-based line, 0-based character column)."""
