@@ -14,7 +14,8 @@ import json
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = ["ScriptedReply", "ToolCall", "error_response", "synthetic_response", "DEFAULT_REPLY_TEXT"]
 
