@@ -23,6 +23,7 @@ and answers with a :class:`CannedResponse`, :data:`PASS_THROUGH`, or raises :cla
 from __future__ import annotations
 
 import contextvars
+import functools
 import importlib
 import importlib.abc
 import sys
@@ -91,7 +92,12 @@ class InterceptedRequest:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
+        return _host(self.url)
+
+
+@functools.lru_cache(maxsize=256)  # asked for every answered request, of the same few URLs
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
 
 
 @dataclass
@@ -320,18 +326,21 @@ class _Observation:
         self.reached_network = False
 
 
-def _start(handler: Any, request: Any, endpoint: Endpoint, body: bytes) -> _Observation:
-    intercepted = InterceptedRequest(method=_method(request), url=mask_url(str(request.url)), body=body)
+def _start(handler: Any, method: str, url: str, endpoint: Endpoint, body: bytes) -> _Observation:
+    intercepted = InterceptedRequest(method=method, url=mask_url(url), body=body)
     return _Observation(handler, handler.observe(intercepted, endpoint))
 
 
 def _sync_send_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     def send(self: Any, request: Any, **kwargs: Any) -> Any:
         handler = _active_handler()
-        endpoint = handler.classify(_method(request), str(request.url)) if handler is not None else None
+        if handler is None:
+            return original(self, request, **kwargs)
+        method, url = _method(request), str(request.url)
+        endpoint = handler.classify(method, url)
         if endpoint is None:
             return original(self, request, **kwargs)
-        observation = _start(handler, request, endpoint, request.read())
+        observation = _start(handler, method, url, endpoint, request.read())
         token = _pending.set(observation)
         try:
             return original(self, request, **kwargs)
@@ -345,10 +354,13 @@ def _sync_send_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 def _async_send_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     async def send(self: Any, request: Any, **kwargs: Any) -> Any:
         handler = _active_handler()
-        endpoint = handler.classify(_method(request), str(request.url)) if handler is not None else None
+        if handler is None:
+            return await original(self, request, **kwargs)
+        method, url = _method(request), str(request.url)
+        endpoint = handler.classify(method, url)
         if endpoint is None:
             return await original(self, request, **kwargs)
-        observation = _start(handler, request, endpoint, await request.aread())
+        observation = _start(handler, method, url, endpoint, await request.aread())
         token = _pending.set(observation)
         try:
             return await original(self, request, **kwargs)

@@ -443,14 +443,14 @@ class TokenBudgetPlugin:
 
     def _note_unused_replies(self, item: pytest.Item) -> None:
         """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
-        from ._errors import TokenBudgetWarning
-
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is None or not capture.unused_replies:
             return
         elsewhere = [r.index for r in capture.requests if r.answered_by == _capture.ANSWERED_BY_DOUBLE]
         if not elsewhere:
             return
+        from ._errors import TokenBudgetWarning
+
         unused, plural = capture.unused_replies, len(elsewhere) > 1
         note = (
             f"{item.nodeid}: {unused} scripted repl{'y' if unused == 1 else 'ies'} (token_budget.reply...) never "
