@@ -139,7 +139,8 @@ def annotate(
         groups.setdefault(call_site_key(record["call_site"]), []).append(record)
     compared = []
     for site, group in groups.items():
-        for occurrence, record in enumerate(sorted(group, key=_shape), start=1):
+        ordered = sorted(group, key=_shape) if len(group) > 1 else group  # one request: no order to settle
+        for occurrence, record in enumerate(ordered, start=1):
             record["baseline_key"] = f"{nodeid} @ {site} #{occurrence}"
             if entries is None:
                 continue
