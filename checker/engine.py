@@ -29,6 +29,10 @@ _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 _LITERAL_PART = re.compile(r"^(?:[A-Za-z0-9_ \-=:'\"<>,/#@!%&~`;]|\\[^A-Za-z0-9])+$")
+# A whole-pattern ``(?i)`` regex without upper-case letters, flag groups or escapes that name
+# characters matches where the same regex, case-sensitive, matches the lowered text; there the
+# regex engine's fast search for a leading literal works again (``(?i)tb\d`` scans ``tb``).
+_CASE_NEUTRAL = re.compile(r"^(?:[^A-Z\\(]|\\[dDsSwWbB.\\()\[\]{}*+?|^$/\-]|\((?:\?[:=!]|\?<[=!]|(?!\?)))*$")
 
 
 def _scoped(pattern: str) -> str:
@@ -61,10 +65,15 @@ class _Trigger:
             self.words = tuple(w.lower() for w in words) if self.ignore_case else words
             self.groups = _anchor_groups(self.words)
         self.regex = re.compile(_scoped(pattern).encode())
+        self.lowered_regex: Optional[re.Pattern[bytes]] = None
+        if self.words is None and flags == "i" and _CASE_NEUTRAL.match(body):
+            self.lowered_regex = re.compile(body.encode())
 
     def search(self, data: bytes, lowered: bytes) -> bool:
-        """``lowered``: ``data.lower()``, or empty when no case-insensitive trigger is selected."""
+        """``lowered``: ``data.lower()``."""
         if self.words is None:
+            if self.lowered_regex is not None:
+                return self.lowered_regex.search(lowered) is not None
             return self.regex.search(data) is not None
         haystack = lowered if self.ignore_case else data
         # Plain loops: this runs ~50 times per file, and generator frames cost more than the scans.

@@ -91,3 +91,14 @@ def test_case_and_overlap_edges() -> None:
             rule_set = RuleSet(rules)
             assert [r.code for r in rule_set.applicable(text)] == _defined(rules, text, False), text
             assert [r.code for r in rule_set.applicable(text, sends=True)] == _defined(rules, text, True), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="tTbBaAzZ019 ._-\n[]()", max_size=40),
+       pattern=st.sampled_from([r"(?i)tb\d", r"(?i)a[a-z_]+\s", r"(?i)(?<![\w.])tb\d", r"(?i)[^a]z", r"(?i)(?:ab|z)\b",
+                                r"(?i)(b)\1", r"(?i)ab[A-Z]", r"(?i)(?-i:ab)z"]))
+def test_a_case_insensitive_regex_searched_in_the_lowered_text_finds_what_it_finds(text: str, pattern: str) -> None:
+    from checker.engine import _Trigger
+
+    data = text.encode()
+    assert _Trigger(pattern).search(data, data.lower()) == (re.search(pattern.encode(), data) is not None)
