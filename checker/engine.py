@@ -46,7 +46,10 @@ def _scoped(pattern: str) -> str:
 
 class _Trigger:
     """One trigger regex. Alternations of plain words are searched with ``bytes.find``, which is
-    an order of magnitude faster than the regex engine on large files."""
+    an order of magnitude faster than the regex engine on large files.
+
+    Regexes and word groups are built when first searched: most files are answered by the word
+    pass, and a run checking one file would spend ~15 ms compiling triggers it never reaches."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -56,27 +59,39 @@ class _Trigger:
         if match:
             flags, body = match.group(1), pattern[match.end() :]
         self.words: Optional[tuple[bytes, ...]] = None
-        self.groups: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
+        self._groups: Optional[tuple[tuple[bytes, tuple[bytes, ...]], ...]] = None
         self.ignore_case = False
         parts = body.split("|")
         if set(flags) <= {"i"} and all(_LITERAL_PART.match(part) for part in parts):
             words = tuple(re.sub(r"\\(.)", r"\1", part).encode() for part in parts)
             self.ignore_case = "i" in flags
             self.words = tuple(w.lower() for w in words) if self.ignore_case else words
-            self.groups = _anchor_groups(self.words)
-        self.regex = re.compile(_scoped(pattern).encode())
-        self.lowered_regex: Optional[re.Pattern[bytes]] = None
-        if self.words is None and flags == "i" and _CASE_NEUTRAL.match(body):
-            self.lowered_regex = re.compile(body.encode())
+        self._regex: Optional[re.Pattern[bytes]] = None
+        # Searched case-sensitively in the lowered text (see _CASE_NEUTRAL).
+        self._lowered_body = body if self.words is None and flags == "i" and _CASE_NEUTRAL.match(body) else None
+
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        if self._regex is None:
+            if self._lowered_body is not None:
+                self._regex = re.compile(self._lowered_body.encode())
+            else:
+                self._regex = re.compile(_scoped(self.pattern).encode())
+        return self._regex
+
+    @property
+    def groups(self) -> tuple[tuple[bytes, tuple[bytes, ...]], ...]:
+        if self._groups is None:
+            self._groups = _anchor_groups(self.words or ())
+        return self._groups
 
     def search(self, data: bytes, lowered: bytes) -> bool:
         """``lowered``: ``data.lower()``."""
         if self.words is None:
-            if self.lowered_regex is not None:
-                return self.lowered_regex.search(lowered) is not None
-            return self.regex.search(data) is not None
+            return self.regex.search(lowered if self._lowered_body is not None else data) is not None
         haystack = lowered if self.ignore_case else data
-        # Plain loops: this runs ~50 times per file, and generator frames cost more than the scans.
+        # Plain loops: this runs for every trigger the word pass leaves, and generator frames
+        # cost more than the scans.
         for anchor, words in self.groups:
             if anchor in haystack:
                 if len(words) == 1:

@@ -102,3 +102,12 @@ def test_a_case_insensitive_regex_searched_in_the_lowered_text_finds_what_it_fin
 
     data = text.encode()
     assert _Trigger(pattern).search(data, data.lower()) == (re.search(pattern.encode(), data) is not None)
+
+
+def test_every_trigger_compiles() -> None:
+    # The engine compiles a trigger when it is first searched: a broken one must fail here, not
+    # on the first file that reaches it.
+    from checker.engine import _Trigger
+
+    for pattern in PATTERNS:
+        assert _Trigger(pattern).regex.pattern
