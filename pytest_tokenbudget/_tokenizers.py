@@ -124,6 +124,17 @@ class TiktokenCounter:
         return tokens
 
     def _encode(self, text: str) -> int:
+        if self._encoding is None:
+            built = _built_encodings.get(self.name)
+            if built is not None:
+                self._encoding = built
+            else:
+                # Until tiktoken's encoder is worth building (see `_ascii_bpe`), ASCII text is
+                # counted without it.
+                ascii_counter = _ascii_counter(self.name)
+                tokens = ascii_counter.count(text) if ascii_counter is not None else None
+                if tokens is not None:
+                    return tokens
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
         # the API, and tiktoken substitutes lone surrogates instead of raising.
         return len(self.encoding.encode_ordinary(text))
@@ -157,14 +168,35 @@ class HuggingFaceCounter:
 
 
 _build_lock = threading.Lock()
+_built_encodings: dict[str, Any] = {}
+
+
+def get_encoding(name: str) -> Any:
+    """A tiktoken Encoding, offline: from the shipped rank files, else from TIKTOKEN_CACHE_DIR."""
+    found = _built_encodings.get(name)
+    if found is None:
+        found = _build_shipped(name) if name in SHIPPED_ENCODINGS else _from_user_cache(name)
+        found = _built_encodings.setdefault(name, found)  # a racing build keeps the first one
+    return found
+
+
+def rank_tables_loaded() -> bool:
+    """Whether this process has read a shipped encoding's ranks: what a re-run whose texts were all
+    counted before (`_count_cache`) never needs."""
+    return _shipped_definition.cache_info().currsize > 0
 
 
 @lru_cache(maxsize=None)
-def get_encoding(name: str) -> Any:
-    """A tiktoken Encoding, offline: from the shipped rank files, else from TIKTOKEN_CACHE_DIR."""
-    if name in SHIPPED_ENCODINGS:
-        return _build_shipped(name)
-    return _from_user_cache(name)
+def _ascii_counter(name: str) -> Any:
+    """The pure-Python counter of a shipped encoding whose pre-tokenizer `_ascii_bpe` knows, else None."""
+    if name not in SHIPPED_ENCODINGS:
+        return None
+    from ._ascii_bpe import O200K_PATTERN, AsciiBpeCounter
+
+    definition = _shipped_definition(name)
+    if definition["pat_str"] != O200K_PATTERN:
+        return None  # cl100k, or a tiktoken release that changed the pattern
+    return AsciiBpeCounter(definition["mergeable_ranks"])
 
 
 @lru_cache(maxsize=None)
@@ -228,10 +260,10 @@ def _read_shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
     return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
-def _build_shipped(name: str) -> Any:
-    """Build the encoding with tiktoken's own definition (pattern, special tokens), handing it our
-    shipped ranks where it would fetch them: its loader is swapped only for this call."""
-    import tiktoken
+@lru_cache(maxsize=None)
+def _shipped_definition(name: str) -> dict[str, Any]:
+    """tiktoken's own definition of the encoding (pattern, special tokens) with our shipped ranks,
+    handed to it where it would fetch them: its loader is swapped only for this call."""
     from tiktoken_ext import openai_public
 
     def load_shipped(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
@@ -247,9 +279,15 @@ def _build_shipped(name: str) -> Any:
         original = openai_public.load_tiktoken_bpe
         openai_public.load_tiktoken_bpe = load_shipped
         try:
-            definition = openai_public.ENCODING_CONSTRUCTORS[name]()
+            return openai_public.ENCODING_CONSTRUCTORS[name]()
         finally:
             openai_public.load_tiktoken_bpe = original
+
+
+def _build_shipped(name: str) -> Any:
+    import tiktoken
+
+    definition = _shipped_definition(name)
     return tiktoken.Encoding(
         name=definition["name"],
         pat_str=definition["pat_str"],
