@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pytest_tokenbudget import _ascii_bpe
 from pytest_tokenbudget._ascii_bpe import MAX_PIECE_BYTES, O200K_PATTERN, AsciiBpeCounter
-from pytest_tokenbudget._rank_cache import CACHE_DIR_ENV, NO_CACHE_ENV
+from pytest_tokenbudget._rank_cache import CACHE_DIR_ENV, NO_CACHE_ENV, RankIndex, encode
 from pytest_tokenbudget._tokenizers import _ascii_counter, get_encoding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +25,11 @@ def o200k():
     return get_encoding("o200k_base")
 
 
-@pytest.fixture(scope="module")
-def counter(o200k):
-    return AsciiBpeCounter(o200k._mergeable_ranks, work_budget=10**12)
+@pytest.fixture(scope="module", params=["dict", "index"])
+def counter(o200k, request):
+    # The ranks as tiktoken's dict (no cache copy yet) and as the cache file's index.
+    ranks = o200k._mergeable_ranks
+    return AsciiBpeCounter(ranks if request.param == "dict" else RankIndex(encode(ranks)), work_budget=10**12)
 
 
 def test_the_translated_pattern_is_the_one_tiktoken_uses():
@@ -83,14 +85,15 @@ def test_it_declines_what_it_cannot_count_cheaply(o200k):
 
 
 def run_counting(tmp_path, texts, *, env=None):
-    """Count ``texts`` with counter_for in a fresh process: the counts, and whether tiktoken's
-    encoder (the Rust CoreBPE) was built."""
+    """Count ``texts`` with counter_for in a fresh process: the counts, which tiktoken encoders (the
+    Rust CoreBPE) were built, and whether a dict of all ranks was."""
     code = textwrap.dedent("""
         import json, sys
         from pytest_tokenbudget import _tokenizers
         counter = _tokenizers.counter_for("o200k_base")
         counts = [counter.count(text) for text in json.load(sys.stdin)]
-        print(json.dumps({"counts": counts, "built": sorted(_tokenizers._built_encodings)}))
+        print(json.dumps({"counts": counts, "built": sorted(_tokenizers._built_encodings),
+                          "rank_dict": _tokenizers._shipped_definition.cache_info().currsize > 0}))
     """)
     environment = {key: value for key, value in os.environ.items() if key != NO_CACHE_ENV}
     environment.update({CACHE_DIR_ENV: str(tmp_path / "cache"), **(env or {})})
@@ -103,14 +106,17 @@ def run_counting(tmp_path, texts, *, env=None):
 
 def test_ascii_prompts_are_counted_without_building_tiktoken_s_encoder(tmp_path, o200k):
     texts = ["You are Ada, the support assistant of Acme Outdoor.", "user", "", "Where is order A-7?"]
-    result = run_counting(tmp_path, texts)
-    assert result == {"counts": [len(o200k.encode_ordinary(text)) for text in texts], "built": []}
+    expected = [len(o200k.encode_ordinary(text)) for text in texts]
+    # The first run on a machine parses the shipped ranks (and writes the cache copy); the next
+    # ones look ranks up in the copy's index, building no dict of 200,000 ranks either.
+    assert run_counting(tmp_path, texts) == {"counts": expected, "built": [], "rank_dict": True}
+    assert run_counting(tmp_path, texts) == {"counts": expected, "built": [], "rank_dict": False}
 
 
 def test_a_non_ascii_text_builds_the_encoder_and_counts_stay_exact(tmp_path, o200k):
     texts = ["Where is order A-7?", "ünïcödé 漢字 😀", "Where is order A-8?", "broken \ud800 pair"]
     result = run_counting(tmp_path, texts)
-    assert result == {"counts": [len(o200k.encode_ordinary(text)) for text in texts], "built": ["o200k_base"]}
+    assert result == {"counts": [len(o200k.encode_ordinary(text)) for text in texts], "built": ["o200k_base"], "rank_dict": True}
 
 
 def test_past_its_work_budget_the_encoder_is_built(tmp_path, o200k, monkeypatch):
@@ -121,4 +127,4 @@ def test_past_its_work_budget_the_encoder_is_built(tmp_path, o200k, monkeypatch)
     monkeypatch.undo()
     more_than_the_budget = "word " * (_ascii_bpe.WORK_BUDGET_CHARS // 5 + 1)
     result = run_counting(tmp_path, [more_than_the_budget])
-    assert result == {"counts": [len(o200k.encode_ordinary(more_than_the_budget))], "built": ["o200k_base"]}
+    assert result == {"counts": [len(o200k.encode_ordinary(more_than_the_budget))], "built": ["o200k_base"], "rank_dict": True}
