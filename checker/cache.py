@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
+from checker.atomic import write_atomically
+
 _FORMAT = 2
 # A file modified this close to the cache's last write may have changed without its mtime
 # changing (same-second edits): such files are always re-hashed ("racy git" problem).
@@ -147,20 +149,5 @@ def read_marshal(path: "Path | str") -> Any:
 
 
 def write_marshal(path: Path, value: Any) -> None:
-    """``marshal`` ``value`` into ``path`` atomically (temp file + rename): a run interrupted
-    half-way, or two runs at once, never leave a torn cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of our own rather than tempfile.mkstemp: tempfile imports shutil and random, which
-    # cost a one-file run more than writing its cache does. O_EXCL makes it as safe.
-    temp = str(path.parent / f".tmp-{os.getpid()}-{time.monotonic_ns()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            marshal.dump(value, handle)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    """``marshal`` ``value`` into ``path`` atomically: never a torn cache file."""
+    write_atomically(path, marshal.dumps(value))

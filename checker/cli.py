@@ -348,7 +348,7 @@ def _fix_files(runner, diagnostics, unsafe: bool, write: bool):
             continue
         total += count
         if write:
-            _write_atomic(path, fixed.encode(encoding))
+            _write_source(path, fixed.encode(encoding))
         else:
             diff_parts.append(_diff(filename, source, fixed))
     if write and total and runner.cache is not None:
@@ -387,28 +387,17 @@ def _add_noqa(diagnostics) -> int:
             print(f"{display_path(filename)}: {skipped} finding{'s' if skipped != 1 else ''} not suppressed: "
                   f"no line of it can take a comment", file=sys.stderr)
         if updated != source:
-            _write_atomic(path, updated.encode(encoding))
+            _write_source(path, updated.encode(encoding))
             total += added
     print(f"Added {total} noqa directive{'s' if total != 1 else ''}.", file=sys.stderr)
     return EXIT_CLEAN
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    import tempfile
+def _write_source(path: Path, data: bytes) -> None:
+    """Rewrite a checked file in place, keeping its permissions."""
+    from checker.atomic import write_atomically
 
-    mode = path.stat().st_mode
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp, mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, data, mode=path.stat().st_mode & 0o7777, durable=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

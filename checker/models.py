@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,14 +40,3 @@ def lookup_model(name: str, project_root: Optional[Path] = None) -> Any:
         return registry.get(name)
     except UnknownModelError:
         return None
-
-
-@lru_cache(maxsize=None)
-def smallest_max_output(project_root: Optional[Path] = None) -> Optional[int]:
-    """The lowest maximum output of any model the project knows (None without a registry): a
-    cap at or below it is within every model's maximum."""
-    registry = _registry(project_root)
-    if registry is None:
-        return None
-    outputs = [model.max_output_tokens for model in registry.models() if model.max_output_tokens]
-    return min(outputs) if outputs else None

@@ -87,7 +87,8 @@ class Rule:
     # looked at. Rules reading ``context.llm_calls`` get the call finder's triggers automatically.
     # An entry may be a tuple of regexes that must ALL match (e.g. ``(r"len\(", r"(?i)token")``):
     # prefer such conjunctions to broad single words, every file parsed costs ~10 ms.
-    # Alternations of plain words (optionally ``(?i)``) are matched with fast substring search.
+    # An entry's first regex, when an alternation of plain words (optionally ``(?i)``), is found by
+    # one pass shared with every rule (RULES_API.md, "Performance"): put the rarest words first.
     triggers: ClassVar[tuple[Union[str, tuple[str, ...]], ...]] = ()
     uses_llm_calls: ClassVar[bool] = False
     # True when the rule reports only at LLM call sites: files where no call has the shape of one

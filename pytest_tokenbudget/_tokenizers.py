@@ -22,8 +22,8 @@ SHIPPED_RANK_FILES = {
 # SHA-256 of each file's compact copy in the user's cache (see `_rank_cache`): a copy is used
 # only when it hashes to this, and tests derive it from the shipped file to check the pin.
 COMPACT_RANK_HASHES = {
-    "o200k_base.tiktoken": "536a468909686ba95c90ff3992c97f59dbb1b7ef2730de04216aaceb3eedba55",
-    "cl100k_base.tiktoken": "267691261e119d2b8019608ad043f4d2317d224a0f0be5af30c87aecfb5d4d0a",
+    "o200k_base.tiktoken": "0fbeb3489a160a6659c93d74c93687077b2e6d1973cde3ca56e3301490d7c437",
+    "cl100k_base.tiktoken": "fbae948f5022b4a8d862a64242579234936fcf2077a5179a31b86d8a3a6fd4e4",
 }
 # Encodings built from the shipped files, by the rank file each is built from (o200k_harmony
 # reuses the o200k ranks).
@@ -116,6 +116,17 @@ class TiktokenCounter:
         return _remembered_count(text, self.name, self._identity, self._encode)
 
     def _encode(self, text: str) -> int:
+        if self._encoding is None:
+            built = _built_encodings.get(self.name)
+            if built is not None:
+                self._encoding = built
+            else:
+                # Until tiktoken's encoder is worth building (see `_ascii_bpe`), ASCII text is
+                # counted without it.
+                ascii_counter = _ascii_counter(self.name)
+                tokens = ascii_counter.count(text) if ascii_counter is not None else None
+                if tokens is not None:
+                    return tokens
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
         # the API, and tiktoken substitutes lone surrogates instead of raising.
         return len(self.encoding.encode_ordinary(text))
@@ -164,14 +175,43 @@ class HuggingFaceCounter:
 
 
 _build_lock = threading.Lock()
+_built_encodings: dict[str, Any] = {}
+
+
+def get_encoding(name: str) -> Any:
+    """A tiktoken Encoding, offline: from the shipped rank files, else from TIKTOKEN_CACHE_DIR."""
+    found = _built_encodings.get(name)
+    if found is None:
+        found = _build_shipped(name) if name in SHIPPED_ENCODINGS else _from_user_cache(name)
+        found = _built_encodings.setdefault(name, found)  # a racing build keeps the first one
+    return found
+
+
+_rank_files_read: set[str] = set()
+
+
+def rank_tables_loaded() -> bool:
+    """Whether this process has read a shipped encoding's ranks: what a re-run whose texts were all
+    counted before (`_count_cache`) never needs."""
+    return bool(_rank_files_read)
 
 
 @lru_cache(maxsize=None)
-def get_encoding(name: str) -> Any:
-    """A tiktoken Encoding, offline: from the shipped rank files, else from TIKTOKEN_CACHE_DIR."""
-    if name in SHIPPED_ENCODINGS:
-        return _build_shipped(name)
-    return _from_user_cache(name)
+def _ascii_counter(name: str) -> Any:
+    """The pure-Python counter of a shipped encoding whose pre-tokenizer `_ascii_bpe` knows, else None."""
+    if name not in SHIPPED_ENCODINGS:
+        return None
+    from . import _rank_cache
+    from ._ascii_bpe import O200K_PATTERN, AsciiBpeCounter
+
+    if _shipped_pattern(name) != O200K_PATTERN:
+        return None  # cl100k, or a tiktoken release that changed the pattern
+    file_name = _SHIPPED_RANK_FILE[name]
+    ranks: Any = _rank_cache.load_index(file_name, COMPACT_RANK_HASHES[file_name])
+    if ranks is None:  # no verified copy (yet): parse the shipped file, which writes one
+        ranks = _shipped_definition(name)["mergeable_ranks"]
+    _rank_files_read.add(file_name)
+    return AsciiBpeCounter(ranks)
 
 
 @lru_cache(maxsize=None)
@@ -246,10 +286,27 @@ def _read_shipped_ranks(file_name: str, expected_hash: str) -> dict[bytes, int]:
     return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
-def _build_shipped(name: str) -> Any:
-    """Build the encoding with tiktoken's own definition (pattern, special tokens), handing it our
-    shipped ranks where it would fetch them: its loader is swapped only for this call."""
-    import tiktoken
+@lru_cache(maxsize=None)
+def _shipped_definition(name: str) -> dict[str, Any]:
+    """tiktoken's own definition of the encoding (pattern, special tokens) with our shipped ranks,
+    handed to it where it would fetch them."""
+
+    def load_shipped(file_name: str, expected_hash: str) -> dict[bytes, int]:
+        _rank_files_read.add(file_name)
+        return _shipped_ranks(file_name, expected_hash)
+
+    return _tiktoken_definition(name, load_shipped)
+
+
+@lru_cache(maxsize=None)
+def _shipped_pattern(name: str) -> str:
+    """The pre-tokenizer pattern tiktoken defines for the encoding, without reading its ranks."""
+    return _tiktoken_definition(name, lambda file_name, expected_hash: {})["pat_str"]
+
+
+def _tiktoken_definition(name: str, load_ranks: Callable[[str, str], dict[bytes, int]]) -> dict[str, Any]:
+    """tiktoken's constructor of the encoding, run with ``load_ranks(file name, hash)`` where it
+    would download a rank file: its loader is swapped only for this call."""
     from tiktoken_ext import openai_public
 
     def load_shipped(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
@@ -259,15 +316,21 @@ def _build_shipped(name: str) -> Any:
                 f"tiktoken asked for {file_name} with a hash we do not ship; "
                 "this tiktoken release is newer than pytest-tokenbudget knows"
             )
-        return _shipped_ranks(file_name, expected_hash)
+        return load_ranks(file_name, expected_hash)
 
     with _build_lock:
         original = openai_public.load_tiktoken_bpe
         openai_public.load_tiktoken_bpe = load_shipped
         try:
-            definition = openai_public.ENCODING_CONSTRUCTORS[name]()
+            return openai_public.ENCODING_CONSTRUCTORS[name]()
         finally:
             openai_public.load_tiktoken_bpe = original
+
+
+def _build_shipped(name: str) -> Any:
+    import tiktoken
+
+    definition = _shipped_definition(name)
     return tiktoken.Encoding(
         name=definition["name"],
         pat_str=definition["pat_str"],

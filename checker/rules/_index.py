@@ -319,6 +319,14 @@ def first_argument(call: ast.Call) -> tuple[ast.expr, str | None] | None:
     return (positional.value if isinstance(positional, ast.Starred) else positional), None
 
 
+def len_argument(expr: ast.AST | None) -> ast.expr | None:
+    """`x` in `len(x)` (one plain positional argument), else None."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
+            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
+        return expr.args[0]
+    return None
+
+
 def children_of(node: ast.AST) -> list[ast.AST]:
     """The child nodes of `node` in source order (ctx/operator marker nodes left out)."""
     return _children(node)

@@ -38,6 +38,9 @@ _SDK_SUFFIXES = (
     "generate_content",
     "generate_content_async",
 )
+# As str.endswith takes them: every call of every rule asks (one C call instead of a loop).
+_SDK_SUFFIX_NAMES = frozenset(_SDK_SUFFIXES)
+_DOTTED_SDK_SUFFIXES = tuple("." + suffix for suffix in _SDK_SUFFIXES)
 _LITELLM_FUNCTIONS = {"completion", "acompletion", "text_completion", "atext_completion"}
 # Framework methods that send a prompt or a message list to a model.
 _FRAMEWORK_METHODS = {
@@ -60,11 +63,11 @@ def is_llm_call(call: ast.Call, index: ModuleIndex, *, broad: bool = True) -> bo
         # `client.with_options(...).chat.completions.create(...)`: look at the attribute chain.
         if isinstance(func, ast.Attribute):
             chain = _attribute_suffix(func)
-            return any(chain.endswith(s) for s in _SDK_SUFFIXES) or (
+            return chain.endswith(_SDK_SUFFIXES) or (
                 broad and func.attr in _FRAMEWORK_METHODS and _has_call_args(call))
         return False
     qualified = index.qualified(func) or text
-    if any(qualified == s or qualified.endswith("." + s) for s in _SDK_SUFFIXES):
+    if qualified in _SDK_SUFFIX_NAMES or qualified.endswith(_DOTTED_SDK_SUFFIXES):
         return True
     name = qualified.rsplit(".", 1)[-1]
     if name in _LITELLM_FUNCTIONS and ("litellm" in qualified or qualified == name):

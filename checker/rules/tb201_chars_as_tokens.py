@@ -12,7 +12,7 @@ from typing import Iterator
 from checker.rule import Rule
 
 from ._flow import base_name, behind_setting_switch, in_tokenizer_fallback, tokenizer_used_on
-from ._index import FUNCTIONS, ModuleIndex, dotted, has_word, iter_nodes, last_name, number_value, string_value
+from ._index import FUNCTIONS, ModuleIndex, dotted, has_word, iter_nodes, last_name, len_argument, number_value, string_value
 from ._llm import inside_display_call, is_display_call, is_tokenizer_call
 
 CODE = "TB201"
@@ -34,20 +34,12 @@ _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.Fo
              ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 
 
-def _len_argument(expr: ast.AST) -> ast.expr | None:
-    """`x` in `len(x)` (one plain positional argument)."""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
-            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
-        return expr.args[0]
-    return None
-
-
 def _is_len_of_text(expr: ast.expr) -> ast.Call | None:
     """The `len(x)` call if `expr` is `len(x)` (through `float()`/`int()`), else None."""
     while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in {"float", "int"} \
             and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
         expr = expr.args[0]
-    inner = _len_argument(expr)
+    inner = len_argument(expr)
     if inner is None:
         return None
     if isinstance(inner, ast.Call) and is_tokenizer_call(inner):
@@ -258,7 +250,7 @@ def _word_counts(index: ModuleIndex) -> Iterator[ast.Call]:
     """`len(text.split())` assigned to / returned as / compared with a token count (not
     divided or multiplied: those are reported with their operator above)."""
     for call in index.calls:
-        inner = _len_argument(call)
+        inner = len_argument(call)
         if not (isinstance(inner, ast.Call) and last_name(inner.func) == "split"):
             continue
         if isinstance(index.parent(call), ast.BinOp) or inside_display_call(call, index):

@@ -12,8 +12,8 @@ from typing import Iterator
 from checker.rule import Rule
 
 from ._flow import base_name, flows_into_llm, in_tokenizer_fallback, tokenizer_used_on
-from ._index import (ModuleIndex, dotted, has_word, is_plural_collection, keyword_arg, last_name, names_in,
-                     number_value, string_value, words)
+from ._index import (ModuleIndex, dotted, has_word, is_plural_collection, keyword_arg, last_name, len_argument,
+                     names_in, number_value, string_value, words)
 from ._llm import inside_display_call, is_llm_call, is_tokenizer_call
 
 CODE = "TB202"
@@ -31,14 +31,6 @@ _MIN_LITERAL_LIMIT = 1000
 # function (`len(prompt) > 1000` also guards UI history, previews and logs).
 _NAME_ALONE_LITERAL_LIMIT = 8000
 _ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
-
-
-def _len_argument(expr: ast.AST | None) -> ast.expr | None:
-    """`x` in `len(x)` (one plain positional argument)."""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "len" \
-            and len(expr.args) == 1 and not expr.keywords and not isinstance(expr.args[0], ast.Starred):
-        return expr.args[0]
-    return None
 
 
 def _counts_tokens(call: ast.AST) -> bool:
@@ -86,7 +78,7 @@ def _measured_in_chars(expr: ast.expr, index: ModuleIndex, scope) -> bool:
     text = dotted(expr)
     if not text:
         return False
-    return any(_len_argument(a.value) is not None
+    return any(len_argument(a.value) is not None
                for a in index.assignments_to(text, scope) + index.assignments_to(text, index.module))
 
 
@@ -123,7 +115,7 @@ def find(index: ModuleIndex) -> Iterator[tuple[ast.AST, str]]:
         operands = [comparison.left, *comparison.comparators]
         scope = index.scope_of(comparison)
         for i, operand in enumerate(operands):
-            text = _len_argument(operand)
+            text = len_argument(operand)
             if text is None or _is_token_list(text, index, scope) or _is_list_like(text):
                 continue
             message = None
@@ -166,7 +158,7 @@ def _summed_lengths(value: ast.expr | None) -> list[ast.expr] | None:
     if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
         left, right = _summed_lengths(value.left), _summed_lengths(value.right)
         return None if left is None or right is None else left + right
-    text = _len_argument(value)
+    text = len_argument(value)
     if text is not None:
         return [text]
     return [] if number_value(value) is not None else None

@@ -273,6 +273,15 @@ def test_fix_writes_file_and_keeps_formatting(write, cli, project) -> None:
     assert cli("check").code == 0
 
 
+def test_fix_keeps_the_files_permissions_and_leaves_no_temporary_file(write, cli, project) -> None:
+    path = write("app.py", UNCAPPED)
+    path.chmod(0o754)
+    assert cli("check", "--fix").code == 0
+    assert "max_completion_tokens=1024" in path.read_text()
+    assert path.stat().st_mode & 0o7777 == 0o754
+    assert not [p.name for p in project.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_diff_does_not_write(write, cli) -> None:
     path = write("app.py", UNCAPPED)
     before = path.read_text()

@@ -21,14 +21,14 @@ def run_counting(tmp_path, *, enable=True, save=True, env=None):
     code = textwrap.dedent(f"""
         import json
         from pytest_tokenbudget import _count_cache
-        from pytest_tokenbudget._tokenizers import counter_for, get_encoding
+        from pytest_tokenbudget._tokenizers import counter_for, rank_tables_loaded
         if {enable}:
             _count_cache.enable()
         counter = counter_for("o200k_base")
         counts = [counter.count(text) for text in {TEXTS!r}]
         if {save}:
             _count_cache.save()
-        print(json.dumps({{"counts": counts, "built": get_encoding.cache_info().currsize > 0}}))
+        print(json.dumps({{"counts": counts, "built": rank_tables_loaded()}}))
     """)
     environment = {key: value for key, value in os.environ.items() if key != _rank_cache.NO_CACHE_ENV}
     environment.update({_rank_cache.CACHE_DIR_ENV: str(tmp_path / "cache"), **(env or {})})

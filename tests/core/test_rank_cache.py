@@ -45,6 +45,40 @@ def test_pinned_hash_is_the_compact_layout_of_the_shipped_file(file_name):
     assert _rank_cache.decode(data) == ranks
 
 
+@pytest.mark.parametrize("file_name", sorted(SHIPPED_RANK_FILES))
+def test_the_index_finds_every_rank_and_nothing_else(file_name):
+    ranks = _read_shipped_ranks(file_name, SHIPPED_RANK_FILES[file_name])
+    index = _rank_cache.RankIndex(_rank_cache.encode(ranks))
+    assert all(index.get(token) == rank for token, rank in ranks.items())
+    # Pair joins a merge looks up and misses, and bytes no encoding has.
+    absent_tokens = [b"", b"\xff\xfe\xfd\xfc", b"hello world, my friend", b"\x00" * 9,
+                     *(token + b"\xff" for token in list(ranks)[:500])]
+    for absent in absent_tokens:
+        assert absent not in ranks and index.get(absent) is None and absent not in index
+
+
+@pytest.mark.parametrize("cut", [1, 7, 100])
+def test_a_truncated_or_foreign_copy_is_not_a_layout(parsed_ranks, cut):
+    data = _rank_cache.encode(parsed_ranks)
+    older_layout = b"pytest-tokenbudget ranks 1\n" + data[27:]
+    for bad in [data[:-cut], data[: len(data) // (cut + 1)], data + b"x" * cut, older_layout]:
+        with pytest.raises(ValueError):
+            _rank_cache.decode(bad)
+        with pytest.raises(ValueError):
+            _rank_cache.RankIndex(bad)
+
+
+def test_load_index_uses_only_a_verified_copy(cache, parsed_ranks):
+    assert _rank_cache.load_index(FILE, COMPACT_RANK_HASHES[FILE]) is None  # no copy yet
+    _shipped_ranks(FILE, SHIPPED_RANK_FILES[FILE])
+    index = _rank_cache.load_index(FILE, COMPACT_RANK_HASHES[FILE])
+    assert index is not None and index.get(b"hello") == parsed_ranks[b"hello"]
+    tampered = dict(parsed_ranks)
+    tampered[b"hello"], tampered[b" world"] = parsed_ranks[b" world"], parsed_ranks[b"hello"]
+    cache.write_bytes(_rank_cache.encode(tampered))
+    assert _rank_cache.load_index(FILE, COMPACT_RANK_HASHES[FILE]) is None
+
+
 def test_first_load_writes_the_copy_and_the_next_reads_it(cache, parsed_ranks, monkeypatch):
     assert not cache.exists()
     assert _shipped_ranks(FILE, SHIPPED_RANK_FILES[FILE]) == parsed_ranks
