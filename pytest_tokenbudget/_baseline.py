@@ -23,7 +23,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ._errors import TokenBudgetError
 from ._files import write_text_atomically
@@ -138,7 +139,8 @@ def annotate(
         groups.setdefault(call_site_key(record["call_site"]), []).append(record)
     compared = []
     for site, group in groups.items():
-        for occurrence, record in enumerate(sorted(group, key=_shape), start=1):
+        ordered = sorted(group, key=_shape) if len(group) > 1 else group  # one request: no order to settle
+        for occurrence, record in enumerate(ordered, start=1):
             record["baseline_key"] = f"{nodeid} @ {site} #{occurrence}"
             if entries is None:
                 continue

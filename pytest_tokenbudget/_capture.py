@@ -17,7 +17,8 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from ipaddress import ip_address
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import _intercept, _synthetic

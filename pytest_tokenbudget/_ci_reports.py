@@ -19,7 +19,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ._coverage import COVERED, EXCLUDED
 from ._report import public_blocked, public_url
@@ -368,6 +369,8 @@ class CIReports:
         return self.json_path is not None
 
     def note_phase(self, nodeid: str, when: str, outcome: str, xfail: bool) -> None:
+        if self.json_path is None and self.step_summary_path is None:
+            return  # only the reports read the outcomes (see finish)
         self.outcomes[nodeid] = next_outcome(self.outcomes.get(nodeid), when, outcome, xfail)
 
     def finish(self, tests: Sequence[Mapping[str, Any]], exit_status: int | None,

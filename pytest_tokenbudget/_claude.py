@@ -44,6 +44,7 @@ What is exact and what is approximated:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -52,7 +53,9 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping, Protocol
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,6 +102,10 @@ class ClaudeTextCounter(Protocol):
 
     def count_tool(self, tool: Mapping[str, Any]) -> int:
         """Tokens one tool definition costs (name, description, input_schema)."""
+        ...
+
+    def counts_identity(self) -> str:
+        """What fixes the counts, so counts remembered across runs are used only while it holds."""
         ...
 
 
@@ -171,6 +178,10 @@ class CtokCounter:
     @property
     def version(self) -> str:
         return f"ctok {self.ctok_version} ({self.family})"
+
+    def counts_identity(self) -> str:
+        """What fixes this counter's counts, for counts remembered across runs: ctok's release and family."""
+        return self.version
 
     def count_text(self, text: str) -> int:
         ctok = _ctok_module()
@@ -331,6 +342,11 @@ def text_features(text: str) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=1)
+def _source_digest() -> bytes:
+    return hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
+@functools.lru_cache(maxsize=1)
 def _estimate_table() -> dict[str, Any]:
     text = resources.files("pytest_tokenbudget.data").joinpath("claude_estimate.toml").read_text("utf-8")
     return tomllib.loads(text)
@@ -354,6 +370,12 @@ class EstimateCounter:
     @property
     def version(self) -> str:
         return self.calibration
+
+    def counts_identity(self) -> str:
+        """What fixes this counter's counts, for counts remembered across runs: the factors, and the
+        code that extracts the features they weigh (this module's source, so an edit to the feature
+        rules forgets every remembered count)."""
+        return hashlib.sha256(repr((self.family, self.factors, self.calibration)).encode() + _source_digest()).hexdigest()
 
     def count_text(self, text: str) -> int:
         if not isinstance(text, str):

@@ -9,7 +9,8 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from . import _usage_log
 from ._budget import Budget, BudgetExceeded, Violation

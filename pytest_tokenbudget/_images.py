@@ -7,7 +7,8 @@ import base64
 import binascii
 import math
 import struct
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._errors import RequestBodyError
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._config import nearest_pyproject, tomllib, tool_table
 from ._errors import ConfigError, UnknownModelError

@@ -54,7 +54,8 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from ._config import nearest_pyproject, tool_table
 from ._errors import ConfigError, TokenBudgetError
@@ -198,6 +199,11 @@ def load_lock(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _entries(path: str) -> dict[str, _Entry]:
+    # Most projects have no lock file, and every Claude request asks: os.access says so without the
+    # FileNotFoundError that os.stat raises, which cost more than the rest of the lookup.
+    if not os.access(path, os.F_OK):
+        _cache.pop(path, None)
+        return {}
     try:
         stat = os.stat(path)
     except FileNotFoundError:

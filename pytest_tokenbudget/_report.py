@@ -8,7 +8,8 @@ Nothing here ever sees request headers.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["failure_text", "request_record", "summary_lines"]

@@ -9,7 +9,8 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from . import _images
 from ._errors import RequestBodyError

@@ -8,12 +8,14 @@ plugin counted, so code that logs usage sees realistic numbers.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = ["ScriptedReply", "ToolCall", "error_response", "synthetic_response", "DEFAULT_REPLY_TEXT"]
 
@@ -92,9 +94,11 @@ def error_response(api: str, status: int, message: str, *, code: str = "tokenbud
 
 
 def _openai_chat(body: Mapping[str, Any], model: str, reply: ScriptedReply, n_in: int, n_out: int, stream: bool) -> SyntheticResult:
+    choices = max(1, int(body.get("n") or 1))
+    if not stream and not reply.tool_calls:
+        return _plain_chat(model, reply.text, choices, n_in, n_out)
     ident = f"chatcmpl-tokenbudget-{next(_ids)}"
     created = int(time.time())
-    choices = max(1, int(body.get("n") or 1))
     calls = [
         {"id": f"call_tokenbudget_{next(_ids)}", "type": "function",
          "function": {"name": call.name, "arguments": json.dumps(dict(call.arguments))}}
@@ -250,6 +254,8 @@ def _openai_embeddings(body: Mapping[str, Any], model: str, n_in: int) -> Synthe
 
 
 def _anthropic_messages(model: str, reply: ScriptedReply, n_in: int, n_out: int, stream: bool) -> SyntheticResult:
+    if not stream and not reply.tool_calls:
+        return _plain_message(model, reply.text, n_in, n_out)
     ident = f"msg_tokenbudget{next(_ids)}"
     blocks: list[dict[str, Any]] = []
     if reply.text is not None:
@@ -279,6 +285,47 @@ def _anthropic_messages(model: str, reply: ScriptedReply, n_in: int, n_out: int,
                                      "usage": {"output_tokens": n_out}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return _sse(events)
+
+
+# --- the common replies, serialised once ------------------------------------------------
+# Nearly every request a suite sends is answered with the same text (the default reply) by the same
+# model: serialising that payload anew cost more than the rest of answering. The parts that never
+# change for a (model, text) are serialised once; the id, timestamp and usage are put in per
+# request. The bytes are exactly what json.dumps gives for the full payload (tests compare them).
+
+
+@functools.lru_cache(maxsize=256)
+def _chat_frame(model: str, text: str | None, choices: int) -> tuple[bytes, bytes]:
+    message = {"role": "assistant", "content": text, "refusal": None}
+    listed = [{"index": i, "message": message, "finish_reason": "stop", "logprobs": None} for i in range(choices)]
+    return (f', "object": "chat.completion", "created": '.encode(),
+            f', "model": {json.dumps(model)}, "choices": {json.dumps(listed)}, "usage": '.encode())
+
+
+def _plain_chat(model: str, text: str | None, choices: int, n_in: int, n_out: int) -> SyntheticResult:
+    """A non-streamed chat completion without tool calls: json.dumps of the payload _openai_chat builds."""
+    after_id, after_created = _chat_frame(model, text, choices)
+    usage = f'{{"prompt_tokens": {n_in}, "completion_tokens": {n_out}, "total_tokens": {n_in + n_out}}}'
+    content = b"".join((b'{"id": "chatcmpl-tokenbudget-', str(next(_ids)).encode(), b'"', after_id,
+                        str(int(time.time())).encode(), after_created, usage.encode(),
+                        b', "system_fingerprint": "tokenbudget"}'))
+    return SyntheticResult(200, content, "application/json")
+
+
+@functools.lru_cache(maxsize=256)
+def _message_frame(model: str, text: str | None) -> bytes:
+    blocks = [{"type": "text", "text": text}] if text is not None else []
+    return (f', "type": "message", "role": "assistant", "model": {json.dumps(model)}, "content": {json.dumps(blocks)}, '
+            '"stop_reason": "end_turn", "stop_sequence": null, "usage": ').encode()
+
+
+def _plain_message(model: str, text: str | None, n_in: int, n_out: int) -> SyntheticResult:
+    """A non-streamed Claude message without tool use: json.dumps of the payload _anthropic_messages builds."""
+    usage = (f'{{"input_tokens": {n_in}, "output_tokens": {n_out}, "cache_creation_input_tokens": 0, '
+             '"cache_read_input_tokens": 0}')
+    content = b"".join((b'{"id": "msg_tokenbudget', str(next(_ids)).encode(), b'"', _message_frame(model, text),
+                        usage.encode(), b"}"))
+    return SyntheticResult(200, content, "application/json")
 
 
 # --- encoding -------------------------------------------------------------------------

@@ -111,17 +111,9 @@ class TiktokenCounter:
         return self._cache.get_or_count(text, self._count_new)
 
     def _count_new(self, text: str) -> int:
-        from . import _count_cache
-
-        remembered = _count_cache.table(self.name, self._identity) if self._identity else None
-        if remembered is None:
+        if self._identity is None:
             return self._encode(text)
-        key = _count_cache.digest(text)
-        tokens = remembered.get(key)
-        if tokens is None:
-            tokens = self._encode(text)
-            remembered.put(key, tokens)
-        return tokens
+        return _remembered_count(text, self.name, self._identity, self._encode)
 
     def _encode(self, text: str) -> int:
         if self._encoding is None:
@@ -138,6 +130,21 @@ class TiktokenCounter:
         # encode_ordinary: special-token strings in user text ("<|endoftext|>") are plain text to
         # the API, and tiktoken substitutes lone surrogates instead of raising.
         return len(self.encoding.encode_ordinary(text))
+
+
+def _remembered_count(text: str, table_name: str, identity: str, count: Callable[[str], int]) -> int:
+    """``count(text)``, or what it gave in an earlier run (`_count_cache`, when the plugin switched it on)."""
+    from . import _count_cache
+
+    remembered = _count_cache.table(table_name, identity)
+    if remembered is None:
+        return count(text)
+    key = _count_cache.digest(text)
+    tokens = remembered.get(key)
+    if tokens is None:
+        tokens = count(text)
+        remembered.put(key, tokens)
+    return tokens
 
 
 class HuggingFaceCounter:
@@ -234,9 +241,20 @@ class ClaudeCounter:
         self.request_overhead = inner.request_overhead
         # Claude counting is pure Python, many times slower than tiktoken per character.
         self._cache = _RepeatCache()
+        # For the remembered counts: a file name of safe characters, and (worked out on the first
+        # text not seen in this process) what fixes this counter's counts.
+        self._table_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in self.name)
+        self._identity: str | None = None
 
     def count(self, text: str) -> int:
-        return self._cache.get_or_count(text, self._inner.count_text)
+        return self._cache.get_or_count(text, self._count_new)
+
+    def _count_new(self, text: str) -> int:
+        # A test sends new texts (the user's question) next to resent ones; a re-run sends the
+        # same new texts again, and the estimate prices them character by character.
+        if self._identity is None:
+            self._identity = self._inner.counts_identity()
+        return _remembered_count(text, self._table_name, self._identity, self._inner.count_text)
 
     def count_tool(self, tool: Any) -> int:
         return self._inner.count_tool(tool)

@@ -338,8 +338,10 @@ class TokenBudgetPlugin:
         # The files the worker imported, for "never imported" in the coverage report.
         self._imported_elsewhere.update(output.get("tokenbudget_imported", ()))
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+    # New-style wrappers (wrapper=True): pluggy runs them with less machinery than old-style
+    # hookwrappers, and these run for every test.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[Any]:
         capture = None
         item.stash[_SETUP_ERROR_KEY] = None
         item.stash[_NO_REQUEST_KEY] = False
@@ -363,11 +365,10 @@ class TokenBudgetPlugin:
         item.stash[_OBSERVER_KEY] = observer
         handler = capture or observer
         if handler is None:
-            yield
-            return
+            return (yield)
         _intercept.install(handler)
         try:
-            yield
+            return (yield)
         finally:
             # Idle patches stay for the next budgeted test; pytest_sessionfinish takes them off.
             _intercept.uninstall(handler, keep_patches=True)
@@ -442,14 +443,14 @@ class TokenBudgetPlugin:
 
     def _note_unused_replies(self, item: pytest.Item) -> None:
         """Scripted replies a test double made pointless: said as a warning, and in the report of a failed test."""
-        from ._errors import TokenBudgetWarning
-
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is None or not capture.unused_replies:
             return
         elsewhere = [r.index for r in capture.requests if r.answered_by == _capture.ANSWERED_BY_DOUBLE]
         if not elsewhere:
             return
+        from ._errors import TokenBudgetWarning
+
         unused, plural = capture.unused_replies, len(elsewhere) > 1
         note = (
             f"{item.nodeid}: {unused} scripted repl{'y' if unused == 1 else 'ies'} (token_budget.reply...) never "
@@ -468,10 +469,13 @@ class TokenBudgetPlugin:
             problems, records, capture.spec.limits(), verbosity=self.verbosity(), live=self.live, blocked=capture.blocked
         )
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+        report: pytest.TestReport = yield
+        self._complete_report(item, call, report)
+        return report
+
+    def _complete_report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         capture = item.stash.get(_CAPTURE_KEY, None)
         if capture is None:
             observer = item.stash.get(_OBSERVER_KEY, None)

@@ -101,3 +101,49 @@ def test_the_file_keeps_the_newest_entries_up_to_its_bound(tmp_path, monkeypatch
     table.save()
     reread = _count_cache.CountTable(tmp_path / "counts.bin")
     assert [reread.get(_count_cache.digest(f"text {index}")) for index in range(25)] == [None] * 15 + list(range(15, 25))
+
+
+def run_claude_counting(tmp_path, *, refuse_to_count=False, factor_scale=1.0):
+    """Count TEXTS with the Claude estimate in a fresh process, the plugin's remembered counts on.
+
+    ``refuse_to_count``: the estimate itself fails, so only remembered counts can answer;
+    ``factor_scale``: the calibration's factors changed since the counts were remembered."""
+    code = textwrap.dedent(f"""
+        import dataclasses, json
+        from pytest_tokenbudget import _claude, _count_cache
+        from pytest_tokenbudget._tokenizers import ClaudeCounter
+        _count_cache.enable()
+        inner = _claude.claude_counter("claude-v3", source="estimate")
+        inner = dataclasses.replace(inner, factors=tuple((name, weight * {factor_scale}) for name, weight in inner.factors))
+        if {refuse_to_count}:
+            def refuse(self, text):
+                raise AssertionError("counted instead of remembered: " + text)
+            _claude.EstimateCounter.count_text = refuse
+        counter = ClaudeCounter(inner)
+        counts = [counter.count(text) for text in {TEXTS!r}]
+        _count_cache.save()
+        print(json.dumps(counts))
+    """)
+    environment = {key: value for key, value in os.environ.items() if key != _rank_cache.NO_CACHE_ENV}
+    environment.update({_rank_cache.CACHE_DIR_ENV: str(tmp_path / "cache")})
+    environment.pop("TOKENBUDGET_CLAUDE_COUNTER", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=False,
+                            timeout=120)
+    return result
+
+
+def test_claude_estimates_are_remembered_and_forgotten_when_the_calibration_changes(tmp_path):
+    from pytest_tokenbudget import _claude
+
+    estimate = _claude.claude_counter("claude-v3", source="estimate")
+    first = run_claude_counting(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == [estimate.count_text(text) for text in TEXTS]
+    [stored] = count_files(tmp_path)
+    assert "claude-estimate" in stored.name
+    remembered = run_claude_counting(tmp_path, refuse_to_count=True)
+    assert remembered.returncode == 0, remembered.stderr
+    assert json.loads(remembered.stdout) == json.loads(first.stdout)
+    # Other factors give other counts: none of the remembered ones may answer for them.
+    recalibrated = run_claude_counting(tmp_path, refuse_to_count=True, factor_scale=2.0)
+    assert recalibrated.returncode != 0 and "counted instead of remembered" in recalibrated.stderr
