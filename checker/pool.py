@@ -214,6 +214,9 @@ class WorkerPool:
                 break
             if message == _READY:
                 worker.ready = True
+                # The files sent ahead are timed from here: a start slowed by a loaded machine
+                # is not a file that hangs.
+                worker.started = time.monotonic()
                 self._start_failures = 0
                 continue
             index, result = message
