@@ -29,10 +29,12 @@ _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 _LITERAL_PART = re.compile(r"^(?:[A-Za-z0-9_ \-=:'\"<>,/#@!%&~`;]|\\[^A-Za-z0-9])+$")
-# A whole-pattern ``(?i)`` regex without upper-case letters, flag groups or escapes that name
-# characters matches where the same regex, case-sensitive, matches the lowered text; there the
-# regex engine's fast search for a leading literal works again (``(?i)tb\d`` scans ``tb``).
-_CASE_NEUTRAL = re.compile(r"^(?:[^A-Z\\(]|\\[dDsSwWbB.\\()\[\]{}*+?|^$/\-]|\((?:\?[:=!]|\?<[=!]|(?!\?)))*$")
+# A whole-pattern ``(?i)`` regex without upper-case letters, flag groups, escapes that name
+# characters or character classes matches where the same regex, case-sensitive, matches the
+# lowered text; there the regex engine's fast search for a leading literal works again
+# (``(?i)tb\d`` scans ``tb``). Not a class: a range such as ``[!-a]`` holds the upper-case letters
+# but not all the lower-case ones, so ``B`` matches it and the lowered ``b`` does not.
+_CASE_NEUTRAL = re.compile(r"^(?:[^A-Z\\(\[]|\\[dDsSwWbB.\\()\[\]{}*+?|^$/\-]|\((?:\?[:=!]|\?<[=!]|(?!\?)))*$")
 
 
 def _scoped(pattern: str) -> str:

@@ -96,12 +96,22 @@ def test_case_and_overlap_edges() -> None:
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(alphabet="tTbBaAzZ019 ._-\n[]()", max_size=40),
        pattern=st.sampled_from([r"(?i)tb\d", r"(?i)a[a-z_]+\s", r"(?i)(?<![\w.])tb\d", r"(?i)[^a]z", r"(?i)(?:ab|z)\b",
-                                r"(?i)(b)\1", r"(?i)ab[A-Z]", r"(?i)(?-i:ab)z"]))
+                                r"(?i)(b)\1", r"(?i)ab[A-Z]", r"(?i)(?-i:ab)z", r"(?i)t[0-_]", r"(?i)[^.-a]z"]))
 def test_a_case_insensitive_regex_searched_in_the_lowered_text_finds_what_it_finds(text: str, pattern: str) -> None:
     from checker.engine import _Trigger
 
     data = text.encode()
     assert _Trigger(pattern).search(data, data.lower()) == (re.search(pattern.encode(), data) is not None)
+
+
+def test_a_class_range_across_the_upper_case_letters_keeps_its_case_insensitive_answer() -> None:
+    # [!-a] holds A-Z but only the `a` of the lower-case letters: case-insensitively it matches
+    # `B`, while in the lowered text that `B` is a `b` the range does not hold.
+    from checker.engine import _Trigger
+
+    for pattern, data in [(r"(?i)x[!-a]", b"XB"), (r"(?i)x[^!-a]", b"xb"), (r"(?i)t[0-_]", b"TZ")]:
+        expected = re.search(pattern.encode(), data) is not None
+        assert _Trigger(pattern).search(data, data.lower()) == expected, (pattern, data)
 
 
 def test_every_trigger_compiles() -> None:
