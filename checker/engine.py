@@ -252,10 +252,11 @@ class RuleSet:
 
     def _answers(self, data: bytes) -> tuple[bytes, dict[_Trigger, bool]]:
         """(``data.lower()``, the triggers answered so far); shared by the calls on the same bytes."""
-        if self._last[0] is not data:
+        last = self._last  # read once: another thread may replace it
+        if last[0] is not data:
             lowered = data.lower()
-            self._last = (data, lowered, self._word_pass.answers(data, lowered))
-        return self._last[1], self._last[2]
+            last = self._last = (data, lowered, self._word_pass.answers(data, lowered))
+        return last[1], last[2]
 
     @staticmethod
     def _holds(conjunction: list[_Trigger], data: bytes, lowered: bytes, results: dict[_Trigger, bool]) -> bool:

@@ -298,7 +298,7 @@ def _anthropic_messages(model: str, reply: ScriptedReply, n_in: int, n_out: int,
 def _chat_frame(model: str, text: str | None, choices: int) -> tuple[bytes, bytes]:
     message = {"role": "assistant", "content": text, "refusal": None}
     listed = [{"index": i, "message": message, "finish_reason": "stop", "logprobs": None} for i in range(choices)]
-    return (f', "object": "chat.completion", "created": '.encode(),
+    return (', "object": "chat.completion", "created": '.encode(),
             f', "model": {json.dumps(model)}, "choices": {json.dumps(listed)}, "usage": '.encode())
 
 

@@ -9,9 +9,12 @@ import os
 import threading
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ._errors import EncodingUnavailableError
+
+if TYPE_CHECKING:
+    from ._ascii_bpe import AsciiBpeCounter
 
 # The hashes tiktoken itself expects for these files (tiktoken_ext/openai_public.py); a shipped
 # file that does not match is corrupt and must not be used.
@@ -197,7 +200,7 @@ def rank_tables_loaded() -> bool:
 
 
 @lru_cache(maxsize=None)
-def _ascii_counter(name: str) -> Any:
+def _ascii_counter(name: str) -> "AsciiBpeCounter | None":
     """The pure-Python counter of a shipped encoding whose pre-tokenizer `_ascii_bpe` knows, else None."""
     if name not in SHIPPED_ENCODINGS:
         return None
