@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,16 +93,27 @@ def _now():
     # processes on a busy machine take from us.
     return {"wall": time.perf_counter(), "cpu": time.process_time()}
 
+def _callgrind(*command):
+    # Under valgrind (--instructions): dump the instruction count of the span that just ended.
+    if os.environ.get("BENCH_CALLGRIND"):
+        import subprocess
+        subprocess.run(["callgrind_control", *command, str(os.getpid())], capture_output=True, check=True)
+
 def pytest_sessionstart(session):
     _marks["start"] = _now()
+    _callgrind("--instr=on")
 
 def pytest_runtest_logfinish(nodeid):
     # The first test pays one-time costs (tokenizer tables, lazy imports); the
     # steady state is measured from its end.
-    _marks.setdefault("first_done", _now())
+    if "first_done" not in _marks:
+        _marks["first_done"] = _now()
+        _callgrind("--dump")
 
 def pytest_sessionfinish(session):
     end = _now()
+    _callgrind("--dump")
+    _callgrind("--instr=off")
     timing = {}
     for clock in ("wall", "cpu"):
         timing[f"session_{clock}"] = end[clock] - _marks["start"][clock]
@@ -135,7 +147,7 @@ if os.environ.get("BENCH_STUB_TRANSPORT"):
 '''
 
 
-def run(suite: Path, variant: str, cold: bool = False) -> dict[str, float]:
+def run(suite: Path, variant: str, cold: bool = False, instructions: bool = False) -> dict[str, float]:
     timing_file = suite / f"timing-{variant}.json"
     # The suite's own cache folder (compact rank copies, remembered counts), filled by the priming
     # run: the figures do not depend on what earlier runs left in the user's cache.
@@ -151,6 +163,13 @@ def run(suite: Path, variant: str, cold: bool = False) -> dict[str, float]:
         args += ["-p", "no:tokenbudget"]
     elif variant == "coverage":
         args += ["--tokenbudget-coverage"]
+    counts = suite / f"callgrind-{variant}.out"
+    if instructions:
+        # Instructions are counted only from the session's start (the conftest switches counting
+        # on there and dumps at the first test's end and at the session's end).
+        env["BENCH_CALLGRIND"] = "1"
+        args = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={counts}",
+                sys.executable, *args[1:]]
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(args, cwd=suite, env=env, capture_output=True, text=True)
@@ -159,7 +178,20 @@ def run(suite: Path, variant: str, cold: bool = False) -> dict[str, float]:
     if result.returncode != 0:
         sys.exit(f"{variant} run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    return {"process_wall": wall, "process_cpu": cpu, **json.loads(timing_file.read_text())}
+    timing = {"process_wall": wall, "process_cpu": cpu, **json.loads(timing_file.read_text())}
+    if instructions:
+        first_test, steady = (_callgrind_total(Path(f"{counts}.{part}")) for part in (1, 2))
+        timing.update(first_test_instructions=first_test, steady_instructions=steady)
+        for dump in suite.glob(f"{counts.name}*"):
+            dump.unlink()
+    return timing
+
+
+def _callgrind_total(dump: Path) -> int:
+    for line in dump.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    sys.exit(f"no totals line in {dump}")
 
 
 def main() -> None:
@@ -173,6 +205,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="forget the remembered token counts before each plugin run, as a suite's first run "
                              "(or one whose prompts all changed) sees it; the default measures a re-run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under valgrind's callgrind instead of timing: one run per "
+                             "variant, the same count whatever else loads the machine (use fewer --tests)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tokenbudget-bench-") as folder:
@@ -192,6 +227,9 @@ def main() -> None:
         paired_coverage: list[dict[str, float]] = []  # coverage / plugin of the same round
         variants = ("reference", "plugin", "coverage") if options.coverage else ("reference", "plugin")
         run(suite, "plugin")  # priming, not timed: fills the suite's cache folder
+        if options.instructions:
+            report_instructions(suite, options)
+            return
         for round_number in range(options.rounds):
             this_round: dict[str, dict[str, float]] = {}
             for variant in variants if round_number % 2 == 0 else tuple(reversed(variants)):
@@ -234,6 +272,25 @@ def main() -> None:
                 key = f"{scope}_{clock}"
                 rounds = "  ".join(f"{r[key]:.3f}x" for r in paired_coverage)
                 print(f"  {clock:<4} {scope:<8} {rounds}   median {statistics.median(r[key] for r in paired_coverage):.3f}x")
+
+
+def report_instructions(suite: Path, options: argparse.Namespace) -> None:
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        sys.exit("--instructions needs valgrind (Debian package valgrind)")
+    counted = {variant: run(suite, variant, cold=options.cold and variant == "plugin", instructions=True)
+               for variant in ("reference", "plugin")}
+    plugin, reference = counted["plugin"], counted["reference"]
+    requests = options.tests * 2
+    steady = plugin["steady_instructions"] / reference["steady_instructions"]
+    extra_first = plugin["first_test_instructions"] - reference["first_test_instructions"]
+    per_request = (plugin["steady_instructions"] - reference["steady_instructions"]) / (requests - 2)
+    print(f"{options.tests} budgeted tests x 2 intercepted calls ({options.calls}), instructions (callgrind), "
+          f"plugin / reference{' (--cold)' if options.cold else ''}:")
+    print(f"  steady state {plugin['steady_instructions'] / 1e6:,.1f} M / {reference['steady_instructions'] / 1e6:,.1f} M"
+          f" = {steady:.3f}x (goal <= 1.10x); {per_request / 1e3:,.0f} k instructions per request")
+    print(f"  first test   {plugin['first_test_instructions'] / 1e6:,.1f} M / "
+          f"{reference['first_test_instructions'] / 1e6:,.1f} M: the plugin's one-time warm-up is "
+          f"{extra_first / 1e6:,.1f} M instructions")
 
 
 if __name__ == "__main__":
