@@ -26,7 +26,12 @@ With --coverage a third variant runs in each round: the plugin with --tokenbudge
 (every request's stack collected, the call sites listed and matched at the end), compared with
 the plugin alone. Goal: coverage / plugin <= 1.03.
 
-    python bench/bench_plugin.py [--tests 500] [--rounds 3] [--coverage]
+With --instructions each variant runs once under valgrind's callgrind, which counts the
+instructions of the first test and of the steady state: the same figures however loaded the
+machine is (CPU-time ratios on a shared 2-core machine move by 20% between rounds). It is ~50x
+slower than a plain run, so use --tests 100.
+
+    python bench/bench_plugin.py [--tests 500] [--rounds 3] [--coverage] [--cold] [--instructions]
 """
 
 from __future__ import annotations
