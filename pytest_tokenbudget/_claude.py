@@ -374,8 +374,10 @@ class EstimateCounter:
     def counts_identity(self) -> str:
         """What fixes this counter's counts, for counts remembered across runs: the factors, and the
         code that extracts the features they weigh (this module's source, so an edit to the feature
-        rules forgets every remembered count)."""
-        return hashlib.sha256(repr((self.family, self.factors, self.calibration)).encode() + _source_digest()).hexdigest()
+        rules forgets every remembered count), and Python's Unicode database, which tells letters from
+        symbols (the cache folder is shared by every Python: U+0CF3 is a mark on 3.13, unassigned on 3.11)."""
+        weighed = repr((self.family, self.factors, self.calibration, unicodedata.unidata_version))
+        return hashlib.sha256(weighed.encode() + _source_digest()).hexdigest()
 
     def count_text(self, text: str) -> int:
         if not isinstance(text, str):

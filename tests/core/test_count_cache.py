@@ -147,3 +147,19 @@ def test_claude_estimates_are_remembered_and_forgotten_when_the_calibration_chan
     # Other factors give other counts: none of the remembered ones may answer for them.
     recalibrated = run_claude_counting(tmp_path, refuse_to_count=True, factor_scale=2.0)
     assert recalibrated.returncode != 0 and "counted instead of remembered" in recalibrated.stderr
+
+
+def test_claude_estimates_are_kept_apart_per_unicode_database(monkeypatch):
+    # The estimate asks Python's Unicode database whether a character is a letter, and every Python
+    # shares the cache folder: "\u0cf3" * 100 is 102 tokens on 3.13 (a mark) and 323 on 3.11
+    # (unassigned), so a count one remembered must not answer for the other.
+    import types
+    import unicodedata
+
+    from pytest_tokenbudget import _claude
+
+    estimate = _claude.claude_counter("claude-v3", source="estimate")
+    here = estimate.counts_identity()
+    older = types.SimpleNamespace(unidata_version="13.0.0", category=unicodedata.category)
+    monkeypatch.setattr(_claude, "unicodedata", older)
+    assert estimate.counts_identity() != here
