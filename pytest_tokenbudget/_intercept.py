@@ -60,18 +60,6 @@ _POOL_TARGETS = (
     ("httpcore", "ConnectionPool", "handle_request", False),
     ("httpcore", "AsyncConnectionPool", "handle_async_request", True),
 )
-# The stock HTTP transports, whose only job above the pools is turning an httpx request into an
-# httpcore one (every header checked) and the pool's response back. When the pool below a transport
-# would be our answer point with nothing patched between, the transport asks it directly (see
-# _transport_wrapper): same answer, same response objects, without the two conversions, which cost
-# more than the rest of answering. Only the stock method is wrapped: a double that replaced it before
-# us is left alone, and so is one that patches the pools over us (respx).
-_TRANSPORT_TARGETS = (
-    ("httpx2._transports.default", "HTTPTransport", "handle_request", False),
-    ("httpx2._transports.default", "AsyncHTTPTransport", "handle_async_request", True),
-    ("httpx._transports.default", "HTTPTransport", "handle_request", False),
-    ("httpx._transports.default", "AsyncHTTPTransport", "handle_async_request", True),
-)
 # The SDKs' optional aiohttp transports (``DefaultAioHttpClient``) send without
 # httpcore, so they are answer points themselves; they are patched only when
 # already imported, because importing them pulls in aiohttp.
@@ -84,8 +72,7 @@ _OPTIONAL_TRANSPORT_TARGETS = (
     ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", True),
 )
 # Every module with a target: one imported while interception is on is patched as its import ends.
-_WATCHED_MODULES = frozenset(target[0] for target in (*_OBSERVATION_TARGETS, *_POOL_TARGETS, *_TRANSPORT_TARGETS,
-                                                      *_OPTIONAL_TRANSPORT_TARGETS))
+_WATCHED_MODULES = frozenset(target[0] for target in (*_OBSERVATION_TARGETS, *_POOL_TARGETS, *_OPTIONAL_TRANSPORT_TARGETS))
 
 # Libraries that record cassettes: a request reaching the network with one of
 # them on the stack is being recorded, and must never be answered synthetically.
@@ -154,9 +141,6 @@ _wrappers: dict[tuple[type, str], Callable[..., Any]] = {}
 # The ticket of the LLM request whose send() is running in this thread or task:
 # the answer point below it picks it up.
 _pending: contextvars.ContextVar[Any] = contextvars.ContextVar("tokenbudget_pending", default=None)
-# Set while a transport that already asked the answer point (and was told PASS_THROUGH) sends
-# through its pool: the pool must not ask again, which would observe the request twice.
-_answered_above: contextvars.ContextVar[bool] = contextvars.ContextVar("tokenbudget_answered_above", default=False)
 
 
 def install(handler: Any) -> None:
@@ -263,24 +247,7 @@ def _patch_all() -> None:
         if module is not None:
             wrap = _async_pool_wrapper if is_async else _sync_pool_wrapper
             _patch(getattr(module, class_name, None), method, lambda original, module=module, wrap=wrap: wrap(original, module))
-    for module_name, class_name, method, is_async in _TRANSPORT_TARGETS:
-        module = sys.modules.get(module_name)
-        cls = getattr(module, class_name, None) if module is not None else None
-        if cls is None or not _is_stock(cls, method, module_name, class_name):
-            continue
-        httpcore_name = "httpcore2" if module_name.startswith("httpx2") else "httpcore"
-        wrap = _async_transport_shortcut if is_async else _sync_transport_shortcut
-        _patch(cls, method, lambda original, module=module, name=httpcore_name, wrap=wrap: wrap(original, module, name))
     _patch_optional()
-
-
-def _is_stock(cls: type, method: str, module_name: str, class_name: str) -> bool:
-    """Whether ``cls.method`` is httpx's own (or ours over it): never shortcut a method someone replaced."""
-    if (cls, method) in _originals:
-        return True  # ours, or something over ours: _patch decides
-    current = cls.__dict__.get(method)
-    return (getattr(current, "__module__", None) == module_name
-            and getattr(current, "__qualname__", None) == f"{class_name}.{method}")
 
 
 def _patch_optional() -> None:
@@ -473,8 +440,6 @@ def _pool_response(httpcore: Any, outcome: CannedResponse) -> Any:
 
 def _sync_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
     def handle_request(self: Any, request: Any) -> Any:
-        if _answered_above.get():
-            return original(self, request)
         try:
             outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
         except NetworkBlocked as blocked:
@@ -483,14 +448,11 @@ def _sync_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[
             return original(self, request)
         return _pool_response(httpcore, outcome)
 
-    handle_request.__tokenbudget_answer_point__ = True  # type: ignore[attr-defined]
     return handle_request
 
 
 def _async_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable[..., Any]:
     async def handle_async_request(self: Any, request: Any) -> Any:
-        if _answered_above.get():
-            return await original(self, request)
         try:
             outcome = _answer(_pool_url(request), _method(request), lambda: _buffered_body(request.stream))
         except NetworkBlocked as blocked:
@@ -498,72 +460,6 @@ def _async_pool_wrapper(original: Callable[..., Any], httpcore: Any) -> Callable
         if outcome is PASS_THROUGH:
             return await original(self, request)
         return _pool_response(httpcore, outcome)
-
-    handle_async_request.__tokenbudget_answer_point__ = True  # type: ignore[attr-defined]
-    return handle_async_request
-
-
-def _pool_answers(pool: Any, method: str) -> bool:
-    """Whether calling ``pool.method`` would run our answer point first (no double patched over it)."""
-    if pool is None or method in getattr(pool, "__dict__", ()):
-        return False
-    return getattr(getattr(type(pool), method, None), "__tokenbudget_answer_point__", False)
-
-
-def _transport_url(url: Any) -> str:
-    """The URL the transport would give its pool, as _pool_url reads it there."""
-    host = url.raw_host.decode()
-    host = f"[{host}]" if ":" in host else host
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{url.raw_scheme.decode()}://{host}{port}{url.raw_path.decode()}"
-
-
-def _sync_transport_shortcut(original: Callable[..., Any], transports: Any, httpcore_name: str) -> Callable[..., Any]:
-    def handle_request(self: Any, request: Any) -> Any:
-        pool = getattr(self, "_pool", None)
-        if _active_handler() is None or _answered_above.get() or not _pool_answers(pool, "handle_request"):
-            return original(self, request)
-        assert isinstance(request.stream, transports.SyncByteStream)  # as the transport itself asserts
-        httpcore = sys.modules[httpcore_name]
-        try:
-            outcome = _answer(_transport_url(request.url), _method(request), lambda: _buffered_body(request.stream))
-        except NetworkBlocked as blocked:
-            with transports.map_httpcore_exceptions():  # the error the pool's refusal would become
-                raise httpcore.ConnectError(str(blocked)) from None
-        if outcome is PASS_THROUGH:
-            token = _answered_above.set(True)
-            try:
-                return original(self, request)
-            finally:
-                _answered_above.reset(token)
-        answer = _pool_response(httpcore, outcome)
-        return transports.Response(status_code=answer.status, headers=answer.headers,
-                                   stream=transports.ResponseStream(answer.stream), extensions=answer.extensions)
-
-    return handle_request
-
-
-def _async_transport_shortcut(original: Callable[..., Any], transports: Any, httpcore_name: str) -> Callable[..., Any]:
-    async def handle_async_request(self: Any, request: Any) -> Any:
-        pool = getattr(self, "_pool", None)
-        if _active_handler() is None or _answered_above.get() or not _pool_answers(pool, "handle_async_request"):
-            return await original(self, request)
-        assert isinstance(request.stream, transports.AsyncByteStream)
-        httpcore = sys.modules[httpcore_name]
-        try:
-            outcome = _answer(_transport_url(request.url), _method(request), lambda: _buffered_body(request.stream))
-        except NetworkBlocked as blocked:
-            with transports.map_httpcore_exceptions():
-                raise httpcore.ConnectError(str(blocked)) from None
-        if outcome is PASS_THROUGH:
-            token = _answered_above.set(True)
-            try:
-                return await original(self, request)
-            finally:
-                _answered_above.reset(token)
-        answer = _pool_response(httpcore, outcome)
-        return transports.Response(status_code=answer.status, headers=answer.headers,
-                                   stream=transports.AsyncResponseStream(answer.stream), extensions=answer.extensions)
 
     return handle_async_request
 
