@@ -160,6 +160,7 @@ def test_claude_estimates_are_kept_apart_per_unicode_database(monkeypatch):
 
     estimate = _claude.claude_counter("claude-v3", source="estimate")
     here = estimate.counts_identity()
-    older = types.SimpleNamespace(unidata_version="13.0.0", category=unicodedata.category)
-    monkeypatch.setattr(_claude, "unicodedata", older)
+    # Another version than this Python's own (3.10 ships 13.0.0, 3.11 14.0.0, 3.13 15.1.0).
+    another = types.SimpleNamespace(unidata_version=f"{unicodedata.unidata_version}-other", category=unicodedata.category)
+    monkeypatch.setattr(_claude, "unicodedata", another)
     assert estimate.counts_identity() != here
