@@ -552,11 +552,13 @@ class CharsAsTokens(Rule):
     # The number next to the operator must be able to be in range: a divisor of 2.5-6 (or a named
     # ratio, or a product of literals), a factor of 0.2-2.0 (or a product), so `// 2`, `"0" * len(x)`
     # and `[None] * len(x)` do not count.
+    # A product's number starts where its digits do (`(?<!\d)`): a match from inside a run of digits is
+    # one from its start, and trying every digit of a long literal made the search quadratic.
     triggers = ((r"(?i)tok", r"len\([^\n]*\)\s*(?://?[\s(\\]*(?:2\.|[3-6]|0[xXoObB]|[A-Za-z_]|\d[\w.]*[\s)]*\*)"
                               r"|\*[\s(\\]*(?:[0-2]|\.\d|\d[\w.]*[\s)]*\*))"),
                 (r"(?i)tokens \*|tokens\*|token \*|token\*",),
                 (r"(?i)tok", r"\*[\s(]*(?:(?:int|float)\()?len\(",
-                 r"(?:(?<![\w.])[0-2][\d_.eE]*|(?<![\w.])\.\d[\d_eE]*|\d[\w.]*[\s(]*\*[\s(]*\d[\w.]*)\)*[\s\\]*\*[\s(\\]*"
+                 r"(?:(?<![\w.])[0-2][\d_.eE]*|(?<![\w.])\.\d[\d_eE]*|(?<!\d)\d[\w.]*[\s(]*\*[\s(]*\d[\w.]*)\)*[\s\\]*\*[\s(\\]*"
                  r"(?:(?:int|float)\()?len\("),
                 # `len(text.split())`, also with `len(` ending its line.
                 (r"(?i)tok", r"len\([ \t]*(?:\\?\r?\n)?[^\n]*split\("))
