@@ -86,26 +86,6 @@ def test_a_pool_patched_over_ours_answers(capture, monkeypatch) -> None:
     assert request.answered_by == _capture.ANSWERED_BY_DOUBLE
 
 
-def test_a_transport_method_replaced_before_the_plugin_is_not_wrapped(monkeypatch) -> None:
-    def replaced(self: Any, request: Any) -> Any:
-        request.read()
-        return http.Response(200, json=FROM_SERVER, request=request)
-
-    _intercept.release()  # start from unpatched classes, as a suite whose double patched first
-    monkeypatch.setattr(http.HTTPTransport, "handle_request", replaced)
-    registry = Registry.load()
-    handler = _capture.TestCapture("t", None, live=False, base_urls=(), registry_loader=lambda: registry)
-    _intercept.install(handler)
-    try:
-        assert http.HTTPTransport.__dict__["handle_request"] is replaced
-        with http.Client() as client:
-            response = client.post("https://api.openai.com/v1/chat/completions", json=CHAT)
-    finally:
-        _intercept.uninstall(handler)
-    assert response.json()["choices"][0]["message"]["content"] == "served"
-    assert [r.answered_by for r in handler.requests] == [_capture.ANSWERED_BY_DOUBLE]
-
-
 def install_over(replacement: Any, monkeypatch: pytest.MonkeyPatch, method: str = "handle_request",
                  transport: Any = None) -> _capture.TestCapture:
     """A budgeted capture installed over ``replacement``, put on the stock transport before the plugin patched."""
@@ -118,17 +98,18 @@ def install_over(replacement: Any, monkeypatch: pytest.MonkeyPatch, method: str 
     return handler
 
 
-def test_a_double_that_looks_like_the_stock_method_still_answers(monkeypatch) -> None:
-    # vcrpy's cassette stub is made with functools.wraps(the stock method): same name, same module.
-    stock = http.HTTPTransport.handle_request
-
-    @functools.wraps(stock)
-    def replaying(self: Any, request: Any) -> Any:
+# vcrpy's cassette stubs are made with functools.wraps(the stock method): the same name and module.
+@pytest.mark.parametrize("made_with", ["a plain function", "functools.wraps"])
+def test_a_transport_method_replaced_before_the_plugin_answers(monkeypatch, made_with) -> None:
+    def replaced(self: Any, request: Any) -> Any:
         request.read()
         return http.Response(200, json=FROM_SERVER, request=request)
 
-    handler = install_over(replaying, monkeypatch)
+    if made_with == "functools.wraps":
+        replaced = functools.wraps(http.HTTPTransport.handle_request)(replaced)
+    handler = install_over(replaced, monkeypatch)
     try:
+        assert http.HTTPTransport.__dict__["handle_request"] is replaced
         with http.Client() as client:
             response = client.post("https://api.openai.com/v1/chat/completions", json=CHAT)
     finally:
