@@ -15,9 +15,9 @@ import functools
 import json
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
-from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -51,10 +51,10 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 if sys.version_info >= (3, 11):

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import _usage_log
 from ._budget import Budget, BudgetExceeded, Violation
-from ._errors import RequestBodyError, TokenBudgetError
 from ._endpoints import classify_endpoint, mask_url
+from ._errors import RequestBodyError, TokenBudgetError
 from ._models import Registry
 from ._requests import APIS, RequestCount, count_request
 

@@ -8,8 +8,8 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import _images

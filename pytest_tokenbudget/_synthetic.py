@@ -13,8 +13,8 @@ import itertools
 import json
 import struct
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ScriptedReply", "ToolCall", "error_response", "synthetic_response", "DEFAULT_REPLY_TEXT"]
@@ -298,7 +298,7 @@ def _anthropic_messages(model: str, reply: ScriptedReply, n_in: int, n_out: int,
 def _chat_frame(model: str, text: str | None, choices: int) -> tuple[bytes, bytes]:
     message = {"role": "assistant", "content": text, "refusal": None}
     listed = [{"index": i, "message": message, "finish_reason": "stop", "logprobs": None} for i in range(choices)]
-    return (', "object": "chat.completion", "created": '.encode(),
+    return (b', "object": "chat.completion", "created": ',
             f', "model": {json.dumps(model)}, "choices": {json.dumps(listed)}, "usage": '.encode())
 
 
